@@ -1,0 +1,137 @@
+"""The `flows` command. The only module that imports click.
+
+Exit codes: 0 success, 1 a failed run or invalid flows (validate), 2 usage or
+validation error before a run starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from runner.diagnostics import has_errors
+from runner.errors import GitflowsError, UsageError
+from runner.events import FanOut, State
+from runner.executors import Executors, LocalExecutor
+from runner.git.files import CheckoutFiles, find_root
+from runner.parse import load_flow
+from runner.reporters.console import ConsoleReporter
+from runner.schema import build_schema
+from runner.tasks import default_registry
+from runner.validate import validate_paths
+
+DEFAULT_FLOWS_DIR = ".flows"
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except GitflowsError as err:
+            click.echo(f"error: {err.message}", err=True)
+            sys.exit(err.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gitflows", prog_name="flows")
+def main() -> None:
+    """gitflows: run the Kestra-style YAML flows kept in .flows/ of a Git repository."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json prints a list of {file,line,column,severity,code,message}.")
+def validate(paths: tuple[str, ...], fmt: str) -> None:
+    """Validate flow files (default: every *.yml/*.yaml under .flows/)."""
+    targets = paths or (DEFAULT_FLOWS_DIR,)
+    for target in targets:
+        if not Path(target).exists():
+            raise UsageError(f"{target}: no such file or directory")
+    count, diagnostics = validate_paths(targets)
+    if fmt == "json":
+        click.echo(json.dumps([d.as_dict() for d in diagnostics], indent=2))
+    else:
+        for diagnostic in diagnostics:
+            click.echo(diagnostic.format())
+        errors = sum(d.is_error for d in diagnostics)
+        summary = f"{count} flow file(s) checked, {errors} error(s), " \
+                  f"{len(diagnostics) - errors} warning(s)"
+        click.echo(summary, err=True)
+    sys.exit(1 if has_errors(diagnostics) or count == 0 else 0)
+
+
+def _parse_inputs(pairs: tuple[str, ...], files: tuple[str, ...]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for file in files:
+        try:
+            loaded = json.loads(Path(file).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise UsageError(f"--inputs {file}: {err}") from None
+        if not isinstance(loaded, dict):
+            raise UsageError(f"--inputs {file}: expected a JSON object")
+        values.update(loaded)
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--input expects KEY=VALUE, got '{pair}'")
+        values[key] = value
+    return values
+
+
+def _executors(choice: str) -> Executors:
+    host = LocalExecutor()
+    if choice == "process":
+        return Executors(host)
+    from runner.executors.docker import DockerExecutor  # only when containers are wanted
+
+    try:
+        return Executors(host, DockerExecutor.connect())
+    except GitflowsError:
+        if choice == "docker":
+            raise
+        click.echo("note: no Docker engine answers; steps run as host processes", err=True)
+        return Executors(host)
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--input", "-i", "inputs", multiple=True, metavar="KEY=VALUE",
+              help="A flow input; repeat for several.")
+@click.option("--inputs", "input_files", multiple=True, type=click.Path(dir_okay=False),
+              metavar="FILE.json", help="Inputs from a JSON object file.")
+@click.option("--executor", type=click.Choice(["auto", "docker", "process"]), default="auto",
+              show_default=True, help="Where script steps run; auto uses Docker when it answers.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final execution as JSON on stdout.")
+@click.option("--log-level", type=click.Choice(["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]),
+              default="INFO", show_default=True)
+def run(file: str, inputs: tuple[str, ...], input_files: tuple[str, ...], executor: str,
+        as_json: bool, log_level: str) -> None:
+    """Run the flow in FILE; exit 0 on SUCCESS/WARNING, 1 on FAILED/KILLED."""
+    from runner.engine import Engine
+
+    if not Path(file).exists():
+        raise UsageError(f"{file}: no such file")
+    flow = load_flow(file)
+    values = _parse_inputs(inputs, input_files)
+    secrets = [v for i in flow.inputs if i.type.upper() == "SECRET"
+               for v in [str(values.get(i.id, ""))] if v]
+    console = ConsoleReporter(sys.stderr, level=log_level, secrets=secrets)
+    files = CheckoutFiles(find_root(Path(file)))
+    engine = Engine(_executors(executor), FanOut(console), environ=os.environ, namespace_files=files)
+    execution = engine.run(flow, values)
+    if as_json:
+        click.echo(json.dumps(execution.to_json(), indent=2, default=str))
+    ok = execution.state.current in (State.SUCCESS, State.WARNING)
+    sys.exit(0 if ok else 1)
+
+
+@main.command()
+def schema() -> None:
+    """Print the flow JSON Schema (for editors: yaml-language-server, VS Code YAML)."""
+    click.echo(json.dumps(build_schema(default_registry()), indent=2))

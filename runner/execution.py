@@ -1,0 +1,87 @@
+"""Run records: what happened in an execution, serialisable as Kestra's JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.durations import format_duration
+from runner.events import State, iso
+from runner.model import Flow
+
+
+@dataclass
+class StateHistory:
+    current: State = State.CREATED
+    histories: list[tuple[State, dt.datetime]] = field(default_factory=list)
+
+    def set(self, state: State, at: dt.datetime) -> None:
+        self.current = state
+        self.histories.append((state, at))
+
+    def to_json(self) -> dict[str, Any]:
+        start = self.histories[0][1] if self.histories else None
+        end = self.histories[-1][1] if self.histories and self.current.terminal else None
+        data: dict[str, Any] = {
+            "current": str(self.current),
+            "histories": [{"state": str(s), "date": iso(at)} for s, at in self.histories],
+            "startDate": iso(start) if start else None,
+        }
+        if start and end:
+            data["endDate"] = iso(end)
+            data["duration"] = format_duration(end - start)
+        return data
+
+
+@dataclass
+class Attempt:
+    state: StateHistory = field(default_factory=StateHistory)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"state": self.state.to_json()}
+
+
+@dataclass
+class TaskRunRecord:
+    id: str
+    task_id: str
+    value: str | None = None
+    parent_task_run_id: str | None = None
+    state: StateHistory = field(default_factory=StateHistory)
+    attempts: list[Attempt] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "taskId": self.task_id, "value": self.value,
+            "parentTaskRunId": self.parent_task_run_id,
+            "state": self.state.to_json(),
+            "attempts": [a.to_json() for a in self.attempts],
+            "outputs": self.outputs,
+        }
+
+
+@dataclass
+class Execution:
+    id: str
+    flow: Flow
+    inputs: dict[str, Any] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    state: StateHistory = field(default_factory=StateHistory)
+    task_runs: list[TaskRunRecord] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The shape of Kestra's execution API (`taskRunList`, `state.current` …)."""
+        return {
+            "id": self.id,
+            "namespace": self.flow.namespace,
+            "flowId": self.flow.id,
+            "flowRevision": self.flow.revision,
+            "state": self.state.to_json(),
+            "inputs": self.inputs,
+            "outputs": self.outputs,
+            "labels": [{"key": k, "value": v} for k, v in self.labels.items()],
+            "taskRunList": [tr.to_json() for tr in self.task_runs],
+        }

@@ -1,0 +1,1 @@
+"""Git access for the runner: repository files, checkouts, history refs."""

@@ -1,0 +1,172 @@
+"""YAML text → Flow model, or positioned diagnostics.
+
+parse (yamlsource) → schema check → lint → build frozen model. A flow with
+errors is never built; warnings travel with the flow.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from runner.diagnostics import Diagnostic, Severity, has_errors
+from runner.durations import parse_duration
+from runner.errors import InvalidFlowError
+from runner.lint import check
+from runner.model import Flow, Input, Output, Position, Retry, Task, Trigger
+from runner.schema import build_schema, validate
+from runner.tasks import Registry, default_registry
+from runner.yamlsource import Located, YamlSyntaxError, load
+from runner.yamlsource import Path as NodePath
+
+TASK_FIELDS = frozenset(
+    {"id", "type", "description", "disabled", "timeout", "retry", "allowFailure",
+     "allowWarning", "runIf", "logLevel"}
+)
+
+
+@cache
+def _schema(registry: Registry) -> dict[str, Any]:
+    return build_schema(registry)
+
+
+def parse_flow(text: str, file: str = "<flow>",
+               registry: Registry | None = None) -> tuple[Flow | None, list[Diagnostic]]:
+    """Parse and validate; the flow is None when there is any error."""
+    registry = registry or default_registry()
+    try:
+        located = load(text, file)
+    except YamlSyntaxError as err:
+        return None, err.diagnostics
+    if not isinstance(located.data, dict):
+        return None, [Diagnostic(file, 1, 1, Severity.ERROR, "invalid-type",
+                                 "a flow is a YAML mapping with at least id, namespace and tasks")]
+    diagnostics = sorted({*validate(_schema(registry), located), *check(located, registry)})
+    if has_errors(diagnostics):
+        return None, diagnostics
+    return _Builder(located, registry).flow(), diagnostics
+
+
+def load_flow(path: str | Path, registry: Registry | None = None) -> Flow:
+    """Read and parse a flow file; raise InvalidFlowError when it has errors."""
+    file = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InvalidFlowError([Diagnostic(file, 1, 1, Severity.ERROR, "unreadable", str(err))]) \
+            from None
+    flow, diagnostics = parse_flow(text, file, registry)
+    if flow is None:
+        raise InvalidFlowError(diagnostics)
+    return flow
+
+
+class _Builder:
+    def __init__(self, located: Located, registry: Registry) -> None:
+        self.located = located
+        self.registry = registry
+
+    def position(self, path: NodePath) -> Position:
+        line, column = self.located.pos(path)
+        return Position(self.located.file, line, column)
+
+    def flow(self) -> Flow:
+        data: dict[str, Any] = self.located.data
+        return Flow(
+            id=data["id"],
+            namespace=data["namespace"],
+            position=self.position(()),
+            tasks=self.tasks(data.get("tasks"), ("tasks",)),
+            description=data.get("description"),
+            revision=data.get("revision"),
+            labels=_labels(data.get("labels")),
+            inputs=tuple(self.input(i, ("inputs", n)) for n, i in enumerate(data.get("inputs") or [])),
+            variables=dict(data.get("variables") or {}),
+            errors=self.tasks(data.get("errors"), ("errors",)),
+            finally_=self.tasks(data.get("finally"), ("finally",)),
+            outputs=tuple(
+                Output(o["id"], o.get("type", "STRING"), o["value"], self.position(("outputs", n)))
+                for n, o in enumerate(data.get("outputs") or [])),
+            triggers=tuple(self.trigger(t, ("triggers", n))
+                           for n, t in enumerate(data.get("triggers") or [])),
+            disabled=bool(data.get("disabled", False)),
+        )
+
+    def tasks(self, items: list[dict[str, Any]] | None, path: NodePath) -> tuple[Task, ...]:
+        return tuple(self.task(item, (*path, n)) for n, item in enumerate(items or []))
+
+    def task(self, data: dict[str, Any], path: NodePath) -> Task:
+        resolved = self.registry.resolve(data["type"], "task")
+        assert resolved is not None  # lint rejected unknown types
+        typedef = resolved.typedef
+        props = {k: v for k, v in data.items()
+                 if k not in TASK_FIELDS and k not in typedef.task_slots}
+        timeout = data.get("timeout")
+        run_if = data.get("runIf")
+        return Task(
+            id=data["id"],
+            type=typedef.name,
+            position=self.position(path),
+            props=props,
+            subtasks={slot: self.tasks(data.get(slot), (*path, slot))
+                      for slot in typedef.task_slots if slot in data},
+            description=data.get("description"),
+            disabled=bool(data.get("disabled", False)),
+            timeout=parse_duration(timeout) if timeout else None,
+            retry=_retry(data.get("retry")),
+            allow_failure=bool(data.get("allowFailure", False)),
+            allow_warning=bool(data.get("allowWarning", False)),
+            run_if=None if run_if is None else str(run_if).lower() if isinstance(run_if, bool)
+            else run_if,
+            log_level=data.get("logLevel"),
+        )
+
+    def input(self, data: dict[str, Any], path: NodePath) -> Input:
+        known = {"id", "name", "type", "required", "defaults", "description"}
+        return Input(
+            id=data.get("id") or data["name"],
+            type=data["type"],
+            position=self.position(path),
+            required=bool(data.get("required", True)),
+            defaults=data.get("defaults"),
+            description=data.get("description"),
+            props={k: v for k, v in data.items() if k not in known},
+        )
+
+    def trigger(self, data: dict[str, Any], path: NodePath) -> Trigger:
+        resolved = self.registry.resolve(data["type"], "trigger")
+        assert resolved is not None
+        return Trigger(
+            id=data["id"],
+            type=resolved.typedef.name,
+            position=self.position(path),
+            props={k: v for k, v in data.items() if k not in ("id", "type", "disabled")},
+            disabled=bool(data.get("disabled", False)),
+        )
+
+
+def _labels(raw: Any) -> dict[str, str]:
+    if isinstance(raw, list):
+        return {str(item["key"]): str(item["value"]) for item in raw}
+    return {str(k): str(v) for k, v in (raw or {}).items()}
+
+
+def _retry(raw: dict[str, Any] | None) -> Retry | None:
+    if not raw:
+        return None
+
+    def duration(key: str) -> Any:
+        return parse_duration(raw[key]) if key in raw else None
+
+    return Retry(
+        type=raw["type"],
+        max_attempts=raw.get("maxAttempts", raw.get("maxAttempt")),
+        max_duration=duration("maxDuration"),
+        interval=duration("interval"),
+        max_interval=duration("maxInterval"),
+        min_interval=duration("minInterval"),
+        delay_factor=raw.get("delayFactor"),
+        behavior=raw.get("behavior", "RETRY_FAILED_TASK"),
+        warning_on_retry=bool(raw.get("warningOnRetry", False)),
+    )

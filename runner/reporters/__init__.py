@@ -1,0 +1,1 @@
+"""Event sinks that show or store what the engine emits."""

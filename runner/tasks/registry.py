@@ -1,0 +1,73 @@
+"""Task and trigger types by name, with legacy aliases and "did you mean"."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.tasks.base import TaskRun
+
+
+@dataclass(frozen=True)
+class TypeDef:
+    name: str
+    kind: str  # task | trigger | runner
+    title: str
+    properties: Mapping[str, Any] = field(default_factory=dict)  # JSON Schema per property
+    required: tuple[str, ...] = ()
+    run: TaskRun | None = None
+    aliases: tuple[str, ...] = ()  # legacy names, accepted with a deprecation warning
+    task_slots: tuple[str, ...] = ()  # properties that hold lists of tasks
+
+
+@dataclass(frozen=True)
+class Resolved:
+    typedef: TypeDef
+    via_alias: bool
+
+
+class Registry:
+    def __init__(self, defs: Iterable[TypeDef] = ()) -> None:
+        self._types: dict[str, TypeDef] = {}
+        self._aliases: dict[str, str] = {}
+        for typedef in defs:
+            self.register(typedef)
+
+    def register(self, typedef: TypeDef) -> None:
+        if typedef.name in self._types:
+            raise ValueError(f"type {typedef.name} registered twice")
+        self._types[typedef.name] = typedef
+        for alias in typedef.aliases:
+            self._aliases[alias] = typedef.name
+
+    def resolve(self, name: str, kind: str | None = None) -> Resolved | None:
+        typedef = self._types.get(name)
+        via_alias = False
+        if typedef is None and name in self._aliases:
+            typedef, via_alias = self._types[self._aliases[name]], True
+        if typedef is None or (kind is not None and typedef.kind != kind):
+            return None
+        return Resolved(typedef, via_alias)
+
+    def closest(self, name: str, kind: str) -> str | None:
+        """The known type a misspelt or half-remembered name most likely means."""
+        names = [t.name for t in self.of_kind(kind)]
+        names += [a for a, target in self._aliases.items() if self._types[target].kind == kind]
+        by_lower = {n.lower(): n for n in names}
+        match = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+        if match:
+            return self._canonical(by_lower[match[0]])
+        short = name.rsplit(".", 1)[-1].lower()  # same class name, other package
+        tails = [n for n in names if n.rsplit(".", 1)[-1].lower() == short]
+        return self._canonical(tails[0]) if tails else None
+
+    def _canonical(self, name: str) -> str:
+        return self._aliases.get(name, name)
+
+    def of_kind(self, kind: str) -> Iterator[TypeDef]:
+        return (t for t in self._types.values() if t.kind == kind)
+
+    def __iter__(self) -> Iterator[TypeDef]:
+        return iter(self._types.values())

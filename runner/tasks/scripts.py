@@ -1,0 +1,220 @@
+"""Script tasks (shell, python, node): commands or a script, in a container or on the host.
+
+Output protocol (Kestra): a stdout line `::{"outputs":{...}}::` sets outputs and
+`::{"logs":[{"level":"INFO","message":"..."}]}::` adds log lines.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import shlex
+import shutil
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from runner.events import State
+from runner.executors.base import ProcessSpec
+from runner.model import Task
+from runner.tasks.base import Outcome, TaskContext, TaskFailed
+from runner.tasks.registry import TypeDef
+
+DOCKER_RUNNER = "io.kestra.plugin.scripts.runner.docker.Docker"
+PROCESS_RUNNER = "io.kestra.plugin.core.runner.Process"
+_OUTPUT_LINE = re.compile(r"^::(\{.*\})::\s*$")
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+_STRING_OR_STRINGS = {"anyOf": [{"type": "string"}, _STRINGS]}
+
+COMMON = {
+    "containerImage": {"type": "string"},
+    "taskRunner": {"$ref": "#/$defs/taskRunner"},
+    "beforeCommands": _STRINGS,
+    "interpreter": {**_STRINGS, "minItems": 1},
+    "env": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
+    "inputFiles": {"anyOf": [{"type": "object", "additionalProperties": {"type": "string"}},
+                             {"type": "string"}]},
+    "outputFiles": _STRINGS,
+    "namespaceFiles": {"type": "object"},
+    "warningOnStdErr": {"type": "boolean"},
+    "failFast": {"type": "boolean"},
+    "targetOS": {"type": "string", "enum": ["LINUX", "WINDOWS", "AUTO"]},
+    "docker": {"type": "object", "deprecated": True},
+}
+
+
+def _parse_output_line(line: str, outputs: dict[str, Any], ctx: TaskContext) -> bool:
+    match = _OUTPUT_LINE.match(line)
+    if not match:
+        return False
+    try:
+        payload = json.loads(match.group(1))
+    except json.JSONDecodeError:
+        return False
+    if not isinstance(payload, dict):
+        return False
+    if isinstance(payload.get("outputs"), dict):
+        outputs.update(payload["outputs"])
+    for entry in payload.get("logs") or []:
+        if isinstance(entry, dict):
+            ctx.log(str(entry.get("level", "INFO")).upper(), str(entry.get("message", "")))
+    return True
+
+
+def _write_input_files(props: Mapping[str, Any], ctx: TaskContext) -> None:
+    files = ctx.render(props.get("inputFiles") or {})
+    if isinstance(files, str):  # Kestra also accepts a JSON map rendered from an expression
+        files = json.loads(files)
+    root = ctx.workdir.resolve()
+    for name, content in files.items():
+        target = (root / name).resolve()
+        if root not in target.parents:
+            raise TaskFailed(f"inputFiles: '{name}' would be written outside the working directory")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(str(content), encoding="utf-8")
+
+
+def _copy_namespace_files(props: Mapping[str, Any], ctx: TaskContext) -> None:
+    options = props.get("namespaceFiles") or {}
+    if not options.get("enabled", False):
+        return
+    if ctx.namespace_files is None:
+        raise TaskFailed("namespaceFiles is enabled but this run has no repository checkout")
+    include = [str(p) for p in ctx.render(options.get("include") or ["**"])]
+    exclude = [str(p) for p in ctx.render(options.get("exclude") or [])]
+    source = ctx.namespace_files.root
+    copied = 0
+    for rel in ctx.namespace_files.paths():
+        if _matches(rel, include) and not _matches(rel, exclude):
+            target = ctx.workdir / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / rel, target)
+            copied += 1
+    ctx.log("DEBUG", f"namespaceFiles: copied {copied} file(s) from {source}")
+
+
+def _matches(path: str, patterns: list[str]) -> bool:
+    pure = PurePosixPath(path)
+    return any(pure.match(p) or fnmatch.fnmatch(path, p) for p in patterns)
+
+
+def _execute(task: Task, ctx: TaskContext, body: list[str], default_image: str) -> Outcome:
+    props = task.props
+    _copy_namespace_files(props, ctx)
+    _write_input_files(props, ctx)
+    before = [str(c) for c in ctx.render(props.get("beforeCommands") or [])]
+    prologue = ["set -e"] if props.get("failFast", True) else []
+    interpreter = [str(p) for p in props.get("interpreter") or ["/bin/sh", "-c"]]
+    env = {str(k): str(v) for k, v in ctx.render(props.get("env") or {}).items()}
+    image = None
+    runner = props.get("taskRunner") or {}
+    if ctx.containers and runner.get("type") != PROCESS_RUNNER:
+        image = str(ctx.render(props.get("containerImage") or _legacy_image(props) or default_image))
+    remaining = ctx.remaining()
+    spec = ProcessSpec(
+        command=(*interpreter, "\n".join([*prologue, *before, *body])),
+        workdir=ctx.workdir,
+        env=env,
+        image=image,
+        timeout=remaining.total_seconds() if remaining is not None else None,
+        pull_policy=str(runner.get("pullPolicy", "IF_NOT_PRESENT")),
+        network_mode=runner.get("networkMode"),
+    )
+    outputs: dict[str, Any] = {}
+    saw_stderr = False
+
+    def on_line(stream: str, line: str) -> None:
+        nonlocal saw_stderr
+        if stream == "stdout" and _parse_output_line(line, outputs, ctx):
+            return
+        saw_stderr = saw_stderr or stream == "stderr"
+        ctx.log("INFO" if stream == "stdout" else "WARN", line)
+
+    result = ctx.run_process(spec, on_line)
+    if result.killed:
+        return Outcome(State.KILLED, outputs)
+    if result.timed_out:
+        raise TaskFailed(f"timed out after {spec.timeout:.1f}s; the process was killed")
+    outputs["exitCode"] = result.exit_code
+    if result.exit_code != 0:
+        raise TaskFailed(f"command exited with code {result.exit_code}")
+    warn = saw_stderr and props.get("warningOnStdErr", False)
+    return Outcome(State.WARNING if warn else State.SUCCESS, outputs)
+
+
+def _legacy_image(props: Mapping[str, Any]) -> str | None:
+    docker = props.get("docker")
+    return str(docker["image"]) if isinstance(docker, dict) and "image" in docker else None
+
+
+def _commands(default_image: str) -> Any:
+    def run(task: Task, ctx: TaskContext) -> Outcome:
+        commands = ctx.render(task.props["commands"])
+        body = [commands] if isinstance(commands, str) else [str(c) for c in commands]
+        return _execute(task, ctx, body, default_image)
+    return run
+
+
+def _script(default_image: str, suffix: str, launcher: str) -> Any:
+    def run(task: Task, ctx: TaskContext) -> Outcome:
+        script = str(ctx.render(task.props["script"]))
+        name = f".gitflows-{task.id}{suffix}"
+        Path(ctx.workdir, name).write_text(script, encoding="utf-8")
+        return _execute(task, ctx, [f"{launcher} {shlex.quote(name)}"], default_image)
+    return run
+
+
+_PYTHON = '"$(command -v python3 || command -v python)"'
+_FAMILIES = {
+    # family: (default image, script suffix, script launcher)
+    "shell": ("ubuntu", ".sh", "/bin/sh"),
+    "python": ("python:3.11-slim", ".py", _PYTHON),
+    "node": ("node", ".js", "node"),
+}
+
+
+def _family_types() -> list[TypeDef]:
+    defs = []
+    for family, (image, suffix, launcher) in _FAMILIES.items():
+        base = f"io.kestra.plugin.scripts.{family}"
+        defs.append(TypeDef(
+            name=f"{base}.Commands", kind="task",
+            title=f"Run {family} commands, in a container ({image} by default) or on the host",
+            properties={**COMMON, "commands": {**_STRING_OR_STRINGS}},
+            required=("commands",), run=_commands(image),
+            aliases=("io.kestra.core.tasks.scripts.Bash",) if family == "shell" else (),
+        ))
+        defs.append(TypeDef(
+            name=f"{base}.Script", kind="task",
+            title=f"Run an inline {family} script, in a container ({image} by default) or on the host",
+            properties={**COMMON, "script": {"type": "string", "minLength": 1}},
+            required=("script",), run=_script(image, suffix, launcher),
+        ))
+    defs.append(TypeDef(
+        name="io.kestra.plugin.scripts.exec.Commands", kind="task",
+        title="Run commands with any interpreter (set `interpreter` and `containerImage`)",
+        properties={**COMMON, "commands": {**_STRING_OR_STRINGS}},
+        required=("commands",), run=_commands("ubuntu"),
+    ))
+    return defs
+
+
+RUNNER_TYPES = (
+    TypeDef(
+        name=DOCKER_RUNNER, kind="runner", title="Run the task in a Docker container",
+        properties={
+            "pullPolicy": {"type": "string", "enum": ["IF_NOT_PRESENT", "ALWAYS", "NEVER"]},
+            "networkMode": {"type": "string"}, "cpu": {"type": "object"},
+            "memory": {"type": "object"}, "user": {"type": "string"},
+            "entryPoint": {"type": "array", "items": {"type": "string"}},
+            "volumes": {"type": "array", "items": {"type": "string"}},
+            "shmSize": {"type": "string"}, "host": {"type": "string"},
+            "config": {"anyOf": [{"type": "string"}, {"type": "object"}]},
+            "credentials": {"type": "object"}, "delete": {"type": "boolean"},
+        },
+    ),
+    TypeDef(name=PROCESS_RUNNER, kind="runner", title="Run the task as a process on the host"),
+)
+
+TYPES = (*_family_types(), *RUNNER_TYPES)
