@@ -1,65 +1,83 @@
 """Semantic checks on the positioned flow tree: what the schema cannot say.
 
-Unknown types (with the closest known one), legacy aliases, duplicate task
-ids, deprecated properties. Diagnostics are data; nothing here raises.
+Unknown types (with the closest known one), legacy aliases, duplicate task and
+trigger ids, cron expressions and time zones of Schedule triggers, input
+definitions (values, defaults that fit the type, duplicate ids), deprecated
+properties. Diagnostics are data; nothing here raises.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import difflib
+import json
+import re
+import zoneinfo
 from collections.abc import Iterator
 from typing import Any
 
+from runner.cron import validate_cron
 from runner.diagnostics import Diagnostic, Severity
-from runner.tasks.registry import Registry
+from runner.durations import parse_duration
+from runner.tasks.registry import Registry, TypeDef
 from runner.yamlsource import Located, Path
 
 FLOW_TASK_LISTS = ("tasks", "errors", "finally", "afterExecution")
+SCHEDULE = "io.kestra.plugin.core.trigger.Schedule"
+SCRIPT_FAMILY = re.compile(r"^io\.kestra\.plugin\.scripts\.\w+$")
+_KIND_LABEL = {"task": "task", "trigger": "trigger", "runner": "task runner"}
+
+
+class _Findings:
+    def __init__(self, located: Located) -> None:
+        self.located = located
+        self.found: list[Diagnostic] = []
+
+    def add(self, path: Path, severity: Severity, code: str, message: str,
+            value: bool = False) -> None:
+        line, col = self.located.value_at(path) if value else self.located.pos(path)
+        self.found.append(Diagnostic(self.located.file, line, col, severity, code, message))
+
+    def error(self, path: Path, code: str, message: str, value: bool = False) -> None:
+        self.add(path, Severity.ERROR, code, message, value)
+
+    def warn(self, path: Path, code: str, message: str, value: bool = False) -> None:
+        self.add(path, Severity.WARNING, code, message, value)
 
 
 def check(located: Located, registry: Registry) -> list[Diagnostic]:
     flow = located.data
     if not isinstance(flow, dict):
         return []
-    found: list[Diagnostic] = []
-
-    def add(path: Path, severity: Severity, code: str, message: str, value: bool = False) -> None:
-        line, col = located.value_at(path) if value else located.pos(path)
-        found.append(Diagnostic(located.file, line, col, severity, code, message))
-
+    out = _Findings(located)
     seen: dict[str, Path] = {}
     for path, task in iter_tasks(flow, registry):
-        _check_type(task, path, "task", registry, add)
-        task_id = task.get("id")
-        if isinstance(task_id, str):
-            if task_id in seen:
-                line = located.pos(seen[task_id])[0]
-                add((*path, "id"), Severity.ERROR, "duplicate-task-id",
-                    f"task id '{task_id}' is already used at line {line}; task ids are unique "
-                    "within a flow", value=True)
-            else:
-                seen[task_id] = (*path, "id")
+        typedef = _check_type(task, path, "task", registry, out)
+        _unique(task.get("id"), (*path, "id"), seen, "task", out)
         runner = task.get("taskRunner")
         if isinstance(runner, dict):
-            _check_type(runner, (*path, "taskRunner"), "runner", registry, add)
-        retry = task.get("retry")
-        if isinstance(retry, dict) and "maxAttempt" in retry:
-            add((*path, "retry", "maxAttempt"), Severity.WARNING, "deprecated-property",
-                "'maxAttempt' is deprecated; use 'maxAttempts'")
-    for index, trigger in enumerate(flow.get("triggers") or []):
+            _check_type(runner, (*path, "taskRunner"), "runner", registry, out)
+        _check_retry(task.get("retry"), (*path, "retry"), out)
+        if typedef is not None:
+            _check_deprecated_properties(task, path, typedef, out)
+            if typedef.dag_slot:
+                _check_dag(_list(task.get(typedef.dag_slot)), (*path, typedef.dag_slot), out)
+    triggers_seen: dict[str, Path] = {}
+    for index, trigger in enumerate(_list(flow.get("triggers"))):
         if isinstance(trigger, dict):
-            _check_type(trigger, ("triggers", index), "trigger", registry, add)
-    for index, item in enumerate(flow.get("inputs") or []):
-        if isinstance(item, dict):
-            path = ("inputs", index)
-            if "id" not in item and "name" not in item:
-                add(path, Severity.ERROR, "missing-property", "missing required property 'id'")
-            elif "name" in item:
-                add((*path, "name"), Severity.WARNING, "deprecated-property",
-                    "input 'name' is deprecated; use 'id'")
+            path = ("triggers", index)
+            typedef = _check_type(trigger, path, "trigger", registry, out)
+            _unique(trigger.get("id"), (*path, "id"), triggers_seen, "trigger", out)
+            if typedef is not None:
+                _check_deprecated_properties(trigger, path, typedef, out)
+                if typedef.name == SCHEDULE:
+                    _check_schedule(trigger, path, out)
+    _check_inputs(_list(flow.get("inputs")), out)
+    _check_retry(flow.get("retry"), ("retry",), out)
     if "taskDefaults" in flow:
-        add(("taskDefaults",), Severity.WARNING, "deprecated-property",
-            "'taskDefaults' is deprecated; use 'pluginDefaults'")
-    return sorted(found)
+        out.warn(("taskDefaults",), "deprecated-property",
+                 "'taskDefaults' is deprecated; use 'pluginDefaults'")
+    return sorted(out.found)
 
 
 def iter_tasks(flow: dict[str, Any], registry: Registry) -> Iterator[tuple[Path, dict[str, Any]]]:
@@ -72,26 +90,282 @@ def _walk(tasks: Any, path: Path, registry: Registry) -> Iterator[tuple[Path, di
     if not isinstance(tasks, list):
         return
     for index, task in enumerate(tasks):
-        if not isinstance(task, dict):
-            continue
-        here = (*path, index)
-        yield here, task
-        resolved = registry.resolve(str(task.get("type")), "task")
-        for slot in resolved.typedef.task_slots if resolved else ():
-            yield from _walk(task.get(slot), (*here, slot), registry)
+        if isinstance(task, dict):
+            yield from _with_children((*path, index), task, registry)
 
 
-def _check_type(node: dict[str, Any], path: Path, kind: str, registry: Registry, add: Any) -> None:
+def _with_children(path: Path, task: dict[str, Any],
+                   registry: Registry) -> Iterator[tuple[Path, dict[str, Any]]]:
+    yield path, task
+    name = task.get("type")
+    resolved = registry.resolve(name, "task") if isinstance(name, str) else None
+    if resolved is None:
+        return
+    for below, child in resolved.typedef.children(task):
+        if isinstance(child, dict):
+            yield from _with_children((*path, *below), child, registry)
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _unique(ident: Any, path: Path, seen: dict[str, Path], what: str, out: _Findings) -> None:
+    if not isinstance(ident, str):
+        return
+    if ident in seen:
+        line = out.located.value_at(seen[ident])[0]
+        scope = "task ids are unique within a flow, nested tasks, errors and finally included" \
+            if what == "task" else f"{what} ids are unique within a flow"
+        out.error(path, f"duplicate-{what}-id",
+                  f"{what} id '{ident}' is already used at line {line}; {scope}", value=True)
+    else:
+        seen[ident] = path
+
+
+def _check_dag(items: list[Any], path: Path, out: _Findings) -> None:
+    """Every dependsOn names a task of the same Dag, and the dependencies have no cycle."""
+    depends: dict[str, list[str]] = {}
+    where: dict[str, int] = {}
+    for index, item in enumerate(items):
+        task = item.get("task") if isinstance(item, dict) else None
+        if isinstance(task, dict) and isinstance(task.get("id"), str):
+            depends[task["id"]] = [d for d in _list(item.get("dependsOn")) if isinstance(d, str)]
+            where[task["id"]] = index
+    for index, item in enumerate(items):
+        for n, name in enumerate(_list(item.get("dependsOn")) if isinstance(item, dict) else []):
+            if isinstance(name, str) and name not in depends:
+                known = ", ".join(sorted(depends)) or "none"
+                out.error((*path, index, "dependsOn", n), "unknown-task",
+                          f"dependsOn '{name}' is not a task of this Dag (its tasks: {known})",
+                          value=True)
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+
+    def visit(name: str, chain: list[str]) -> list[str] | None:
+        state[name] = 1
+        for dep in depends.get(name, []):
+            if state.get(dep) == 1:
+                return [*chain[chain.index(dep):], dep] if dep in chain else [name, dep]
+            if dep in depends and dep not in state:
+                found = visit(dep, [*chain, dep])
+                if found:
+                    return found
+        state[name] = 2
+        return None
+
+    for name in depends:
+        cycle = visit(name, [name]) if name not in state else None
+        if cycle:
+            out.error((*path, where[cycle[0]], "dependsOn"), "dependency-cycle",
+                      f"dependsOn cycle: {' → '.join(cycle)}; these tasks could never start")
+            return
+
+
+# --- types -------------------------------------------------------------------------------------
+
+def _check_type(node: dict[str, Any], path: Path, kind: str, registry: Registry,
+                out: _Findings) -> TypeDef | None:
     name = node.get("type")
     if not isinstance(name, str):
-        return
+        return None
     resolved = registry.resolve(name, kind)
     if resolved is None:
-        guess = registry.closest(name, kind)
-        hint = f" (did you mean '{guess}'?)" if guess else ""
-        label = "task runner" if kind == "runner" else kind
-        add((*path, "type"), Severity.ERROR, "unknown-type", f"unknown {label} type '{name}'{hint}",
-            value=True)
-    elif resolved.via_alias:
-        add((*path, "type"), Severity.WARNING, "deprecated-type",
-            f"'{name}' is a legacy name; use '{resolved.typedef.name}'", value=True)
+        label = _KIND_LABEL.get(kind, kind)
+        out.error((*path, "type"), "unknown-type",
+                  f"unknown {label} type '{name}'{_suggest(name, kind, registry)}", value=True)
+        return None
+    if resolved.via_alias:
+        out.warn((*path, "type"), "deprecated-type",
+                 f"'{name}' is a legacy name; use '{resolved.typedef.name}'", value=True)
+    return resolved.typedef
+
+
+def _suggest(name: str, kind: str, registry: Registry) -> str:
+    """The rest of an unknown-type message: the type most likely meant, or what exists."""
+    canonical: dict[str, str] = {}  # every accepted name -> canonical name
+    for typedef in registry.of_kind(kind):
+        canonical[typedef.name] = typedef.name
+        canonical.update({alias: typedef.name for alias in typedef.aliases})
+    by_lower = {n.lower(): n for n in canonical}
+    if name.lower() in by_lower:
+        return f" (type names are case-sensitive: did you mean '{canonical[by_lower[name.lower()]]}'?)"
+    package, _, short = name.rpartition(".")
+    siblings = {n.rpartition(".")[2]: canonical[n] for n in canonical if n.rpartition(".")[0] == package}
+    if siblings:
+        match = difflib.get_close_matches(short, list(siblings), n=1, cutoff=0.75)
+        if match:
+            return f" (did you mean '{siblings[match[0]]}'?)"
+        options = sorted(set(siblings.values()))
+        listed = " or ".join(f"'{o}'" for o in options)
+        if SCRIPT_FAMILY.match(package):
+            return (f": Kestra never had a '{short}' type; the {package.rsplit('.', 1)[1]} script "
+                    f"plugin has {listed} (Script runs an inline `script`, Commands runs a list "
+                    "of `commands`)")
+        return f": there is no '{short}' in {package}; did you mean {listed}?"
+    same_short = sorted({canonical[n] for n in canonical if n.rpartition(".")[2].lower() == short.lower()})
+    if same_short:
+        return f" (did you mean '{same_short[0]}'?)"
+    match = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.8)
+    if match:
+        return f" (did you mean '{canonical[by_lower[match[0]]]}'?)"
+    guess = registry.closest(name, kind)
+    return f" (did you mean '{guess}'?)" if guess else ""
+
+
+def _check_deprecated_properties(node: dict[str, Any], path: Path, typedef: TypeDef,
+                                 out: _Findings) -> None:
+    for key in node:
+        spec = typedef.properties.get(key)
+        if isinstance(spec, dict) and spec.get("deprecated"):
+            out.warn((*path, key), "deprecated-property",
+                     f"'{key}' is deprecated for {typedef.name.rsplit('.', 1)[1]}")
+
+
+def _check_retry(retry: Any, path: Path, out: _Findings) -> None:
+    if isinstance(retry, dict) and "maxAttempt" in retry:
+        out.warn((*path, "maxAttempt"), "deprecated-property",
+                 "'maxAttempt' is deprecated; use 'maxAttempts'")
+
+
+# --- triggers ----------------------------------------------------------------------------------
+
+def _check_schedule(trigger: dict[str, Any], path: Path, out: _Findings) -> None:
+    cron = trigger.get("cron")
+    with_seconds = trigger.get("withSeconds") is True
+    if isinstance(cron, str) and not _dynamic(cron):
+        problem = validate_cron(cron, with_seconds)
+        if problem:
+            out.error((*path, "cron"), "invalid-cron", problem, value=True)
+    zone = trigger.get("timezone")
+    if isinstance(zone, str) and not _dynamic(zone):
+        try:
+            zoneinfo.ZoneInfo(zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+            out.error((*path, "timezone"), "invalid-value",
+                      f"unknown time zone '{zone}' (an IANA name such as UTC or Europe/Paris)",
+                      value=True)
+
+
+def _dynamic(text: str) -> bool:
+    return "{{" in text or "{%" in text
+
+
+# --- inputs ------------------------------------------------------------------------------------
+
+def _check_inputs(inputs: list[Any], out: _Findings) -> None:
+    seen: dict[str, Path] = {}
+    for index, item in enumerate(inputs):
+        if not isinstance(item, dict):
+            continue
+        path: Path = ("inputs", index)
+        if "id" not in item and "name" not in item:
+            out.error(path, "missing-property", "missing required property 'id' in an input")
+        elif "name" in item:
+            out.warn((*path, "name"), "deprecated-property", "input 'name' is deprecated; use 'id'")
+        key = "id" if "id" in item else "name"
+        ident = item.get(key)
+        if isinstance(ident, str):
+            if ident in seen:
+                line = out.located.value_at(seen[ident])[0]
+                out.error((*path, key), "duplicate-input-id",
+                          f"input id '{ident}' is already used at line {line}", value=True)
+            else:
+                seen[ident] = (*path, key)
+        kind = item.get("type")
+        if isinstance(kind, str):
+            _check_input_values(item, kind.upper(), path, out)
+
+
+def _check_input_values(item: dict[str, Any], kind: str, path: Path, out: _Findings) -> None:
+    values = item.get("values")
+    if kind in ("SELECT", "MULTISELECT") and (values is None or values == []):
+        out.error((*path, "type"), "missing-property",
+                  f"a {kind} input needs 'values', the list of choices", value=True)
+    if "defaults" not in item or item["defaults"] is None:
+        return
+    default = item["defaults"]
+    problem = _default_problem(kind, default, values if isinstance(values, list) else None,
+                               item.get("allowCustomValue") is True)
+    if problem:
+        out.error((*path, "defaults"), "invalid-default",
+                  f"defaults {_show(default)} does not fit input type {kind}: {problem}", value=True)
+
+
+def _show(value: Any) -> str:
+    return f"'{value}'" if isinstance(value, str) else json.dumps(value, default=str)
+
+
+_INT = re.compile(r"^\s*[+-]?\d+\s*$")
+_TRUE_FALSE = {"true", "false"}
+
+
+def _default_problem(kind: str, value: Any, choices: list[Any] | None, custom: bool) -> str | None:
+    """Why value cannot be the default of an input of this type; None when it fits."""
+    if isinstance(value, str) and _dynamic(value):
+        return None
+    scalar = isinstance(value, str | int | float | bool)
+    if kind in ("STRING", "SECRET", "EMAIL", "URI", "FILE"):
+        return None if scalar else "expected a text value"
+    if kind == "INT":
+        fits = (isinstance(value, int) and not isinstance(value, bool)) or \
+            (isinstance(value, str) and _INT.match(value) is not None)
+        return None if fits else "expected a whole number such as 42"
+    if kind == "FLOAT":
+        return None if _is_number(value) else "expected a number such as 1.5"
+    if kind in ("BOOLEAN", "BOOL"):
+        fits = isinstance(value, bool) or (isinstance(value, str) and value.lower() in _TRUE_FALSE)
+        return None if fits else "expected true or false"
+    if kind in ("DATETIME", "DATE", "TIME", "DURATION"):
+        return _temporal_problem(kind, value)
+    if kind == "SELECT":
+        if not scalar:
+            return "expected one of the values"
+        if choices and not custom and value not in choices:
+            return f"expected one of {', '.join(map(str, choices))}"
+        return None
+    if kind == "MULTISELECT":
+        picked = value if isinstance(value, list) else None
+        if picked is None:
+            return "expected a list of values"
+        wrong = [v for v in picked if choices and not custom and v not in choices]
+        return f"{', '.join(map(str, wrong))} not among the values" if wrong else None
+    if kind == "ARRAY":
+        return None if isinstance(value, list) else "expected a list"
+    if kind == "JSON" and isinstance(value, str):
+        try:
+            json.loads(value)
+        except json.JSONDecodeError as err:
+            return f"not valid JSON ({err.msg})"
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float):
+        return True
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _temporal_problem(kind: str, value: Any) -> str | None:
+    text = str(value).strip().replace("Z", "+00:00") if isinstance(value, str) else None
+    if text is None:
+        return "expected a text value"
+    try:
+        if kind == "DURATION":
+            parse_duration(text)
+        elif kind == "DATE":
+            dt.date.fromisoformat(text)
+        elif kind == "TIME":
+            dt.time.fromisoformat(text)
+        else:
+            dt.datetime.fromisoformat(text)
+    except ValueError:
+        examples = {"DATE": "2024-01-31", "TIME": "13:45:00", "DATETIME": "2024-01-31T13:45:00Z",
+                    "DURATION": "PT5M"}
+        return f"expected an ISO-8601 {kind.lower()} such as {examples[kind]}"
+    return None

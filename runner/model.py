@@ -87,6 +87,19 @@ class Trigger:
 
 
 @dataclass(frozen=True)
+class Concurrency:
+    limit: int
+    behavior: str = "QUEUE"  # QUEUE | CANCEL | FAIL
+
+
+@dataclass(frozen=True)
+class PluginDefault:
+    type: str  # a type name or a prefix of one (e.g. io.kestra.plugin.scripts)
+    values: Mapping[str, Any]
+    forced: bool = False
+
+
+@dataclass(frozen=True)
 class Flow:
     id: str
     namespace: str
@@ -102,6 +115,8 @@ class Flow:
     outputs: tuple[Output, ...] = ()
     triggers: tuple[Trigger, ...] = ()
     disabled: bool = False
+    concurrency: Concurrency | None = None
+    plugin_defaults: tuple[PluginDefault, ...] = ()
 
     @property
     def qualified_id(self) -> str:

@@ -6,6 +6,7 @@ errors is never built; warnings travel with the flow.
 
 from __future__ import annotations
 
+import traceback
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,8 @@ from runner.diagnostics import Diagnostic, Severity, has_errors
 from runner.durations import parse_duration
 from runner.errors import InvalidFlowError
 from runner.lint import check
-from runner.model import Flow, Input, Output, Position, Retry, Task, Trigger
-from runner.schema import build_schema, validate
+from runner.model import Concurrency, Flow, Input, Output, PluginDefault, Position, Retry, Task, Trigger
+from runner.schema import FlowValidator, build_schema
 from runner.tasks import Registry, default_registry
 from runner.yamlsource import Located, YamlSyntaxError, load
 from runner.yamlsource import Path as NodePath
@@ -27,25 +28,45 @@ TASK_FIELDS = frozenset(
 
 
 @cache
-def _schema(registry: Registry) -> dict[str, Any]:
-    return build_schema(registry)
+def _validator(registry: Registry) -> FlowValidator:
+    return FlowValidator(build_schema(registry))
 
 
 def parse_flow(text: str, file: str = "<flow>",
                registry: Registry | None = None) -> tuple[Flow | None, list[Diagnostic]]:
-    """Parse and validate; the flow is None when there is any error."""
+    """Parse and validate; the flow is None when there is any error. Never raises."""
     registry = registry or default_registry()
+    try:
+        return _parse(text, file, registry)
+    except Exception as err:  # a bug in gitflows: still a diagnostic, not a stack trace
+        where = traceback.extract_tb(err.__traceback__)[-1]
+        return None, [Diagnostic(file, 1, 1, Severity.ERROR, "internal-error",
+                                 f"gitflows could not check this file ({type(err).__name__}: {err} "
+                                 f"at {Path(where.filename).name}:{where.lineno}); please report it")]
+
+
+def _parse(text: str, file: str, registry: Registry) -> tuple[Flow | None, list[Diagnostic]]:
     try:
         located = load(text, file)
     except YamlSyntaxError as err:
-        return None, err.diagnostics
+        return None, sorted(err.diagnostics)
     if not isinstance(located.data, dict):
-        return None, [Diagnostic(file, 1, 1, Severity.ERROR, "invalid-type",
-                                 "a flow is a YAML mapping with at least id, namespace and tasks")]
-    diagnostics = sorted({*validate(_schema(registry), located), *check(located, registry)})
+        line, column = located.value_at(())
+        return None, [Diagnostic(file, line, column, Severity.ERROR, "not-a-mapping",
+                                 f"a flow is a YAML mapping (key: value lines) with at least id, "
+                                 f"namespace and tasks; this document is {_kind(located.data)}")]
+    diagnostics = sorted({*_validator(registry).validate(located), *check(located, registry)})
     if has_errors(diagnostics):
         return None, diagnostics
     return _Builder(located, registry).flow(), diagnostics
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"the text '{value[:40]}{'...' if len(value) > 40 else ''}'"
+    return f"the value {value!r}"
 
 
 def load_flow(path: str | Path, registry: Registry | None = None) -> Flow:
@@ -91,6 +112,11 @@ class _Builder:
             triggers=tuple(self.trigger(t, ("triggers", n))
                            for n, t in enumerate(data.get("triggers") or [])),
             disabled=bool(data.get("disabled", False)),
+            concurrency=_concurrency(data.get("concurrency")),
+            plugin_defaults=tuple(
+                PluginDefault(type=d["type"], values=dict(d.get("values") or {}),
+                              forced=bool(d.get("forced", False)))
+                for key in ("pluginDefaults", "taskDefaults") for d in data.get(key) or []),
         )
 
     def tasks(self, items: list[dict[str, Any]] | None, path: NodePath) -> tuple[Task, ...]:
@@ -100,8 +126,21 @@ class _Builder:
         resolved = self.registry.resolve(data["type"], "task")
         assert resolved is not None  # lint rejected unknown types
         typedef = resolved.typedef
-        props = {k: v for k, v in data.items()
-                 if k not in TASK_FIELDS and k not in typedef.task_slots}
+        nested = {*typedef.task_slots, *typedef.task_maps, *([typedef.dag_slot] if typedef.dag_slot else [])}
+        props = {k: v for k, v in data.items() if k not in TASK_FIELDS and k not in nested}
+        subtasks: dict[str, tuple[Task, ...]] = {}
+        for slot in typedef.task_slots:
+            if isinstance(data.get(slot), list):
+                subtasks[slot] = self.tasks(data[slot], (*path, slot))
+        for slot in typedef.task_maps:  # Switch `cases`: one list per key, as "cases.<key>"
+            for key, items in (data.get(slot) or {}).items():
+                subtasks[f"{slot}.{key}"] = self.tasks(items, (*path, slot, str(key)))
+        if typedef.dag_slot and isinstance(data.get(typedef.dag_slot), list):
+            slot, items = typedef.dag_slot, data[typedef.dag_slot]
+            subtasks[slot] = tuple(self.task(item["task"], (*path, slot, n, "task"))
+                                   for n, item in enumerate(items))
+            props["dependsOn"] = {item["task"]["id"]: list(item.get("dependsOn") or [])
+                                  for item in items}
         timeout = data.get("timeout")
         run_if = data.get("runIf")
         return Task(
@@ -109,8 +148,7 @@ class _Builder:
             type=typedef.name,
             position=self.position(path),
             props=props,
-            subtasks={slot: self.tasks(data.get(slot), (*path, slot))
-                      for slot in typedef.task_slots if slot in data},
+            subtasks=subtasks,
             description=data.get("description"),
             disabled=bool(data.get("disabled", False)),
             timeout=parse_duration(timeout) if timeout else None,
@@ -144,6 +182,12 @@ class _Builder:
             props={k: v for k, v in data.items() if k not in ("id", "type", "disabled")},
             disabled=bool(data.get("disabled", False)),
         )
+
+
+def _concurrency(raw: dict[str, Any] | None) -> Concurrency | None:
+    if not raw:
+        return None
+    return Concurrency(limit=int(raw.get("limit", 1)), behavior=str(raw.get("behavior", "QUEUE")))
 
 
 def _labels(raw: Any) -> dict[str, str]:

@@ -8,30 +8,31 @@ module's output, checked in for editors; a test keeps the two identical.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
-from jsonschema import Draft7Validator
+from jsonschema import Draft7Validator, FormatChecker
 from jsonschema.exceptions import ValidationError, best_match
 
 from runner.diagnostics import Diagnostic, Severity
+from runner.durations import EXAMPLES, is_duration, parse_duration, schema_pattern
 from runner.tasks.registry import Registry, TypeDef
 from runner.yamlsource import Located
 
 FLOW_ID = r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$"
 TASK_ID = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"
 NAMESPACE = r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$"
-DURATION = r"^P(?!$)(\d+(\.\d+)?W)?(\d+(\.\d+)?D)?(T(?=\d)(\d+(\.\d+)?H)?(\d+(\.\d+)?M)?(\d+(\.\d+)?S)?)?$"
+DURATION = schema_pattern()
 INPUT_TYPES = ["STRING", "INT", "FLOAT", "BOOLEAN", "BOOL", "DATETIME", "DATE", "TIME", "DURATION",
                "JSON", "YAML", "URI", "FILE", "SELECT", "MULTISELECT", "ARRAY", "SECRET", "EMAIL"]
 
-_DURATION = {"type": "string", "pattern": DURATION,
-             "description": "an ISO-8601 duration such as PT30S, PT5M, PT1H or P1D"}
+_DURATION = {"type": "string", "pattern": DURATION, "format": "duration",
+             "description": f"an ISO-8601 duration ({EXAMPLES})"}
 _TASKS = {"type": "array", "items": {"$ref": "#/definitions/task"}}
 _LEVEL = {"type": "string", "enum": ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]}
 
 TASK_COMMON: dict[str, Any] = {
-    "id": {"type": "string", "pattern": TASK_ID,
+    "id": {"type": "string", "pattern": TASK_ID, "maxLength": 100,
            "description": "letters, digits, '_' and '-' (no dots), starting with a letter or digit"},
     "type": {"type": "string"},
     "description": {"type": "string"},
@@ -89,6 +90,11 @@ _DEFINITIONS: dict[str, Any] = {
             "allowedFileExtensions": {"type": "array", "items": {"type": "string"}},
         },
     },
+    "pluginDefault": {
+        "type": "object", "additionalProperties": False, "required": ["type", "values"],
+        "properties": {"type": {"type": "string", "description": "a type name or a prefix of one"},
+                       "values": {"type": "object"}, "forced": {"type": "boolean"}},
+    },
     "output": {
         "type": "object", "additionalProperties": False, "required": ["id", "value"],
         "properties": {
@@ -115,9 +121,9 @@ def _dispatch(kind: str, defs: list[TypeDef], common: dict[str, Any]) -> dict[st
 
 
 def _type_schema(typedef: TypeDef, common: dict[str, Any]) -> dict[str, Any]:
-    properties = {**common, **typedef.properties}
-    for slot in typedef.task_slots:
-        properties[slot] = {"$ref": "#/definitions/tasks"}
+    properties = {**common, **_local_refs(typedef.properties)}
+    for slot in typedef.task_slots:  # a list of tasks unless the type says more (e.g. a map of lists)
+        properties.setdefault(slot, {"$ref": "#/definitions/tasks"})
     return {
         "title": typedef.title,
         "type": "object",
@@ -126,6 +132,17 @@ def _type_schema(typedef: TypeDef, common: dict[str, Any]) -> dict[str, Any]:
                             *typedef.required}),
         "additionalProperties": False,
     }
+
+
+def _local_refs(value: Any) -> Any:
+    """Copy of value with `#/$defs/x` refs (2019-09 spelling) written `#/definitions/x`."""
+    if isinstance(value, Mapping):
+        return {k: (v.replace("#/$defs/", "#/definitions/", 1)
+                    if k == "$ref" and isinstance(v, str) else _local_refs(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_local_refs(v) for v in value]
+    return value
 
 
 def build_schema(registry: Registry) -> dict[str, Any]:
@@ -160,11 +177,12 @@ def build_schema(registry: Registry) -> dict[str, Any]:
             "errors": _TASKS, "finally": _TASKS, "afterExecution": _TASKS,
             "outputs": {"type": "array", "items": {"$ref": "#/definitions/output"}},
             "triggers": {"type": "array", "items": {"$ref": "#/definitions/trigger"}},
-            "pluginDefaults": {"type": "array"},
-            "taskDefaults": {"type": "array", "deprecated": True},
+            "pluginDefaults": {"type": "array", "items": {"$ref": "#/definitions/pluginDefault"}},
+            "taskDefaults": {"type": "array", "items": {"$ref": "#/definitions/pluginDefault"},
+                             "deprecated": True},
             "disabled": {"type": "boolean"},
             "deleted": {"type": "boolean"},
-            "concurrency": {"type": "object", "properties": {
+            "concurrency": {"type": "object", "required": ["limit"], "properties": {
                 "limit": {"type": "integer", "minimum": 1},
                 "behavior": {"type": "string", "enum": ["QUEUE", "CANCEL", "FAIL"]}},
                 "additionalProperties": False},
@@ -177,12 +195,34 @@ def build_schema(registry: Registry) -> dict[str, Any]:
     }
 
 
+_FORMATS = FormatChecker(formats=())
+
+
+def _duration_fits(value: object) -> bool:
+    if is_duration(value):  # a malformed one is the pattern's to report
+        parse_duration(str(value))
+    return True
+
+
+_FORMATS.checks("duration", raises=ValueError)(_duration_fits)
+
+
+class FlowValidator:
+    """A compiled flow schema; reuse one for many flows."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema
+        self._validator = Draft7Validator(schema, format_checker=_FORMATS)
+
+    def validate(self, located: Located) -> list[Diagnostic]:
+        found: set[Diagnostic] = set()
+        for error in self._validator.iter_errors(located.data):
+            found.update(_diagnostics(error, located))
+        return sorted(found)
+
+
 def validate(schema: dict[str, Any], located: Located) -> list[Diagnostic]:
-    validator = Draft7Validator(schema)
-    found: set[Diagnostic] = set()
-    for error in validator.iter_errors(located.data):
-        found.update(_diagnostics(error, located))
-    return sorted(found)
+    return FlowValidator(schema).validate(located)
 
 
 def _diagnostics(error: ValidationError, located: Located) -> Iterator[Diagnostic]:
@@ -200,15 +240,18 @@ def _diagnostics(error: ValidationError, located: Located) -> Iterator[Diagnosti
         for key in instance:
             if key not in known:
                 yield at(located.pos((*path, key)), "unknown-property",
-                         f"unknown property '{key}'{_did_you_mean(key, known)}")
-    elif kind == "required":
-        missing = str(error.validator_value and error.message.split("'")[1])
-        yield at(located.pos(path), "missing-property", f"missing required property '{missing}'")
+                         f"unknown property '{key}'{_where(path)}{_did_you_mean(key, known)}")
+    elif kind == "required" and isinstance(instance, dict):
+        for missing in error.validator_value:
+            if missing not in instance:
+                yield at(located.pos(path), "missing-property",
+                         f"missing required property '{missing}'{_where(path)}")
     elif kind == "type":
         expected = error.validator_value
-        names = " or ".join(expected) if isinstance(expected, list) else expected
+        expected = expected if isinstance(expected, list) else [expected]
+        names = [_TYPE_NAMES.get(str(e), str(e)) for e in expected]
         yield at(located.value_at(path), "invalid-type",
-                 f"{_name(path)} must be {names}, got {_json_type(instance)}")
+                 f"{_name(path)} must be {' or '.join(names)}, got {_json_type(instance)}")
     elif kind == "enum":
         options = [str(o) for o in error.validator_value]
         yield at(located.value_at(path), "invalid-value",
@@ -218,13 +261,36 @@ def _diagnostics(error: ValidationError, located: Located) -> Iterator[Diagnosti
         expectation = schema.get("description") or f"match {error.validator_value}"
         yield at(located.value_at(path), "invalid-value",
                  f"{_name(path)} '{instance}' is invalid: expected {expectation}")
+    elif kind == "format":
+        reason = str(error.cause) if error.cause else error.message
+        yield at(located.value_at(path), "invalid-value", f"{_name(path)}: {reason}")
+    elif kind in _LIMITS:
+        yield at(located.value_at(path), "invalid-value",
+                 f"{_name(path)} {_LIMITS[kind].format(error.validator_value)}")
     else:
         yield at(located.value_at(path), "invalid-value", f"{_name(path)}: {error.message}")
 
 
+_TYPE_NAMES = {"array": "a list", "object": "a mapping", "string": "a string",
+               "integer": "an integer", "number": "a number", "boolean": "a boolean",
+               "null": "null"}
+_LIMITS = {"minItems": "must have at least {} item(s)", "maxItems": "must have at most {} item(s)",
+           "minLength": "must be at least {} character(s) long",
+           "maxLength": "must be at most {} character(s) long",
+           "minimum": "must be at least {}", "maximum": "must be at most {}"}
+
+
 def _name(path: tuple[Any, ...]) -> str:
     names = [str(p) for p in path if not isinstance(p, int)]
-    return f"'{names[-1]}'" if names else "value"
+    return f"'{names[-1]}'" if names else "the flow"
+
+
+def _where(path: tuple[Any, ...]) -> str:
+    """' in tasks[0].retry' for nested mappings; '' at the top of the flow."""
+    if not path:
+        return ""
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+    return f" in {text}"
 
 
 def _json_type(value: Any) -> str:
@@ -236,5 +302,6 @@ def _json_type(value: Any) -> str:
 
 
 def _did_you_mean(word: str, options: list[str]) -> str:
-    match = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f" (did you mean '{match[0]}'?)" if match else ""
+    by_lower = {o.lower(): o for o in options}
+    match = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f" (did you mean '{by_lower[match[0]]}'?)" if match else ""

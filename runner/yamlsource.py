@@ -3,25 +3,31 @@
 The only module that imports ruamel.yaml. Duplicate keys are rejected by the
 loader; syntax errors become diagnostics, with hints for the copy-paste
 mistakes seen most often (``key:value`` without a space, ``-id:``, ``"x"#``).
+Those mistakes sometimes still load (the line is read as the continuation of
+the value above it); they are reported too. An empty file and a file with
+several documents are errors. Nothing here raises anything but YamlSyntaxError.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Set
 from dataclasses import dataclass, field
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.composer import ComposerError
+from ruamel.yaml.constructor import DuplicateKeyError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 
 from runner.diagnostics import Diagnostic, Severity
 
 Path = tuple[str | int, ...]
 Pos = tuple[int, int]  # 1-based line, column
+
+LINE_BREAK = re.compile(r"\r\n|[\n\r\x85\u2028\u2029]")  # what ruamel counts as a new line
 
 
 @dataclass
@@ -53,42 +59,114 @@ class YamlSyntaxError(Exception):
         self.diagnostics = diagnostics
 
 
+class _Constructor(RoundTripConstructor):
+    """Round-trip constructor that keeps dates and times as the text written."""
+
+
+_Constructor.add_constructor("tag:yaml.org,2002:timestamp", RoundTripConstructor.construct_yaml_str)
+
+
 def load(text: str, file: str) -> Located:
     yaml = YAML(typ="rt", pure=True)
+    yaml.Constructor = _Constructor
     try:
         root = yaml.load(text)
     except DuplicateKeyError as err:
         raise YamlSyntaxError([_marked(err, file, "duplicate-key", _duplicate_message(err))]) from None
+    except ComposerError as err:
+        if "another document" not in str(err.problem):
+            raise YamlSyntaxError(_syntax_diagnostics(err, text, file)) from None
+        raise YamlSyntaxError([_marked(err, file, "multiple-documents", _MULTIPLE)]) from None
     except MarkedYAMLError as err:
         raise YamlSyntaxError(_syntax_diagnostics(err, text, file)) from None
-    except YAMLError as err:  # unmarked errors are rare; still never a stack trace
-        raise YamlSyntaxError([_diag(file, 1, 1, "yaml-syntax", str(err))]) from None
+    except ReaderError as err:
+        line, col = _offset_pos(text, err.position)
+        raise YamlSyntaxError([_diag(file, line, col, "yaml-syntax",
+                                     f"{err.reason} (character {_char_name(err.character)})")]) from None
+    except RecursionError:
+        raise YamlSyntaxError([_diag(file, 1, 1, "yaml-syntax", "the YAML is nested too deeply")]) \
+            from None
+    except (YAMLError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as err:
+        # unmarked errors (e.g. `!!int x`) are rare; still never a stack trace
+        raise YamlSyntaxError([_diag(file, 1, 1, "yaml-syntax",
+                                     f"cannot read the YAML: {_one_line(str(err))}")]) from None
+    if root is None:
+        raise YamlSyntaxError([_diag(file, 1, 1, "empty-file", "the file holds no YAML document; "
+                                     "a flow is a mapping with at least id, namespace and tasks")])
     located = Located(file=file, data=None)
-    located.value_pos[()] = (1, 1)
-    located.data = _convert(root, (), located)
+    located.value_pos[()] = _document_start(root, text)
+    plain: list[tuple[Pos, str]] = []
+    try:
+        located.data = _convert(root, (), located, plain, set())
+    except RecursionError:
+        raise YamlSyntaxError([_diag(file, 1, 1, "yaml-syntax", "the YAML is nested too deeply")]) \
+            from None
+    hints = _continuation_hints(text, file, located, plain)
+    if hints:
+        raise YamlSyntaxError(hints)
     return located
 
 
-def _convert(node: Any, path: Path, located: Located) -> Any:
+_MULTIPLE = ("a flow file holds one YAML document, and this '---' starts another; "
+             "remove it, or put each flow in a file of its own")
+
+
+def _convert(node: Any, path: Path, located: Located, plain: list[tuple[Pos, str]],
+             active: set[int]) -> Any:
+    if isinstance(node, CommentedMap | CommentedSeq):
+        if id(node) in active:  # an alias that contains itself
+            return None
+        active.add(id(node))
+        try:
+            return _convert_collection(node, path, located, plain, active)
+        finally:
+            active.discard(id(node))
+    if type(node) is str:  # plain or quoted; block scalars (| and >) are str subclasses
+        plain.append((located.value_at(path), node))
+    return _scalar(node)
+
+
+def _convert_collection(node: CommentedMap | CommentedSeq, path: Path, located: Located,
+                        plain: list[tuple[Pos, str]], active: set[int]) -> Any:
+    here = located.value_at(path)
     if isinstance(node, CommentedMap):
         out: dict[str, Any] = {}
         for key in node:
             child = (*path, str(key))
-            k_line, k_col = node.lc.key(key)
-            located.key_pos[child] = (k_line + 1, k_col + 1)
-            v_line, v_col = node.lc.value(key)
-            located.value_pos[child] = (v_line + 1, v_col + 1)
-            out[str(key)] = _convert(node[key], child, located)
+            located.key_pos[child] = _lc(node, "key", key) or here
+            located.value_pos[child] = _lc(node, "value", key) or located.key_pos[child]
+            out[str(key)] = _convert(node[key], child, located, plain, active)
         return out
-    if isinstance(node, CommentedSeq):
-        items = []
-        for index, item in enumerate(node):
-            child = (*path, index)
-            line, col = node.lc.item(index)
-            located.value_pos[child] = (line + 1, col + 1)
-            items.append(_convert(item, child, located))
-        return items
-    return _scalar(node)
+    items = []
+    for index, item in enumerate(node):
+        child = (*path, index)
+        located.value_pos[child] = _lc(node, "item", index) or here
+        items.append(_convert(item, child, located, plain, active))
+    return items
+
+
+def _document_start(root: Any, text: str) -> Pos:
+    if isinstance(root, CommentedMap | CommentedSeq):
+        try:
+            return (int(root.lc.line) + 1, int(root.lc.col) + 1)
+        except (AttributeError, TypeError, ValueError):
+            pass
+    for number, line in enumerate(_lines(text), start=1):
+        stripped = line.strip()
+        if stripped and not stripped.startswith(("#", "%", "---")):
+            return (number, len(line) - len(line.lstrip()) + 1)
+    return (1, 1)
+
+
+def _lc(node: CommentedMap | CommentedSeq, what: str, key: Any) -> Pos | None:
+    """ruamel's 0-based position of a key/value/item as 1-based; None if unknown (merged keys)."""
+    try:
+        found = getattr(node.lc, what)(key)
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return None
+    if not isinstance(found, tuple | list) or len(found) != 2:
+        return None
+    return (int(found[0]) + 1, int(found[1]) + 1)
 
 
 def _scalar(value: Any) -> Any:
@@ -100,8 +178,10 @@ def _scalar(value: Any) -> Any:
         return float(value)
     if isinstance(value, str):
         return str(value)
-    if isinstance(value, dt.datetime | dt.date):
-        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, Set):  # !!set
+        return sorted(str(v) for v in value)
     return str(value)
 
 
@@ -115,6 +195,21 @@ def _marked(err: MarkedYAMLError, file: str, code: str, message: str) -> Diagnos
     return _diag(file, line, col, code, message)
 
 
+def _offset_pos(text: str, offset: int) -> Pos:
+    before = LINE_BREAK.split(text[: max(offset, 0)])
+    return (len(before), len(before[-1]) + 1)
+
+
+def _char_name(char: Any) -> str:
+    if isinstance(char, str) and len(char) == 1:
+        char = ord(char)
+    return f"U+{char:04X}" if isinstance(char, int) else repr(char)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def _duplicate_message(err: DuplicateKeyError) -> str:
     problem = str(err.problem or "duplicate key")
     first = err.context_mark
@@ -124,12 +219,21 @@ def _duplicate_message(err: DuplicateKeyError) -> str:
 
 _KEY_NO_SPACE = re.compile(r"^(\s*(?:-\s+)?)([A-Za-z_][\w.-]*):(?![\s:/]|$)(\S.*)$")
 _DASH_NO_SPACE = re.compile(r"^(\s*)-(?![\s-]|$)")
+_DASH_KEY = re.compile(r"^-[A-Za-z_][\w.-]*:")
 _COMMENT_NO_SPACE = re.compile(r"""["'](#)""")
 
 
-def _hints(text: str, file: str) -> Iterator[Diagnostic]:
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.rstrip("\r")
+def _lines(text: str) -> list[str]:
+    return LINE_BREAK.split(text)
+
+
+def _hints(text: str, file: str, only: Iterable[int] | None = None) -> Iterator[Diagnostic]:
+    lines = _lines(text)
+    numbers = sorted(set(only)) if only is not None else range(1, len(lines) + 1)
+    for number in numbers:
+        if not 1 <= number <= len(lines):
+            continue
+        line = lines[number - 1]
         stripped = line.lstrip()
         if stripped.startswith("#") or not stripped:
             continue
@@ -154,6 +258,30 @@ def _hints(text: str, file: str) -> Iterator[Diagnostic]:
         if comment:
             yield _diag(file, number, comment.start(1) + 1, "yaml-syntax",
                         "a comment needs a space before '#'")
+
+
+def _continuation_hints(text: str, file: str, located: Located,
+                        plain: list[tuple[Pos, str]]) -> list[Diagnostic]:
+    """`key:value` / `-id:` lines that loaded as part of a plain value: the same hints."""
+    lines = _lines(text)
+    starts = {pos[0] for pos in (*located.key_pos.values(), *located.value_pos.values())}
+    suspects: set[int] = set()
+    for (line, col), value in plain:
+        if line > len(lines) or ":" not in value:
+            continue
+        source = lines[line - 1]
+        if col - 1 == len(source) - len(source.lstrip()) and _DASH_KEY.match(source[col - 1:]):
+            suspects.add(line)
+        for number in range(line + 1, len(lines) + 1):
+            stripped = lines[number - 1].strip()
+            if number in starts or not stripped or stripped not in value:
+                break
+            if _KEY_NO_SPACE.match(stripped) or _DASH_NO_SPACE.match(stripped):
+                suspects.add(number)
+        if (line, col) == located.value_pos[()] and located.data == value:  # the whole document is one scalar
+            suspects.update(range(1, len(lines) + 1))
+    return sorted(d for d in _hints(text, file, suspects) if "comment" not in d.message) \
+        if suspects else []
 
 
 def _syntax_diagnostics(err: MarkedYAMLError, text: str, file: str) -> list[Diagnostic]:

@@ -1,17 +1,23 @@
-"""What a task implementation sees: its Task and a TaskContext from the engine."""
+"""What a task implementation sees: its Task and a TaskContext from the engine.
+
+Runnable tasks use render/log/run_process; flowable tasks also run child
+tasks through the context, so the engine keeps every task run and event.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from runner.events import State
 from runner.executors.base import LineHandler, ProcessResult, ProcessSpec
-from runner.model import Task
+from runner.model import Input, Task
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -24,6 +30,13 @@ class TaskFailed(Exception):
     """Raised by an implementation to fail the current attempt with a message."""
 
 
+@dataclass(frozen=True)
+class SubflowResult:
+    execution_id: str
+    state: State
+    outputs: Mapping[str, Any]
+
+
 class NamespaceFiles(Protocol):
     """The files a task may copy into its working directory (the repo checkout)."""
 
@@ -31,6 +44,15 @@ class NamespaceFiles(Protocol):
     def root(self) -> Path: ...
 
     def paths(self) -> list[str]: ...
+
+
+class KeyValueStore(Protocol):
+    def get(self, namespace: str, key: str) -> Any: ...
+
+    def set(self, namespace: str, key: str, value: Any, ttl: dt.timedelta | None = None,
+            overwrite: bool = True) -> bool: ...
+
+    def delete(self, namespace: str, key: str) -> bool: ...
 
 
 class TaskContext(Protocol):
@@ -41,6 +63,8 @@ class TaskContext(Protocol):
     cancel: threading.Event
     containers: bool  # may steps run in containers (engine policy and an engine answers)
     namespace_files: NamespaceFiles | None
+    namespace: str  # the flow's namespace
+    kv: KeyValueStore
 
     def render(self, value: Any) -> Any: ...
 
@@ -49,6 +73,34 @@ class TaskContext(Protocol):
     def run_process(self, spec: ProcessSpec, on_line: LineHandler) -> ProcessResult: ...
 
     def remaining(self) -> dt.timedelta | None: ...
+
+    # -- for flowable tasks ---------------------------------------------------
+    def run_tasks(self, tasks: Sequence[Task], *, value: str | None = None,
+                  workdir: Path | None = None) -> State:
+        """Run tasks in order as children of this task run; stop at the first failure."""
+        ...
+
+    def map_concurrently(self, fn: Callable[[T], State], items: Sequence[T], limit: int) -> list[State]:
+        """fn over items on up to `limit` threads (0: all at once); no new item after a failure."""
+        ...
+
+    def pause(self, delay: dt.timedelta | None, timeout: dt.timedelta | None,
+              on_resume: Sequence[Input]) -> dict[str, Any] | None:
+        """PAUSED until resumed (or delay passes); the resume inputs, None if timed out."""
+        ...
+
+    def run_subflow(self, namespace: str, flow_id: str, inputs: Mapping[str, Any],
+                    labels: Mapping[str, str], wait: bool) -> SubflowResult: ...
+
+    def set_labels(self, labels: Mapping[str, str]) -> None: ...
+
+    def publish_outputs(self, outputs: Mapping[str, Any]) -> None:
+        """Make this task's outputs visible to its children before it ends (loop counters)."""
+        ...
+
+    def exit(self, state: State) -> None:
+        """End the whole execution with state once this task returns."""
+        ...
 
 
 TaskRun = Callable[[Task, TaskContext], Outcome]

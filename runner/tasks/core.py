@@ -1,4 +1,4 @@
-"""Core tasks: log.Log, debug.Return; trigger types the server fires."""
+"""Core tasks: log, debug, outputs and execution control; trigger types the server fires."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from runner.events import State
 from runner.model import Task
 from runner.tasks.base import Outcome, TaskContext, TaskFailed
 from runner.tasks.registry import TypeDef
+
+_CONDITION = {"type": ["string", "boolean"]}
 
 LEVELS = ("TRACE", "DEBUG", "INFO", "WARN", "ERROR")
 STRING_OR_LIST = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
@@ -26,6 +28,44 @@ def run_log(task: Task, ctx: TaskContext) -> Outcome:
 def run_return(task: Task, ctx: TaskContext) -> Outcome:
     value = ctx.render(task.props.get("format", ""))
     return Outcome(State.SUCCESS, {"value": _text(value)})
+
+
+def run_echo(task: Task, ctx: TaskContext) -> Outcome:
+    ctx.log(str(task.props.get("level", "INFO")).upper(), _text(ctx.render(task.props["format"])))
+    return Outcome(State.SUCCESS)
+
+
+def run_output_values(task: Task, ctx: TaskContext) -> Outcome:
+    return Outcome(State.SUCCESS, {"values": ctx.render(task.props.get("values") or {})})
+
+
+def run_fail(task: Task, ctx: TaskContext) -> Outcome:
+    if "condition" in task.props and not _truthy(ctx.render(task.props["condition"])):
+        return Outcome(State.SUCCESS)
+    message = ctx.render(task.props.get("errorMessage", "Task failure"))
+    raise TaskFailed(_text(message))
+
+
+def run_exit(task: Task, ctx: TaskContext) -> Outcome:
+    if "condition" in task.props and not _truthy(ctx.render(task.props["condition"])):
+        return Outcome(State.SUCCESS)
+    state = State(str(ctx.render(task.props.get("state", "SUCCESS"))).upper())
+    ctx.exit(state)
+    return Outcome(state if state in (State.WARNING, State.KILLED, State.FAILED) else State.SUCCESS)
+
+
+def run_labels(task: Task, ctx: TaskContext) -> Outcome:
+    raw = ctx.render(task.props["labels"])
+    if isinstance(raw, list):
+        raw = {item["key"]: item["value"] for item in raw}
+    if not isinstance(raw, dict):
+        raise TaskFailed("labels must be a map or a list of {key, value}")
+    ctx.set_labels({str(k): _text(v) for k, v in raw.items()})
+    return Outcome(State.SUCCESS)
+
+
+def _truthy(value: Any) -> bool:
+    return value is not None and str(value).strip().lower() not in ("false", "0", "-0", "")
 
 
 def _text(value: Any) -> str:
@@ -52,6 +92,47 @@ TYPES = (
         properties={"format": {"type": "string"}},
         run=run_return,
         aliases=("io.kestra.core.tasks.debugs.Return",),
+    ),
+    TypeDef(
+        name="io.kestra.plugin.core.debug.Echo",
+        kind="task",
+        title="Deprecated: log a rendered message (use log.Log)",
+        properties={"format": {"type": "string"}, "level": {"type": "string", "enum": list(LEVELS)}},
+        required=("format",),
+        run=run_echo,
+        aliases=("io.kestra.core.tasks.debugs.Echo",),
+    ),
+    TypeDef(
+        name="io.kestra.plugin.core.output.OutputValues",
+        kind="task",
+        title="Expose values as the `values` output",
+        properties={"values": {"type": "object"}},
+        run=run_output_values,
+    ),
+    TypeDef(
+        name="io.kestra.plugin.core.execution.Fail",
+        kind="task",
+        title="Fail the execution (when the condition is true, if one is given)",
+        properties={"condition": _CONDITION, "errorMessage": {"type": "string"}},
+        run=run_fail,
+        aliases=("io.kestra.core.tasks.executions.Fail",),
+    ),
+    TypeDef(
+        name="io.kestra.plugin.core.execution.Exit",
+        kind="task",
+        title="End the execution now with the given state",
+        properties={"condition": _CONDITION,
+                    "state": {"type": "string", "enum": ["SUCCESS", "WARNING", "KILLED", "FAILED"]}},
+        run=run_exit,
+    ),
+    TypeDef(
+        name="io.kestra.plugin.core.execution.Labels",
+        kind="task",
+        title="Add or update labels of the current execution",
+        properties={"labels": {"type": ["object", "array", "string"]}},
+        required=("labels",),
+        run=run_labels,
+        aliases=("io.kestra.core.tasks.executions.Labels",),
     ),
     TypeDef(
         name="io.kestra.plugin.core.trigger.Schedule",

@@ -20,6 +20,25 @@ class TypeDef:
     run: TaskRun | None = None
     aliases: tuple[str, ...] = ()  # legacy names, accepted with a deprecation warning
     task_slots: tuple[str, ...] = ()  # properties that hold lists of tasks
+    task_maps: tuple[str, ...] = ()  # properties that map names to lists of tasks (Switch cases)
+    dag_slot: str | None = None  # a list of {task, dependsOn} (Dag tasks)
+
+    def children(self, raw: Mapping[str, Any]) -> Iterator[tuple[tuple[str | int, ...], Any]]:
+        """(path below the task, child task mapping) for every direct child of a raw task."""
+        for slot in self.task_slots:
+            items = raw.get(slot)
+            for index, item in enumerate(items if isinstance(items, list) else []):
+                yield (slot, index), item
+        for slot in self.task_maps:
+            groups = raw.get(slot)
+            for key, items in (groups.items() if isinstance(groups, dict) else ()):
+                for index, item in enumerate(items if isinstance(items, list) else []):
+                    yield (slot, str(key), index), item
+        if self.dag_slot:
+            items = raw.get(self.dag_slot)
+            for index, item in enumerate(items if isinstance(items, list) else []):
+                if isinstance(item, dict):
+                    yield (self.dag_slot, index, "task"), item.get("task")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,172 @@
+"""RunContext: the TaskContext a task gets, bound to its run, task run and scope."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from runner.cancel import CancelToken
+from runner.events import State
+from runner.execution import TaskRunRecord
+from runner.executors.base import LineHandler, ProcessResult, ProcessSpec
+from runner.inputs import resolve_inputs
+from runner.model import Input, Task
+from runner.run import FlowRun, PendingPause, Scope
+from runner.tasks.base import SubflowResult, TaskFailed
+
+T = TypeVar("T")
+
+
+class RunContext:
+    def __init__(self, run: FlowRun, task: Task, record: TaskRunRecord, scope: Scope,
+                 cancel: CancelToken) -> None:
+        self._run = run
+        self._task = task
+        self._record = record
+        self._scope = scope
+        engine = run.engine
+        self.execution_id = run.execution.id
+        self.task_run_id = record.id
+        self.attempt = len(record.attempts)
+        self.namespace = run.execution.flow.namespace
+        self.workdir = scope.workdir or run.workdir / record.id
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._token = cancel
+        self.cancel: threading.Event = cancel
+        self.containers = engine.executors.container is not None
+        self.namespace_files = engine.namespace_files
+        self.kv = engine.kv
+        self._deadline = (time.monotonic() + task.timeout.total_seconds()
+                          if task.timeout is not None else None)
+        self._context = run.context(task, record, scope)
+        self._context["workingDir"] = str(self.workdir)
+
+    # -- runnable tasks -------------------------------------------------------
+    def render(self, value: Any) -> Any:
+        with self._run.lock:  # children may have added outputs since this task started
+            self._context["outputs"] = dict(self._run.outputs)
+            self._context["labels"] = dict(self._run.execution.labels)
+        return self._run.engine.renderer.render(value, self._context)
+
+    def log(self, level: str, message: str) -> None:
+        self._run.log(self._record, level, message)
+
+    def remaining(self) -> dt.timedelta | None:
+        if self._deadline is None:
+            return None
+        return dt.timedelta(seconds=max(0.0, self._deadline - time.monotonic()))
+
+    def run_process(self, spec: ProcessSpec, on_line: LineHandler) -> ProcessResult:
+        labels = {"io.gitflows.execution": self.execution_id, "io.gitflows.taskrun": self.task_run_id}
+        spec = ProcessSpec(**{**spec.__dict__, "labels": {**spec.labels, **labels}})
+        executor = self._run.engine.executors.for_spec(spec)
+        if spec.image is not None:
+            self.log("DEBUG", f"running in container {spec.image} ({executor.name})")
+        return executor.run(spec, on_line, self.cancel)
+
+    # -- flowable tasks -------------------------------------------------------
+    def _child_scope(self, value: str | None, workdir: Path | None) -> Scope:
+        values = self._scope.values + ((value,) if value is not None else ())
+        return Scope(cancel=self._token, parent=self._record, values=values,
+                     workdir=workdir or self._scope.workdir)
+
+    def run_tasks(self, tasks: Sequence[Task], *, value: str | None = None,
+                  workdir: Path | None = None) -> State:
+        return self._run.run_tasks(tasks, self._child_scope(value, workdir))
+
+    def map_concurrently(self, fn: Callable[[T], State], items: Sequence[T], limit: int) -> list[State]:
+        if not items:
+            return []
+        workers = len(items) if limit <= 0 else min(limit, len(items))
+        if workers == 1:
+            states = []
+            for item in items:
+                if self.cancel.is_set() or self._run.exit_state is not None:
+                    break
+                states.append(fn(item))
+                if states[-1].failed:
+                    break
+            return states
+        failed = threading.Event()
+
+        def job(item: T) -> State | None:
+            if failed.is_set() or self.cancel.is_set() or self._run.exit_state is not None:
+                return None
+            state = fn(item)
+            if state.failed:
+                failed.set()
+            return state
+
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gitflows-branch") as pool:
+            results = list(pool.map(job, items))
+        return [s for s in results if s is not None]
+
+    def pause(self, delay: dt.timedelta | None, timeout: dt.timedelta | None,
+              on_resume: Sequence[Input]) -> dict[str, Any] | None:
+        run, record = self._run, self._record
+        pending = PendingPause(on_resume=tuple(on_resume))
+        with run.lock:
+            run.pauses[record.id] = pending
+        run.set_task_state(record, State.PAUSED)
+        run.set_state(State.PAUSED)
+        wait = delay or timeout
+        deadline = None if wait is None else time.monotonic() + wait.total_seconds()
+        try:
+            while not pending.event.is_set() and not self.cancel.is_set():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
+                pending.event.wait(0.05 if left is None else min(0.05, left))
+        finally:
+            with run.lock:
+                run.pauses.pop(record.id, None)
+        if self.cancel.is_set():
+            return None
+        run.set_state(State.RUNNING)
+        run.set_task_state(record, State.RUNNING)
+        if pending.event.is_set():
+            return pending.inputs or {}
+        return {} if delay is not None else None
+
+    def run_subflow(self, namespace: str, flow_id: str, inputs: Mapping[str, Any],
+                    labels: Mapping[str, str], wait: bool) -> SubflowResult:
+        engine = self._run.engine
+        flow = engine.flows.get(namespace, flow_id) if engine.flows else None
+        if flow is None:
+            raise TaskFailed(f"subflow {namespace}.{flow_id} not found")
+        parent = self._run.execution
+        trigger = {"executionId": parent.id, "namespace": parent.flow.namespace,
+                   "flowId": parent.flow.id, "flowRevision": parent.flow.revision}
+        execution = engine.prepare(flow, inputs, labels=labels)
+        cancel = CancelToken(self._token)
+        if not wait:
+            threading.Thread(target=engine.execute, args=(execution,),
+                             kwargs={"cancel": cancel, "trigger": trigger}, daemon=True).start()
+            return SubflowResult(execution.id, State.CREATED, {})
+        engine.execute(execution, cancel=cancel, trigger=trigger)
+        return SubflowResult(execution.id, execution.state.current, dict(execution.outputs))
+
+    def set_labels(self, labels: Mapping[str, str]) -> None:
+        with self._run.lock:
+            self._run.execution.labels.update({str(k): str(v) for k, v in labels.items()})
+
+    def publish_outputs(self, outputs: Mapping[str, Any]) -> None:
+        self._record.outputs = dict(outputs)
+        self._run.store_outputs(self._task.id, self._scope.values, dict(outputs))
+
+    def exit(self, state: State) -> None:
+        self._run.exit_state = state
+
+
+def resume_inputs(pending: PendingPause, raw: Mapping[str, Any], flow_id: str) -> dict[str, Any]:
+    """Validate onResume inputs like flow inputs (required, types, defaults)."""
+    from runner.model import Flow, Position
+
+    holder = Flow(id=flow_id, namespace="resume", position=Position("<resume>", 1, 1), tasks=(),
+                  inputs=tuple(pending.on_resume))
+    return resolve_inputs(holder, raw)

@@ -1,0 +1,258 @@
+"""One execution in progress: task runs, attempts, outputs, events.
+
+Flowable tasks come back in through the TaskContext (context.py), so nested
+task runs are recorded here too, each with its parent and loop value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runner.cancel import CancelToken
+from runner.durations import format_duration
+from runner.events import Event, ExecutionStateChanged, LogLine, State, TaskRunStateChanged, worst
+from runner.execution import Attempt, Execution, TaskRunRecord
+from runner.executors.base import ExecutorError
+from runner.expressions import ExpressionError
+from runner.ids import ulid
+from runner.model import Input, Task
+from runner.retry import next_delay
+from runner.tasks import Outcome, TaskFailed
+
+if TYPE_CHECKING:
+    from runner.engine import Engine
+
+_FALSY = frozenset({"false", "0", "-0", ""})
+
+
+def is_truthy(text: Any) -> bool:
+    """Kestra's truth rule for runIf/If: false only for false, 0, -0, empty and null."""
+    return text is not None and str(text).strip().lower() not in _FALSY
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a task runs: under which parent task run, loop values and working directory."""
+
+    cancel: CancelToken
+    parent: TaskRunRecord | None = None
+    values: tuple[str, ...] = ()
+    workdir: Path | None = None
+
+
+@dataclass
+class PendingPause:
+    on_resume: Sequence[Input]
+    event: threading.Event = field(default_factory=threading.Event)
+    inputs: dict[str, Any] | None = None
+
+
+class FlowRun:
+    def __init__(self, engine: Engine, execution: Execution, workdir: Path, cancel: CancelToken,
+                 trigger: Mapping[str, Any] | None = None) -> None:
+        self.engine = engine
+        self.execution = execution
+        self.workdir = workdir
+        self.cancel = cancel
+        self.lock = threading.RLock()
+        self.outputs: dict[str, Any] = {}
+        self.exit_state: State | None = None
+        self.pauses: dict[str, PendingPause] = {}
+        self.secrets: set[str] = {str(execution.inputs[i.id]) for i in execution.flow.inputs
+                                  if i.type.upper() == "SECRET" and execution.inputs.get(i.id)}
+        flow = execution.flow
+        self.base_context: dict[str, Any] = {
+            "flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
+            "inputs": execution.inputs,
+            "vars": dict(flow.variables),
+            "labels": execution.labels,
+            "envs": {k[4:].lower(): v for k, v in engine.environ.items() if k.startswith("ENV_")},
+            "trigger": dict(trigger or {}),
+        }
+
+    # -- events ---------------------------------------------------------------
+    def now(self) -> dt.datetime:
+        return self.engine.clock.now()
+
+    def emit(self, event: Event) -> None:
+        with self.lock:  # sinks see one event at a time, in order, even from parallel branches
+            self.engine.sink.emit(event)
+
+    def set_state(self, state: State) -> None:
+        with self.lock:
+            at = self.now()
+            self.execution.state.set(state, at)
+            self.emit(ExecutionStateChanged(self.execution.id, self.execution.flow.qualified_id,
+                                            state, at))
+
+    def set_task_state(self, record: TaskRunRecord, state: State) -> None:
+        with self.lock:
+            at = self.now()
+            record.state.set(state, at)
+            if record.attempts and state not in (State.CREATED, State.RETRYING):
+                record.attempts[-1].state.set(state, at)
+            self.emit(TaskRunStateChanged(
+                self.execution.id, record.id, record.task_id, record.value, len(record.attempts),
+                state, at, dict(record.outputs)))
+
+    def log(self, record: TaskRunRecord | None, level: str, message: str, stream: str = "log") -> None:
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            message = message.replace(secret, "******")
+        self.emit(LogLine(
+            self.execution.id, record.id if record else None, record.task_id if record else None,
+            len(record.attempts) if record else 0, level, message, self.now(), stream))
+
+    # -- flow -----------------------------------------------------------------
+    def run(self) -> None:
+        flow = self.execution.flow
+        scope = Scope(self.cancel)
+        self.set_state(State.RUNNING)
+        state = self.run_tasks(flow.tasks, scope)
+        if state.failed and flow.errors and not self.cancel.is_set():
+            self.run_tasks(flow.errors, scope, after_failure=True)
+        if flow.finally_:
+            state = worst([state, self.run_tasks(flow.finally_, scope, after_failure=True)])
+        if self.exit_state is not None:
+            state = self.exit_state
+        elif self.cancel.is_set():
+            state = State.KILLED
+        if not state.failed and flow.outputs:
+            try:
+                self.execution.outputs = {
+                    o.id: self.engine.renderer.render(o.value, self.context(None, None))
+                    for o in flow.outputs}
+            except ExpressionError as err:
+                self.log(None, "ERROR", f"flow outputs: {err}")
+                state = State.FAILED
+        self.set_state(state)
+
+    def stopped(self, scope: Scope, after_failure: bool = False) -> bool:
+        if self.exit_state is not None:
+            return True
+        return scope.cancel.is_set() and not (after_failure and not self.cancel.is_set())
+
+    def run_tasks(self, tasks: Sequence[Task], scope: Scope, after_failure: bool = False) -> State:
+        states: list[State] = []
+        for task in tasks:
+            if self.stopped(scope, after_failure):
+                if self.exit_state is None:
+                    states.append(State.KILLED)
+                break
+            state = self.run_task(task, scope)
+            if state is not None:
+                states.append(state)
+                if state.failed:
+                    break
+        return worst(states)
+
+    def context(self, task: Task | None, record: TaskRunRecord | None,
+                scope: Scope | None = None) -> dict[str, Any]:
+        ctx = dict(self.base_context)
+        with self.lock:
+            ctx["outputs"] = dict(self.outputs)
+            ctx["labels"] = dict(self.execution.labels)
+        ctx["execution"] = {"id": self.execution.id, "state": str(self.execution.state.current),
+                            "startDate": self.execution.state.to_json()["startDate"]}
+        if task is not None and record is not None:
+            ctx["task"] = {"id": task.id, "type": task.type}
+            ctx["taskrun"] = {"id": record.id, "value": record.value,
+                              "attemptsCount": len(record.attempts),
+                              "parentId": record.parent_task_run_id}
+        if scope is not None and scope.values:
+            parents = [{"taskrun": {"value": v}} for v in reversed(scope.values)]
+            ctx["parent"], ctx["parents"] = parents[0], parents
+        return ctx
+
+    def store_outputs(self, task_id: str, values: tuple[str, ...], outputs: dict[str, Any]) -> None:
+        """outputs.<task>, or outputs.<task>[value]… inside ForEach loops (Kestra's shape)."""
+        with self.lock:
+            if not values:
+                self.outputs[task_id] = outputs
+                return
+            node = self.outputs.setdefault(task_id, {})
+            for value in values[:-1]:
+                node = node.setdefault(value, {})
+            node[values[-1]] = outputs
+
+    # -- one task -------------------------------------------------------------
+    def run_task(self, task: Task, scope: Scope) -> State | None:
+        if task.disabled:
+            return None
+        record = TaskRunRecord(id=ulid(), task_id=task.id,
+                               value=scope.values[-1] if scope.values else None,
+                               parent_task_run_id=scope.parent.id if scope.parent else None)
+        with self.lock:
+            self.execution.task_runs.append(record)
+        self.set_task_state(record, State.CREATED)
+        if task.run_if is not None:
+            try:
+                verdict = self.engine.renderer.render_text(task.run_if,
+                                                           self.context(task, record, scope))
+            except ExpressionError as err:
+                self.log(record, "ERROR", f"runIf: {err}")
+                self.set_task_state(record, State.FAILED)
+                return State.FAILED
+            if not is_truthy(verdict):
+                self.set_task_state(record, State.SKIPPED)
+                return State.SKIPPED
+        started = time.monotonic()
+        while True:
+            record.attempts.append(Attempt())
+            self.set_task_state(record, State.RUNNING)
+            outcome = self.attempt(task, record, scope)
+            record.outputs = dict(outcome.outputs)
+            delay = None if outcome.state is not State.FAILED else \
+                next_delay(task.retry, len(record.attempts), time.monotonic() - started)
+            if delay is None or self.stopped(scope):
+                break
+            self.set_task_state(record, State.FAILED)
+            self.set_task_state(record, State.RETRYING)
+            self.log(record, "WARN", f"attempt {len(record.attempts)} failed; next attempt in "
+                                     f"{delay:.1f}s")
+            if scope.cancel.wait(delay):
+                break
+        state = outcome.state
+        if state is State.FAILED and task.allow_failure:
+            state = State.WARNING
+        elif state is State.WARNING and task.allow_warning:
+            state = State.SUCCESS
+        self.store_outputs(task.id, scope.values, record.outputs)
+        self.set_task_state(record, state)
+        return state
+
+    def attempt(self, task: Task, record: TaskRunRecord, scope: Scope) -> Outcome:
+        from runner.context import RunContext  # context imports run: break the cycle here
+
+        resolved = self.engine.registry.resolve(task.type, "task")
+        if resolved is None or resolved.typedef.run is None:
+            self.log(record, "ERROR", f"task type {task.type} cannot run here")
+            return Outcome(State.FAILED)
+        token = CancelToken(scope.cancel)
+        timer = None
+        if task.timeout is not None:
+            timer = threading.Timer(task.timeout.total_seconds(), token.cancel, args=("timeout",))
+            timer.daemon = True
+            timer.start()
+        try:
+            outcome = resolved.typedef.run(task, RunContext(self, task, record, scope, token))
+        except (TaskFailed, ExpressionError, ExecutorError) as err:
+            self.log(record, "ERROR", str(err))
+            outcome = Outcome(State.FAILED)
+        except OSError as err:
+            self.log(record, "ERROR", f"{type(err).__name__}: {err}")
+            outcome = Outcome(State.FAILED)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if token.reason == "timeout" and not scope.cancel.is_set():
+            assert task.timeout is not None
+            self.log(record, "ERROR", f"timed out after {format_duration(task.timeout)}; "
+                                      "the attempt was killed")
+            return Outcome(State.FAILED, outcome.outputs)
+        return outcome

@@ -1,0 +1,65 @@
+"""Import boundaries: the engine never pulls in docker, git, flask or click, and
+each third-party library is imported by one module only."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT
+
+CORE = ["runner.engine", "runner.model", "runner.parse", "runner.lint", "runner.events",
+        "runner.plan", "runner.tasks", "runner.expressions"]
+FORBIDDEN = {"docker", "git", "pygit2", "flask", "click", "requests", "werkzeug", "rich"}
+
+# library → the module allowed to import it
+OWNERS = {
+    "ruamel": "runner/yamlsource.py",
+    "jsonschema": "runner/schema.py",
+    "click": "runner/cli.py",
+    "docker": "runner/executors/docker.py",
+    "croniter": "runner/cron.py",
+    "jinja2": "runner/expressions/",
+}
+
+
+def test_core_modules_do_not_import_adapters() -> None:
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {CORE!r}:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except ModuleNotFoundError as err:\n"
+        "        if err.name != name: raise\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                         text=True, cwd=REPO_ROOT).stdout
+    loaded = set(json.loads(out))
+    assert "runner" in loaded
+    assert not loaded & FORBIDDEN, f"core modules import {sorted(loaded & FORBIDDEN)}"
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_each_library_has_one_owner_module() -> None:
+    sources = [*REPO_ROOT.glob("runner/**/*.py"), *REPO_ROOT.glob("webhooks/**/*.py")]
+    assert sources
+    for path in sources:
+        rel = path.relative_to(REPO_ROOT).as_posix()
+        for library in _imports(path):
+            owner = OWNERS.get(library)
+            if owner is not None and not rel.startswith(owner.removesuffix(".py")):
+                raise AssertionError(f"{rel} imports {library}; only {owner} may")
