@@ -132,6 +132,47 @@ def run(file: str, inputs: tuple[str, ...], input_files: tuple[str, ...], execut
 
 
 @main.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True),
+              help="Server configuration (YAML); flags override it.")
+@click.option("--repo", "repos", multiple=True, metavar="NAME=PATH",
+              help="A repository to serve; repeat for several. Default: the one started in.")
+@click.option("--port", type=int, help="HTTP port (default 8080).")
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False), help="Data directory.")
+@click.option("--executor", type=click.Choice(["auto", "docker", "process"]))
+@click.option("--broker", help="redis://… to hand runs to `flows worker` processes.")
+def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, host: str | None,
+          data_dir: str | None, executor: str | None, broker: str | None) -> None:
+    """Serve the API and UI (http://localhost:8080) and run flows of the served repositories."""
+    from webhooks.app import create_app
+    from webhooks.app import serve as run_server
+    from webhooks.config import RepoConfig, load_config, with_overrides
+    from webhooks.service import FlowService
+
+    if broker:
+        raise UsageError("--broker (distributed workers) is not available yet")
+    config = with_overrides(load_config(Path(config_file) if config_file else None), port=port,
+                            host=host, executor=executor,
+                            data_dir=Path(data_dir) if data_dir else None)
+    parsed = []
+    for item in repos:
+        name, sep, location = item.partition("=")
+        if not sep or not name or not location:
+            raise UsageError(f"--repo expects NAME=PATH, got '{item}'")
+        parsed.append(RepoConfig(name=name, location=location))
+    if parsed:
+        config = with_overrides(config, repos=tuple(parsed))
+    if not config.repos:
+        root = find_root(Path.cwd())
+        config = with_overrides(config, repos=(RepoConfig(name=root.name, location=str(root)),))
+    service = FlowService(config, _executors(config.executor))
+    for flow in service.flows():
+        click.echo(f"serving {flow.repo}:{flow.file} at {flow.commit[:10]}", err=True)
+    click.echo(f"gitflows on http://{config.host}:{config.port}/", err=True)
+    run_server(create_app(service), config.host, config.port)
+
+
+@main.command()
 def schema() -> None:
     """Print the flow JSON Schema (for editors: yaml-language-server, VS Code YAML)."""
     click.echo(json.dumps(build_schema(default_registry()), indent=2))

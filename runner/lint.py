@@ -157,7 +157,7 @@ def _check_dag(items: list[Any], path: Path, out: _Findings) -> None:
         cycle = visit(name, [name]) if name not in state else None
         if cycle:
             out.error((*path, where[cycle[0]], "dependsOn"), "dependency-cycle",
-                      f"dependsOn cycle: {' → '.join(cycle)}; these tasks could never start")
+                      f"dependsOn cycle: {' -> '.join(cycle)}; these tasks could never start")
             return
 
 
@@ -198,7 +198,8 @@ def _suggest(name: str, kind: str, registry: Registry) -> str:
         options = sorted(set(siblings.values()))
         listed = " or ".join(f"'{o}'" for o in options)
         if SCRIPT_FAMILY.match(package):
-            return (f": Kestra never had a '{short}' type; the {package.rsplit('.', 1)[1]} script "
+            family = package.rsplit(".", 1)[1]
+            return (f": Kestra never had a type named '{short}' there; the {family} script "
                     f"plugin has {listed} (Script runs an inline `script`, Commands runs a list "
                     "of `commands`)")
         return f": there is no '{short}' in {package}; did you mean {listed}?"

@@ -73,9 +73,9 @@ def check_flows(flows: Sequence[Flow]) -> list[Diagnostic]:
             back = _path(calls, target, key)
             if back is None:
                 continue
-            cycle = " → ".join(_name(k) for k in [key, *back])
+            cycle = " -> ".join(_name(k) for k in [key, *back])
             how = "calls itself" if target == key else \
-                f"calls {_name(target)}, which calls {_name(key)} back"
+                f"calls {_name(target)}, which leads back to {_name(key)}"
             found.append(_at(task.position.file, task.position.line, task.position.column,
                              "subflow-cycle",
                              f"subflow cycle: {cycle}; task '{task.id}' {how} (a flow may not "
@@ -100,7 +100,7 @@ def _subflow_target(task: Task) -> FlowKey | None:
 
 def _path(calls: dict[FlowKey, list[tuple[FlowKey, Task]]], start: FlowKey,
           goal: FlowKey) -> list[FlowKey] | None:
-    """Shortest call chain start → … → goal (both included), or None."""
+    """Shortest call chain start -> ... -> goal (both included), or None."""
     previous: dict[FlowKey, FlowKey | None] = {start: None}
     queue = deque([start])
     while queue:

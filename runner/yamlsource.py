@@ -19,7 +19,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.composer import ComposerError
 from ruamel.yaml.constructor import DuplicateKeyError, RoundTripConstructor
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.reader import ReaderError
 
 from runner.diagnostics import Diagnostic, Severity
@@ -86,8 +86,9 @@ def load(text: str, file: str) -> Located:
     except RecursionError:
         raise YamlSyntaxError([_diag(file, 1, 1, "yaml-syntax", "the YAML is nested too deeply")]) \
             from None
-    except (YAMLError, ValueError, TypeError, KeyError, AttributeError, OverflowError) as err:
-        # unmarked errors (e.g. `!!int x`) are rare; still never a stack trace
+    except Exception as err:
+        # the constructors raise plain ValueError, IndexError… for e.g. `!!int x` or
+        # `!!float nope`: rare, unmarked, and still never a stack trace
         raise YamlSyntaxError([_diag(file, 1, 1, "yaml-syntax",
                                      f"cannot read the YAML: {_one_line(str(err))}")]) from None
     if root is None:

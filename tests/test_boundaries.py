@@ -23,6 +23,7 @@ OWNERS = {
     "docker": "runner/executors/docker.py",
     "croniter": "runner/cron.py",
     "jinja2": "runner/expressions/",
+    "flask": "webhooks/app.py",
 }
 
 

@@ -375,12 +375,10 @@ def test_manual_pause_waits_for_resume_with_inputs(h: Harness) -> None:
             onResume:
               - id: approved
                 type: BOOLEAN
-        tasks_after: []
-    """.replace("        tasks_after: []\n", "") + f"""
           - id: after
             type: {RETURN}
             format: "approved={{{{ outputs.gate.onResume.approved }}}}"
-    """.replace("\n    ", "\n        ", 0))
+    """)
     _wait_for(lambda: "PAUSED" in h.states("gate"))
     execution_id = h.engine.active()[0]
     with pytest.raises(UsageError):

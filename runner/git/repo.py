@@ -1,0 +1,62 @@
+"""A repository seen through the git CLI: resolve refs, read files at a commit, export a tree.
+
+Flows are read from the commit an event is for, never from the work tree, so a
+run can be reproduced from its commit alone.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from runner.errors import GitflowsError
+
+
+class GitError(GitflowsError):
+    """A git command failed; the message carries git's own words."""
+
+
+@dataclass(frozen=True)
+class GitRepo:
+    path: Path
+
+    def _git(self, *args: str, input_bytes: bytes | None = None) -> bytes:
+        try:
+            done = subprocess.run(["git", "-C", str(self.path), *args], input=input_bytes,
+                                  capture_output=True, check=False)
+        except OSError as err:
+            raise GitError(f"cannot run git: {err.strerror}") from None
+        if done.returncode != 0:
+            detail = done.stderr.decode("utf-8", "replace").strip()
+            raise GitError(f"git {' '.join(args[:2])} in {self.path}: {detail}")
+        return done.stdout
+
+    def resolve(self, ref: str = "HEAD") -> str:
+        """The full commit id a ref (branch, tag, sha) points at."""
+        return self._git("rev-parse", "--verify", f"{ref}^{{commit}}").decode().strip()
+
+    def current_branch(self) -> str | None:
+        try:
+            name = self._git("symbolic-ref", "--quiet", "--short", "HEAD").decode().strip()
+        except GitError:
+            return None
+        return name or None
+
+    def files_at(self, commit: str, folder: str) -> dict[str, str]:
+        """path → text of every *.yml / *.yaml file under folder at commit."""
+        listing = self._git("ls-tree", "-r", "-z", "--name-only", commit, "--", folder)
+        paths = [p for p in listing.decode("utf-8", "surrogateescape").split("\0")
+                 if p.endswith((".yml", ".yaml"))]
+        return {path: self._git("show", f"{commit}:{path}").decode("utf-8", "replace")
+                for path in paths}
+
+    def export(self, commit: str, dest: Path) -> None:
+        """Write the tree of commit into dest (like a checkout without .git)."""
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = dest / ".gitflows-export.tar"
+        archive.write_bytes(self._git("archive", "--format=tar", commit))
+        with tarfile.open(archive) as tar:
+            tar.extractall(dest, filter="data")
+        archive.unlink()

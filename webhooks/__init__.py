@@ -1,0 +1,1 @@
+"""The webhook service (`flows serve`): repositories, triggers, API and UI."""

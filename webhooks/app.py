@@ -1,0 +1,137 @@
+"""create_app(service) → the Flask app of `flows serve`. The only module that imports flask.
+
+Kestra-compatible execution API, JSON for the UI, /healthz.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+
+from runner.errors import GitflowsError, UsageError
+from webhooks.service import FlowService, NotFoundError
+
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+
+def _error(status: int, message: str) -> tuple[Response, int]:
+    return jsonify({"message": message}), status
+
+
+def _inputs() -> dict[str, Any]:
+    """Inputs as Kestra takes them: multipart/url-encoded form fields, or a JSON object."""
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise UsageError("the JSON body must be an object of input values")
+        return body
+    values: dict[str, Any] = dict(request.form.items())
+    for name, upload in request.files.items():
+        values[name] = upload.read().decode("utf-8", "replace")
+    return values
+
+
+def create_app(service: FlowService) -> Flask:
+    app = Flask("gitflows")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+
+    @app.errorhandler(NotFoundError)
+    def not_found(err: NotFoundError) -> tuple[Response, int]:
+        return _error(404, err.message)
+
+    @app.errorhandler(GitflowsError)
+    def invalid(err: GitflowsError) -> tuple[Response, int]:
+        return _error(422, err.message)
+
+    @app.errorhandler(413)
+    def too_large(_err: Exception) -> tuple[Response, int]:
+        return _error(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify({"status": "ok", "repos": sorted(service.repos)})
+
+    @app.get("/api/v1/flows")
+    def flows() -> Response:
+        listing = service.flows(request.args.get("repo"), request.args.get("ref"))
+        return jsonify([{
+            "repo": f.repo, "commit": f.commit, "ref": f.ref, "file": f.file,
+            "namespace": f.flow.namespace if f.flow else None, "id": f.flow.id if f.flow else None,
+            "triggers": [{"id": t.id, "type": t.type} for t in f.flow.triggers] if f.flow else [],
+            "diagnostics": [d.as_dict() for d in f.diagnostics],
+        } for f in listing])
+
+    @app.post("/api/v1/executions/<namespace>/<flow_id>")
+    def start(namespace: str, flow_id: str) -> tuple[Response, int]:
+        execution = service.start(namespace, flow_id, _inputs(), repo=request.args.get("repo"),
+                                  ref=request.args.get("ref"))
+        if request.args.get("wait", "").lower() == "true":
+            service.record(execution.id).done.wait()
+        return jsonify(service.describe(execution.id)), 200
+
+    @app.route("/api/v1/executions/webhook/<namespace>/<flow_id>/<key>", methods=["GET", "POST"])
+    def webhook(namespace: str, flow_id: str, key: str) -> tuple[Response, int]:
+        target, _ = service.find(namespace, flow_id, request.args.get("repo"), request.args.get("ref"))
+        assert target.flow is not None
+        hooks = [t for t in target.flow.triggers
+                 if t.type == "io.kestra.plugin.core.trigger.Webhook" and not t.disabled]
+        if not any(str(t.props.get("key")) == key for t in hooks):
+            raise NotFoundError(f"no webhook trigger with this key on {namespace}.{flow_id}")
+        raw = request.get_data(as_text=True)
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            body = raw
+        trigger = {"body": body, "headers": {k: v for k, v in request.headers.items()},
+                   "parameters": {k: request.args.getlist(k) for k in request.args}}
+        execution = service.start(namespace, flow_id, {}, repo=target.repo, ref=target.commit,
+                                  trigger=trigger)
+        return jsonify(service.describe(execution.id)), 200
+
+    @app.get("/api/v1/executions")
+    def executions() -> Response:
+        return jsonify(service.recent(int(request.args.get("size", 50))))
+
+    @app.get("/api/v1/executions/<execution_id>")
+    def execution(execution_id: str) -> Response:
+        return jsonify(service.describe(execution_id))
+
+    @app.get("/api/v1/logs/<execution_id>")
+    def logs(execution_id: str) -> Response:
+        return jsonify(service.record(execution_id).logs)
+
+    @app.post("/api/v1/executions/<execution_id>/kill")
+    def kill(execution_id: str) -> tuple[Response, int]:
+        if not service.kill(execution_id):
+            return _error(409, f"execution {execution_id} is not running")
+        return jsonify(service.describe(execution_id)), 202
+
+    @app.post("/api/v1/executions/<execution_id>/resume")
+    def resume(execution_id: str) -> tuple[Response, int]:
+        if not service.resume(execution_id, _inputs()):
+            return _error(409, f"execution {execution_id} is not paused")
+        return jsonify(service.describe(execution_id)), 200
+
+    @app.get("/")
+    def index() -> Response:
+        rows = "".join(
+            f"<tr><td>{html.escape(f.repo)}</td><td>{html.escape(f.file)}</td>"
+            f"<td>{html.escape(f.flow.namespace + '.' + f.flow.id) if f.flow else 'invalid'}</td>"
+            f"<td><code>{f.commit[:10]}</code></td></tr>" for f in service.flows())
+        runs = "".join(
+            f"<tr><td><code>{html.escape(e['id'])}</code></td>"
+            f"<td>{html.escape(e['namespace'] + '.' + e['flowId'])}</td>"
+            f"<td>{html.escape(e['state']['current'])}</td></tr>" for e in service.recent(20))
+        page = (f"<!doctype html><meta charset=utf-8><title>gitflows</title>"
+                f"<h1>gitflows</h1><h2>Flows</h2><table>{rows}</table>"
+                f"<h2>Recent executions</h2><table>{runs}</table>")
+        return Response(page, mimetype="text/html")
+
+    return app
+
+
+def serve(app: Flask, host: str, port: int) -> None:
+    app.run(host=host, port=port, threaded=True, use_reloader=False)

@@ -1,0 +1,184 @@
+"""FlowService: the server's core, without HTTP. Finds flows at a commit, runs
+them on a worker pool, keeps executions and logs for the API.
+
+Flows come from `.flows/` at the commit a run is for, and the run's namespace
+files are that commit's tree, so a run can be reproduced from its commit.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.diagnostics import Diagnostic
+from runner.engine import Engine
+from runner.errors import GitflowsError
+from runner.events import Event, LogLine, State, iso
+from runner.execution import Execution
+from runner.executors import Executors
+from runner.git.files import CheckoutFiles
+from runner.git.repo import GitRepo
+from runner.model import Flow
+from runner.parse import parse_flow
+from runner.reporters.console import ConsoleReporter
+from webhooks.config import ServerConfig
+
+FLOWS_DIR = ".flows"
+
+
+class NotFoundError(GitflowsError):
+    exit_code = 4
+
+
+@dataclass(frozen=True)
+class FlowAtCommit:
+    repo: str
+    commit: str
+    ref: str | None
+    file: str
+    flow: Flow | None
+    diagnostics: tuple[Diagnostic, ...]
+
+
+@dataclass
+class Record:
+    execution: Execution
+    repo: str
+    commit: str
+    engine: Engine
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class _Snapshot:
+    """The flows of one commit, usable as the engine's FlowLookup for subflows."""
+
+    def __init__(self, flows: list[FlowAtCommit]) -> None:
+        self.by_id = {(f.flow.namespace, f.flow.id): f.flow for f in flows if f.flow is not None}
+
+    def get(self, namespace: str, flow_id: str) -> Flow | None:
+        return self.by_id.get((namespace, flow_id))
+
+
+class FlowService:
+    def __init__(self, config: ServerConfig, executors: Executors,
+                 environ: Mapping[str, str] | None = None) -> None:
+        self.config = config
+        self.executors = executors
+        self.environ = dict(os.environ if environ is None else environ)
+        self.repos = {r.name: GitRepo(Path(r.location)) for r in config.repos}
+        self.pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="gitflows-run")
+        self.lock = threading.Lock()
+        self.records: dict[str, Record] = {}
+        self.console = ConsoleReporter(sys.stderr)
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- flows ------------------------------------------------------------------
+    def flows(self, repo: str | None = None, ref: str | None = None) -> list[FlowAtCommit]:
+        found = []
+        for name, git in self.repos.items():
+            if repo is not None and name != repo:
+                continue
+            commit = git.resolve(ref or "HEAD")
+            branch = ref or git.current_branch()
+            for path, text in sorted(git.files_at(commit, FLOWS_DIR).items()):
+                flow, diagnostics = parse_flow(text, path)
+                found.append(FlowAtCommit(name, commit, branch, path, flow, tuple(diagnostics)))
+        return found
+
+    def find(self, namespace: str, flow_id: str, repo: str | None = None,
+             ref: str | None = None) -> tuple[FlowAtCommit, list[FlowAtCommit]]:
+        snapshot = self.flows(repo, ref)
+        matches = [f for f in snapshot if f.flow and f.flow.namespace == namespace
+                   and f.flow.id == flow_id]
+        if not matches:
+            raise NotFoundError(f"flow {namespace}.{flow_id} not found"
+                                + (f" in {repo}" if repo else "") + (f" at {ref}" if ref else ""))
+        if len({m.repo for m in matches}) > 1:
+            raise GitflowsError(f"flow {namespace}.{flow_id} exists in several repositories "
+                                f"({', '.join(sorted({m.repo for m in matches}))}); add ?repo=NAME")
+        return matches[0], [f for f in snapshot if f.repo == matches[0].repo]
+
+    # -- executions -------------------------------------------------------------
+    def start(self, namespace: str, flow_id: str, inputs: Mapping[str, Any], *,
+              repo: str | None = None, ref: str | None = None,
+              trigger: Mapping[str, Any] | None = None,
+              labels: Mapping[str, str] | None = None) -> Execution:
+        """Check the inputs now (UsageError on bad ones) and queue the run."""
+        target, snapshot = self.find(namespace, flow_id, repo, ref)
+        assert target.flow is not None
+        checkout = Path(tempfile.mkdtemp(prefix="gitflows-checkout-", dir=self.config.data_dir))
+        engine = Engine(self.executors, self, environ=self.environ,
+                        namespace_files=CheckoutFiles(checkout), flows=_Snapshot(snapshot),
+                        data_dir=self.config.data_dir)
+        try:
+            execution = engine.prepare(target.flow, inputs, labels=labels)
+        except GitflowsError:
+            shutil.rmtree(checkout, ignore_errors=True)
+            raise
+        record = Record(execution, target.repo, target.commit, engine)
+        with self.lock:
+            self.records[execution.id] = record
+        self.pool.submit(self._execute, record, checkout, dict(trigger or {}))
+        return execution
+
+    def _execute(self, record: Record, checkout: Path, trigger: dict[str, Any]) -> None:
+        try:
+            self.repos[record.repo].export(record.commit, checkout)
+            record.engine.execute(record.execution, trigger=trigger)
+        except Exception as err:  # a bug must not kill the worker thread silently
+            record.logs.append({"level": "ERROR", "message": f"internal error: {err!r}",
+                                "timestamp": iso(record.engine.clock.now())})
+            if not record.execution.state.current.terminal:
+                record.execution.state.set(State.FAILED, record.engine.clock.now())
+        finally:
+            shutil.rmtree(checkout, ignore_errors=True)
+            record.done.set()
+
+    def record(self, execution_id: str) -> Record:
+        with self.lock:
+            record = self.records.get(execution_id)
+        if record is None:
+            raise NotFoundError(f"execution {execution_id} not found")
+        return record
+
+    def describe(self, execution_id: str) -> dict[str, Any]:
+        record = self.record(execution_id)
+        data = record.execution.to_json()
+        data["trigger"] = {"repo": record.repo, "commit": record.commit}
+        return data
+
+    def recent(self, limit: int = 50) -> list[dict[str, Any]]:
+        with self.lock:
+            records = list(self.records.values())[-limit:]
+        return [self.describe(r.execution.id) for r in reversed(records)]
+
+    def kill(self, execution_id: str) -> bool:
+        record = self.record(execution_id)
+        return record.engine.kill(execution_id)
+
+    def resume(self, execution_id: str, inputs: Mapping[str, Any]) -> bool:
+        record = self.record(execution_id)
+        return record.engine.resume(execution_id, inputs)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- EventSink --------------------------------------------------------------
+    def emit(self, event: Event) -> None:
+        self.console.emit(event)
+        if isinstance(event, LogLine):
+            with self.lock:
+                record = self.records.get(event.execution_id)
+            if record is not None:
+                record.logs.append({"taskRunId": event.task_run_id, "taskId": event.task_id,
+                                    "attemptNumber": event.attempt, "level": event.level,
+                                    "message": event.message, "timestamp": iso(event.at)})
