@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from runner.catalog import DirectoryFlows
 from runner.diagnostics import has_errors
 from runner.errors import GitflowsError, UsageError
 from runner.events import FanOut, State
@@ -84,6 +85,12 @@ def _parse_inputs(pairs: tuple[str, ...], files: tuple[str, ...]) -> dict[str, A
     return values
 
 
+def _user_data_dir() -> Path:
+    """Where `flows run` keeps its KV store: $XDG_DATA_HOME/gitflows (~/.local/share/gitflows)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "gitflows"
+
+
 def _executors(choice: str) -> Executors:
     host = LocalExecutor()
     if choice == "process":
@@ -122,8 +129,12 @@ def run(file: str, inputs: tuple[str, ...], input_files: tuple[str, ...], execut
     secrets = [v for i in flow.inputs if i.type.upper() == "SECRET"
                for v in [str(values.get(i.id, ""))] if v]
     console = ConsoleReporter(sys.stderr, level=log_level, secrets=secrets)
-    files = CheckoutFiles(find_root(Path(file)))
-    engine = Engine(_executors(executor), FanOut(console), environ=os.environ, namespace_files=files)
+    root = find_root(Path(file))
+    flows_dir = Path(file).resolve().parent if Path(file).resolve().parent.name == DEFAULT_FLOWS_DIR \
+        else root / DEFAULT_FLOWS_DIR
+    engine = Engine(_executors(executor), FanOut(console), environ=os.environ,
+                    namespace_files=CheckoutFiles(root), flows=DirectoryFlows(flows_dir),
+                    data_dir=_user_data_dir())
     execution = engine.run(flow, values)
     if as_json:
         click.echo(json.dumps(execution.to_json(), indent=2, default=str))

@@ -21,6 +21,7 @@ from runner.execution import Attempt, Execution, TaskRunRecord
 from runner.executors.base import ExecutorError
 from runner.expressions import ExpressionError
 from runner.ids import ulid
+from runner.inputs import nested
 from runner.model import Input, Task
 from runner.retry import next_delay
 from runner.tasks import Outcome, TaskFailed
@@ -69,7 +70,7 @@ class FlowRun:
         flow = execution.flow
         self.base_context: dict[str, Any] = {
             "flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
-            "inputs": execution.inputs,
+            "inputs": nested(execution.inputs),
             "vars": dict(flow.variables),
             "labels": execution.labels,
             "envs": {k[4:].lower(): v for k, v in engine.environ.items() if k.startswith("ENV_")},

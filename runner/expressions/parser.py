@@ -298,6 +298,8 @@ class _Template:
             return FilterBlock(tuple(calls), body)
         if name in _UNSUPPORTED:
             raise PebbleSyntaxError(f"the '{{% {name} %}}' tag is not supported", tag.pos)
+        if name.startswith("end") or name in ("else", "elseif"):
+            raise PebbleSyntaxError(f"unexpected '{{% {name} %}}'", tag.pos)
         raise PebbleSyntaxError(f"unknown tag '{name}'", tag.pos)
 
     def if_tag(self, parser: _Expressions) -> If:

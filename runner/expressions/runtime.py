@@ -1,0 +1,215 @@
+"""Per-render state and limits, and Pebble's value semantics (text, equality…).
+
+Bounding work without sys.settrace: every construct that can repeat (a for
+loop, range(), `..`) goes through code here that counts iterations and checks
+a wall-clock deadline; every value a template builds is measured when built
+(strings by length, lists and maps by their unfolded node count, so sharing
+cannot hide a doubling), and output is counted as it is produced. Any other
+single operation works on values already bounded, so it is bounded too. No
+thread, signal or tracer is needed, and nothing global changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.expressions.errors import EvalError
+from runner.expressions.sandbox import fail_if_undefined
+
+MAX_STRING = 1_000_000  # characters in one value and in one rendered output
+MAX_NODES = 1_000_000  # unfolded items of one list/map a template builds
+MAX_VALUE_DEPTH = 100  # nesting of lists/maps a template builds
+MAX_ITERATIONS = 1_000_000  # loop iterations in one render
+MAX_RENDER_DEPTH = 10  # nested render() calls
+
+Clock = Callable[[], dt.datetime]
+
+
+@dataclass
+class State:
+    deadline: float
+    time_limit: float
+    functions: Mapping[str, Callable[..., Any]]
+    clock: Clock
+    render: Callable[[str], str]
+    iterations: int = 0
+    emitted: int = 0
+    render_depth: int = 0
+    stack: list[Any] = field(default_factory=list)
+    sizes: dict[int, tuple[Any, int, int]] = field(default_factory=dict)
+
+
+_STATE: ContextVar[State | None] = ContextVar("pebble_render_state", default=None)
+
+
+def state() -> State:
+    current = _STATE.get()
+    if current is None:
+        raise EvalError("expression helpers run only while rendering")
+    return current
+
+
+@contextmanager
+def session(new: State) -> Iterator[State]:
+    token = _STATE.set(new)
+    try:
+        yield new
+    finally:
+        _STATE.reset(token)
+
+
+def check_time(st: State | None = None) -> None:
+    st = st or state()
+    if time.monotonic() > st.deadline:
+        raise EvalError(f"rendering took longer than {st.time_limit:g}s")
+
+
+def count_iteration(st: State) -> None:
+    st.iterations += 1
+    if st.iterations > MAX_ITERATIONS:
+        raise EvalError(f"more than {MAX_ITERATIONS} loop iterations")
+    if st.iterations % 64 == 0:
+        check_time(st)
+
+
+def check_length(text: str) -> str:
+    if len(text) > MAX_STRING:
+        raise EvalError(f"a value is longer than {MAX_STRING} characters")
+    return text
+
+
+# -- printing -------------------------------------------------------------------
+def to_text(value: Any) -> str:
+    """How Kestra prints a value: maps and lists as JSON, null as nothing."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, Mapping | list | tuple):
+        return to_json(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    fail_if_undefined(value)
+    return check_length(str(value))
+
+
+def _json_default(value: Any) -> Any:
+    fail_if_undefined(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def to_json(value: Any, limit: int = MAX_STRING) -> str:
+    """Compact JSON, aborted as soon as it grows past limit (shared lists unfold)."""
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    parts: list[str] = []
+    size = 0
+    try:
+        for chunk in encoder.iterencode(value):
+            size += len(chunk)
+            if size > limit:
+                raise EvalError(f"a value is longer than {limit} characters as JSON")
+            parts.append(chunk)
+    except RecursionError:
+        raise EvalError("a value is nested too deeply") from None
+    return "".join(parts)
+
+
+# -- sizes ----------------------------------------------------------------------
+def measure(value: Any, depth: int = 0) -> tuple[int, int]:
+    """Unfolded node count and nesting depth of a list/map, memoised per render."""
+    if not isinstance(value, Mapping | list | tuple):
+        return 1, 0
+    if depth > MAX_VALUE_DEPTH:
+        raise EvalError(f"a value is nested more than {MAX_VALUE_DEPTH} levels deep")
+    st = state()
+    hit = st.sizes.get(id(value))
+    if hit is not None and hit[0] is value:
+        return hit[1], hit[2]
+    nodes, deepest = 1, 0
+    for child in (value.values() if isinstance(value, Mapping) else value):
+        count, inner = measure(child, depth + 1)
+        nodes += count
+        deepest = max(deepest, inner + 1)
+        if nodes > MAX_NODES:
+            raise EvalError(f"a value has more than {MAX_NODES} items")
+    if deepest + depth > MAX_VALUE_DEPTH:
+        raise EvalError(f"a value is nested more than {MAX_VALUE_DEPTH} levels deep")
+    if len(st.sizes) % 4096 == 0:
+        check_time(st)
+    st.sizes[id(value)] = (value, nodes, deepest)
+    return nodes, deepest
+
+
+def built(value: Any) -> Any:
+    """A value the template just built: refuse it if it is too big."""
+    if isinstance(value, str):
+        return check_length(value)
+    if isinstance(value, Mapping | list | tuple):
+        measure(value)
+    return value
+
+
+# -- comparisons and truth --------------------------------------------------------
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def equals(a: Any, b: Any) -> bool:
+    """Pebble's ==: numbers by value, otherwise Java equals (true is not 1)."""
+    fail_if_undefined(a, b)
+    if is_number(a) and is_number(b):
+        return bool(a == b)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(equals(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(equals(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def truthy(value: Any) -> bool:
+    """Condition value of if/ternary/and/or/not (strict about undefined)."""
+    fail_if_undefined(value)
+    if isinstance(value, bool):
+        return value
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "false")
+    if is_number(value):
+        return value != 0
+    return bool(value)
+
+
+def type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if is_number(value):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, Mapping):
+        return "map"
+    if isinstance(value, list | tuple):
+        return "list"
+    return type(value).__name__
