@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import resource
 import shutil
 import statistics
 import subprocess
@@ -19,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from runner.engine import Engine
-from runner.events import Collect, Event
+from runner.events import Event
 from runner.executors import Executors, LocalExecutor
 from runner.parse import parse_flow
 
@@ -94,23 +93,51 @@ def process_step(work: Path, n: int) -> tuple[str, float, float]:
     return "shell step vs bare subprocess", ours, bare
 
 
-def container_step(work: Path, n: int) -> tuple[str, float, float] | None:
+def _steps_flow(steps: int, reuse: bool) -> str:
+    runner = ("    taskRunner:\n      type: io.kestra.plugin.scripts.runner.docker.Docker\n"
+              f"      reuseContainer: {'true' if reuse else 'false'}\n")
+    body = "".join(f"  - id: s{i}\n    type: io.kestra.plugin.scripts.shell.Commands\n"
+                   f"    containerImage: {BUSYBOX_IMAGE}\n{runner}    commands: ['true']\n"
+                   for i in range(steps))
+    return "id: steps\nnamespace: bench\ntasks:\n" + body
+
+
+def container_steps(work: Path, steps: int) -> list[tuple[str, float, float]] | None:
+    """Per-step cost of `steps` consecutive shell steps, three ways, against `docker run --rm`."""
     if shutil.which("docker") is None or subprocess.run(
             ["docker", "image", "inspect", BUSYBOX_IMAGE], capture_output=True).returncode != 0:
         return None
     from runner.executors.docker import DockerExecutor
 
-    text = ("id: c\nnamespace: bench\ntasks:\n  - id: s\n"
-            f"    type: io.kestra.plugin.scripts.shell.Commands\n    containerImage: {BUSYBOX_IMAGE}\n"
-            "    commands: ['true']\n")
-    flow, _ = parse_flow(text, "bench.yml")
-    assert flow is not None
     engine = Engine(Executors(LocalExecutor(), DockerExecutor.connect()), Discard(), work_root=work,
                     data_dir=work / "data")
-    ours = _median(lambda: engine.run(flow), n)
-    bare = _median(lambda: subprocess.run(["docker", "run", "--rm", BUSYBOX_IMAGE, "true"],
-                                          check=True, capture_output=True), n)
-    return "container step vs docker run --rm", ours, bare
+    per_step: dict[str, float] = {}
+    for reuse in (False, True):
+        flow, _ = parse_flow(_steps_flow(steps, reuse), "bench.yml")
+        assert flow is not None
+        per_step[str(reuse)] = _median(lambda f=flow: engine.run(f), 3) / steps  # type: ignore[misc]
+
+    def docker_run() -> None:
+        for _ in range(steps):
+            subprocess.run(["docker", "run", "--rm", BUSYBOX_IMAGE, "true"], check=True,
+                           capture_output=True)
+
+    bare_run = _median(docker_run, 3) / steps
+    keeper = subprocess.run(["docker", "run", "-d", "--rm", BUSYBOX_IMAGE, "sleep", "600"],
+                            check=True, capture_output=True, text=True).stdout.strip()
+    try:
+        def docker_exec() -> None:
+            for _ in range(steps):
+                subprocess.run(["docker", "exec", keeper, "true"], check=True, capture_output=True)
+
+        bare_exec = _median(docker_exec, 3) / steps
+    finally:
+        subprocess.run(["docker", "rm", "-f", keeper], capture_output=True)
+    return [
+        (f"{steps} steps, container per step vs docker run", per_step["False"], bare_run),
+        (f"{steps} steps, reused container vs docker run", per_step["True"], bare_run),
+        (f"{steps} steps, reused container vs docker exec", per_step["True"], bare_exec),
+    ]
 
 
 def _peak_rss_mib(tasks: int) -> float:
@@ -140,14 +167,14 @@ def main() -> None:
     try:
         rows = [engine_overhead(work, n), foreach_overhead(work, n),
                 process_step(work, 3 if args.quick else 15)]
-        container = container_step(work, 2 if args.quick else 10)
+        container = container_steps(work, 5 if args.quick else 50)
         if container:
-            rows.append(container)
-        print(f"{'benchmark':<36} {'gitflows':>12} {'baseline':>12} {'ratio':>8}")
+            rows.extend(container)
+        print(f"{'benchmark':<48} {'gitflows':>12} {'baseline':>12} {'ratio':>8}")
         for name, ours, base in rows:
-            print(f"{name:<36} {ours * 1000:>10.3f}ms {base * 1000:>10.4f}ms {ours / base:>8.1f}")
+            print(f"{name:<48} {ours * 1000:>10.3f}ms {base * 1000:>10.4f}ms {ours / base:>8.1f}")
         if not container:
-            print("container step: skipped (no Docker engine or test image)")
+            print("container steps: skipped (no Docker engine or test image)")
         print(memory(100, 1000 if args.quick else 10000))
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
 from runner.cancel import CancelToken
 from runner.events import State
 from runner.execution import TaskRunRecord
-from runner.executors.base import LineHandler, ProcessResult, ProcessSpec
+from runner.executors.base import ExecutorError, LineHandler, ProcessResult, ProcessSpec
 from runner.inputs import resolve_inputs
 from runner.model import Input, Task
 from runner.run import FlowRun, PendingPause, Scope
@@ -62,12 +64,27 @@ class RunContext:
         return dt.timedelta(seconds=max(0.0, self._deadline - time.monotonic()))
 
     def run_process(self, spec: ProcessSpec, on_line: LineHandler) -> ProcessResult:
+        executors = self._run.engine.executors
+        container = spec.container
+        if container is not None:
+            if container.mounts and not executors.allow_volumes:
+                raise ExecutorError("taskRunner volumes are not allowed by this server's "
+                                    "configuration (allow_volumes)")
+            if executors.untrusted:  # fork pull requests get no network
+                container = replace(container, network_mode="none")
         labels = {"io.gitflows.execution": self.execution_id, "io.gitflows.taskrun": self.task_run_id}
-        spec = ProcessSpec(**{**spec.__dict__, "labels": {**spec.labels, **labels}})
-        executor = self._run.engine.executors.for_spec(spec)
-        if spec.image is not None:
-            self.log("DEBUG", f"running in container {spec.image} ({executor.name})")
+        spec = replace(spec, container=container, labels={**spec.labels, **labels},
+                       session=self.execution_id, share_root=self._run.workdir)
+        executor = executors.for_spec(spec)
+        if container is not None:
+            self.log("DEBUG", f"running in {container.image} ({executor.name})")
         return executor.run(spec, on_line, self.cancel)
+
+    def keep_artifact(self, path: Path, name: str) -> Path:
+        target = self._run.engine.data_dir / "artifacts" / self.execution_id / self.task_run_id / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+        return target
 
     # -- flowable tasks -------------------------------------------------------
     def _child_scope(self, value: str | None, workdir: Path | None) -> Scope:

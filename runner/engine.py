@@ -47,8 +47,8 @@ class Engine:
         self.work_root = work_root
         self.namespace_files = namespace_files
         self.flows = flows
-        data = data_dir or Path(tempfile.gettempdir()) / "gitflows-data"
-        self.kv: KeyValueStore = kv or FileKVStore(data / "kv")
+        self.data_dir = data_dir or Path(tempfile.gettempdir()) / "gitflows-data"
+        self.kv: KeyValueStore = kv or FileKVStore(self.data_dir / "kv")
         self.renderer = Renderer()
         self._lock = threading.Lock()
         self._active: dict[str, FlowRun] = {}
@@ -75,6 +75,8 @@ class Engine:
     def execute(self, execution: Execution, *, cancel: threading.Event | None = None,
                 trigger: Mapping[str, Any] | None = None) -> Execution:
         token = CancelToken(cancel)
+        if self.work_root is not None:
+            self.work_root.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix=f"gitflows-{execution.id}-", dir=self.work_root))
         run = FlowRun(self, execution, workdir, token, trigger)
         with self._lock:
@@ -88,6 +90,7 @@ class Engine:
         finally:
             with self._lock:
                 self._active.pop(execution.id, None)
+            self.executors.close_session(execution.id)
             shutil.rmtree(workdir, ignore_errors=True)
         return execution
 

@@ -158,9 +158,9 @@ def _coerce(kind: str, spec: Input, value: Any) -> Any:
 
 def _validate(spec: Input, value: Any) -> None:
     props, kind = spec.props, spec.type.upper()
-    if kind in ("STRING", "SECRET") and props.get("validator"):
-        if not re.fullmatch(str(props["validator"]), value):
-            raise ValueError(f"'{value}' does not match {props['validator']}")
+    if kind in ("STRING", "SECRET") and props.get("validator") \
+            and not re.fullmatch(str(props["validator"]), value):
+        raise ValueError(f"'{value}' does not match {props['validator']}")
     if kind in ("STRING", "SECRET"):
         if "minLength" in props and len(value) < int(props["minLength"]):
             raise ValueError(f"must be at least {props['minLength']} characters")

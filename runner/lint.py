@@ -19,6 +19,9 @@ from typing import Any
 from runner.cron import validate_cron
 from runner.diagnostics import Diagnostic, Severity
 from runner.durations import parse_duration
+from runner.errors import UsageError
+from runner.inputs import coerce
+from runner.model import Input, Position
 from runner.tasks.registry import Registry, TypeDef
 from runner.yamlsource import Located, Path
 
@@ -273,6 +276,7 @@ def _check_inputs(inputs: list[Any], out: _Findings) -> None:
             else:
                 seen[ident] = (*path, key)
         kind = item.get("type")
+        _check_validator(item, path, out)
         if isinstance(kind, str):
             _check_input_values(item, kind.upper(), path, out)
 
@@ -287,9 +291,35 @@ def _check_input_values(item: dict[str, Any], kind: str, path: Path, out: _Findi
     default = item["defaults"]
     problem = _default_problem(kind, default, values if isinstance(values, list) else None,
                                item.get("allowCustomValue") is True)
+    if problem is None and not (isinstance(default, str) and _dynamic(default)):
+        problem = _runtime_problem(item, kind, default)
     if problem:
         out.error((*path, "defaults"), "invalid-default",
                   f"defaults {_show(default)} does not fit input type {kind}: {problem}", value=True)
+
+
+def _check_validator(item: dict[str, Any], path: Path, out: _Findings) -> None:
+    pattern = item.get("validator")
+    if isinstance(pattern, str):
+        try:
+            re.compile(pattern)
+        except re.error as err:
+            out.error((*path, "validator"), "invalid-value",
+                      f"validator '{pattern}' is not a regular expression: {err}", value=True)
+
+
+def _runtime_problem(item: dict[str, Any], kind: str, default: Any) -> str | None:
+    """What the run would say of this default (validator, min/max, after/before…)."""
+    known = {"id", "name", "type", "required", "defaults", "description"}
+    spec = Input(id=str(item.get("id") or item.get("name")), type=kind, position=Position("", 1, 1),
+                 props={k: v for k, v in item.items() if k not in known})
+    try:
+        coerce(spec, default)
+    except UsageError as err:
+        return err.message.split("): ", 1)[-1]
+    except Exception:  # e.g. a malformed validator, reported on its own
+        return None
+    return None
 
 
 def _show(value: Any) -> str:

@@ -32,7 +32,7 @@ _TASKS = {"type": "array", "items": {"$ref": "#/definitions/task"}}
 _LEVEL = {"type": "string", "enum": ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]}
 
 TASK_COMMON: dict[str, Any] = {
-    "id": {"type": "string", "pattern": TASK_ID, "maxLength": 100,
+    "id": {"type": "string", "pattern": TASK_ID,
            "description": "letters, digits, '_' and '-' (no dots), starting with a letter or digit"},
     "type": {"type": "string"},
     "description": {"type": "string"},
@@ -75,7 +75,8 @@ _DEFINITIONS: dict[str, Any] = {
     "input": {
         "type": "object", "additionalProperties": False, "required": ["type"],
         "properties": {
-            "id": {"type": "string", "pattern": r"^[a-zA-Z0-9][.a-zA-Z0-9_-]*$"},
+            "id": {"type": "string", "pattern": r"^[a-zA-Z0-9][.a-zA-Z0-9_-]*$",
+                   "description": "letters, digits, '.', '_' and '-', starting with a letter or digit"},
             "name": {"type": "string", "deprecated": True},
             "type": {"type": "string", "enum": INPUT_TYPES},
             **{k: {"type": "string"} for k in ("description", "displayName", "validator",

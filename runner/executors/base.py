@@ -15,15 +15,40 @@ LineHandler = Callable[[str, str], None]  # (stream "stdout"|"stderr", line with
 
 
 @dataclass(frozen=True)
+class Mount:
+    source: Path
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class ContainerOptions:
+    """How to run a step in a container (Kestra's Docker task runner properties)."""
+
+    image: str
+    pull_policy: str = "IF_NOT_PRESENT"  # IF_NOT_PRESENT | ALWAYS | NEVER
+    network_mode: str | None = None  # None: the engine's default bridge; "none": no network
+    cpus: float | None = None
+    memory: int | None = None  # bytes
+    memory_swap: int | None = None
+    pids_limit: int | None = 4096
+    user: str | None = None
+    entrypoint: tuple[str, ...] | None = None
+    shm_size: int | None = None  # bytes
+    mounts: tuple[Mount, ...] = ()
+    reuse: bool = True  # run in the run's long-lived container for this image (docker exec)
+
+
+@dataclass(frozen=True)
 class ProcessSpec:
     command: tuple[str, ...]
     workdir: Path
     env: Mapping[str, str] = field(default_factory=dict)
-    image: str | None = None  # container image; ignored by the host executor
+    container: ContainerOptions | None = None  # None: run on the host
     timeout: float | None = None  # seconds; the process is killed when it passes
-    pull_policy: str = "IF_NOT_PRESENT"  # IF_NOT_PRESENT | ALWAYS | NEVER
-    network_mode: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    session: str | None = None  # steps of one session (a run) may share containers
+    share_root: Path | None = None  # directory bind-mounted for the session (holds workdir)
 
 
 class ExecutorError(Exception):
@@ -42,6 +67,10 @@ class Executor(Protocol):
 
     def run(self, spec: ProcessSpec, on_line: LineHandler,
             cancel: threading.Event | None = None) -> ProcessResult: ...
+
+    def close_session(self, session: str) -> None:
+        """Release what steps of this session kept (long-lived containers)."""
+        ...
 
 
 class LineSplitter:
@@ -70,8 +99,15 @@ class Executors:
 
     host: Executor
     container: Executor | None = None
+    untrusted: bool = False  # fork pull requests: no network, no secrets
+    allow_volumes: bool = False  # host volumes in taskRunner.volumes (server configuration)
 
     def for_spec(self, spec: ProcessSpec) -> Executor:
-        if spec.image is not None and self.container is not None:
+        if spec.container is not None and self.container is not None:
             return self.container
         return self.host
+
+    def close_session(self, session: str) -> None:
+        for executor in (self.host, self.container):
+            if executor is not None:
+                executor.close_session(session)

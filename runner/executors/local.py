@@ -58,6 +58,10 @@ class LocalExecutor:
         return ProcessResult(exit_code=code, timed_out=timed_out, killed=killed)
 
 
+    def close_session(self, session: str) -> None:
+        """Host processes keep nothing between steps."""
+
+
 def _pump(pipe: IO[bytes], splitter: LineSplitter) -> None:
     with pipe:
         while chunk := os.read(pipe.fileno(), 65536):

@@ -12,9 +12,11 @@ import calendar
 import datetime as dt
 import re
 import zoneinfo
+from collections.abc import Callable
 from typing import Any
 
 from runner.expressions.errors import EvalError
+from runner.expressions.runtime import to_text
 
 _ISO_FRACTION = "__iso_fraction__"  # Java's optional, trimmed fraction of second
 _ISO_ZONE = "__iso_zone__"  # "[Region/City]" after an offset, when the zone has a name
@@ -232,3 +234,47 @@ def epoch(value: dt.datetime, per_second: int) -> int:
     delta = value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
     return micros * per_second // 1_000_000
+
+
+# -- the filters --------------------------------------------------------------------------
+def _date_args(timeZone: Any, existingFormat: Any) -> tuple[Any, str | None]:
+    return zone(timeZone), None if existingFormat is None else to_text(existingFormat)
+
+
+def _date(value: Any, format: Any = "iso", existingFormat: Any = None,
+          timeZone: Any = None, locale: Any = None) -> Any:
+    if value is None:
+        return None
+    tz, existing = _date_args(timeZone, existingFormat)
+    when = to_datetime(value, tz, existing)
+    return format_date(when.astimezone(tz) if timeZone else when, to_text(format))
+
+
+def _date_add(value: Any, amount: Any, unit: Any, format: Any = "iso",
+              existingFormat: Any = None, timeZone: Any = None, locale: Any = None) -> Any:
+    if value is None:
+        return None
+    if not isinstance(amount, int) or isinstance(amount, bool):
+        raise EvalError("dateAdd: the amount must be an integer")
+    tz, existing = _date_args(timeZone, existingFormat)
+    when = add(to_datetime(value, tz, existing), amount, to_text(unit))
+    return format_date(when.astimezone(tz) if timeZone else when, to_text(format))
+
+
+def _timestamp(per_second: int) -> Callable[..., Any]:
+    def apply(value: Any, existingFormat: Any = None, timeZone: Any = None) -> Any:
+        if value is None:
+            return None
+        tz, existing = _date_args(timeZone, existingFormat)
+        return epoch(to_datetime(value, tz, existing), per_second)
+    return apply
+
+
+DATE_FILTERS: dict[str, Callable[..., Any]] = {
+    "date": _date,
+    "dateAdd": _date_add,
+    "timestamp": _timestamp(1),
+    "timestampMilli": _timestamp(1_000),
+    "timestampMicro": _timestamp(1_000_000),
+    "timestampNano": _timestamp(1_000_000_000),
+}

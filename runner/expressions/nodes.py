@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ class MapExpr:
     pairs: tuple[tuple[Expr, Expr], ...]
 
 
-Expr = Union[Const, Name, Get, Call, Filter, Test, Unary, Binary, Cond, ListExpr, MapExpr]
+Expr = Const | Name | Get | Call | Filter | Test | Unary | Binary | Cond | ListExpr | MapExpr
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ class FilterBlock:
     body: tuple[Node, ...]
 
 
-Node = Union[Text, Output, If, For, Set, FilterBlock]
+Node = Text | Output | If | For | Set | FilterBlock
 
 
 def children(expr: Expr) -> tuple[Expr, ...]:

@@ -175,7 +175,7 @@ class _Expressions:
         return ListExpr(tuple(items)) if opener == "[" else MapExpr(tuple(pairs))
 
     def postfix(self, expr: Expr, start: int) -> Expr:
-        while True:
+        for _ in range(MAX_DEPTH + 1):
             if self.at("."):
                 self.next()
                 tok = self.next()
@@ -193,6 +193,7 @@ class _Expressions:
                 expr = Get(expr, key, self.src[start:close.end])
             else:
                 return expr
+        raise PebbleSyntaxError("too many attribute accesses in a row", start)
 
     def arguments(self) -> tuple[tuple[Expr, ...], tuple[tuple[str, Expr], ...]]:
         self.expect("(")

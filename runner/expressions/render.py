@@ -1,69 +1,112 @@
-"""Rendering on jinja2's sandbox with Pebble's observable behaviour.
+"""Renderer: Pebble templates rendered on jinja2's sandbox with Pebble's behaviour.
 
-Strict: an undefined variable is an error, as in Kestra. Maps and lists print
-as JSON, booleans as true/false, null as nothing. Output size is bounded.
-The only module that imports jinja2.
+Strict: an undefined variable is an error, as in Kestra (except under `??`,
+`???`, `is defined` and `default`). Maps and lists print as JSON, booleans as
+true/false, null as nothing. Output size and render time are bounded. Every
+failure is an ExpressionError naming the template.
+
+Functions such as secret(), read() or kv() come from the caller, either for
+every render (Renderer(functions=…)) or for one (render(…, functions=…));
+now() reads the clock given to the Renderer.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+import datetime as dt
+import time
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from runner.expressions.errors import EvalError, ExpressionError, PebbleSyntaxError
+from runner.expressions.helpers import HELPERS, finalize
+from runner.expressions.parser import parse_template
+from runner.expressions.runtime import MAX_STRING, State, session
+from runner.expressions.sandbox import Compiled, Sandbox
+from runner.expressions.translate import translate
 
-MAX_OUTPUT = 1_000_000  # characters per rendered value
+MAX_OUTPUT = MAX_STRING  # characters per rendered value
+TIME_LIMIT = 5.0  # seconds of wall-clock time per rendered value
 
 
-class ExpressionError(Exception):
-    """A template that cannot be rendered; the message names the template."""
+def _system_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
-def _finalize(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return ""
-    if isinstance(value, Mapping | list | tuple):
-        return json.dumps(value, default=str, separators=(",", ":"))
-    return value
+def is_template(text: str) -> bool:
+    return "{{" in text or "{%" in text
 
 
 class Renderer:
-    def __init__(self) -> None:
-        self.env = ImmutableSandboxedEnvironment(
-            undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True,
-            finalize=_finalize,
-        )
-        self.env.filters["json"] = self.env.filters["toJson"] = lambda v: json.dumps(v, default=str)
-        self._compile = lru_cache(maxsize=4096)(self.env.from_string)
+    def __init__(self, functions: Mapping[str, Callable[..., Any]] | None = None, *,
+                 clock: Callable[[], dt.datetime] | None = None,
+                 time_limit: float = TIME_LIMIT, max_output: int = MAX_OUTPUT) -> None:
+        self.functions = dict(functions or {})
+        self.clock = clock or _system_clock
+        self.time_limit = time_limit
+        self.max_output = min(max_output, MAX_OUTPUT)
+        self._sandbox = Sandbox(HELPERS, finalize)
+        self._compile = lru_cache(maxsize=4096)(self._compile_uncached)
 
-    def render(self, value: Any, context: Mapping[str, Any]) -> Any:
-        """Render every string in value (recursively through lists and maps)."""
+    def render(self, value: Any, context: Mapping[str, Any],
+               functions: Mapping[str, Callable[..., Any]] | None = None) -> Any:
+        """Render every string in value (recursively through lists and maps, keys too)."""
         if isinstance(value, str):
-            return self.render_text(value, context)
+            return self.render_text(value, context, functions)
         if isinstance(value, list):
-            return [self.render(v, context) for v in value]
+            return [self.render(v, context, functions) for v in value]
         if isinstance(value, dict):
-            return {k: self.render(v, context) for k, v in value.items()}
+            return {self.render(k, context, functions): self.render(v, context, functions)
+                    for k, v in value.items()}
         return value
 
-    def render_text(self, text: str, context: Mapping[str, Any]) -> str:
-        if "{{" not in text and "{%" not in text:
+    def render_text(self, text: str, context: Mapping[str, Any],
+                    functions: Mapping[str, Callable[..., Any]] | None = None) -> str:
+        if not is_template(text):
             return text
+        variables = {f"v_{k}": v for k, v in context.items() if isinstance(k, str)}
+        state = State(deadline=time.monotonic() + self.time_limit, time_limit=self.time_limit,
+                      functions={**self.functions, **(functions or {})}, clock=self.clock,
+                      render=lambda nested: self._nested(nested, variables))
+        with session(state):
+            return self._render(text, variables)
+
+    def _nested(self, text: str, variables: Mapping[str, Any]) -> str:
+        return self._render(text, variables) if is_template(text) else text
+
+    def _compile_uncached(self, text: str) -> Compiled:
+        source, constants = translate(parse_template(text))
+        return self._sandbox.compile(source, constants)
+
+    def _render(self, text: str, variables: Mapping[str, Any]) -> str:
         try:
-            out = self._compile(text).render(context)
-        except TemplateError as err:
-            raise ExpressionError(f"cannot render '{_clip(text)}': {err}") from None
-        except (ArithmeticError, TypeError, ValueError) as err:
-            raise ExpressionError(f"cannot render '{_clip(text)}': {err}") from None
-        if len(out) > MAX_OUTPUT:
-            raise ExpressionError(f"'{_clip(text)}' renders more than {MAX_OUTPUT} characters")
-        return out
+            compiled = self._compile(text)
+            out: list[str] = []
+            size = 0
+            for chunk in compiled.iterate(variables):
+                size += len(chunk)
+                if size > self.max_output:
+                    raise EvalError(f"the output is longer than {self.max_output} characters")
+                out.append(chunk)
+            return "".join(out)
+        except PebbleSyntaxError as err:
+            raise ExpressionError(f"invalid expression '{clip(text)}': {describe(err, text)}") from None
+        except EvalError as err:
+            raise ExpressionError(f"cannot render '{clip(text)}': {err}") from None
+        except RecursionError:
+            raise ExpressionError(f"cannot render '{clip(text)}': nested too deeply") from None
+        except ExpressionError:
+            raise
+        except Exception as err:  # a Python error from an operand; never escape as such
+            raise ExpressionError(f"cannot render '{clip(text)}': {type(err).__name__}: {err}") from None
 
 
-def _clip(text: str, limit: int = 80) -> str:
+def describe(err: PebbleSyntaxError, text: str) -> str:
+    line = text.count("\n", 0, err.offset) + 1
+    column = err.offset - (text.rfind("\n", 0, err.offset) + 1) + 1
+    return f"{err.message} (line {line}, column {column})" if "\n" in text else \
+        f"{err.message} (column {column})"
+
+
+def clip(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"

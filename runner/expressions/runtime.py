@@ -24,7 +24,7 @@ from runner.expressions.errors import EvalError
 from runner.expressions.sandbox import fail_if_undefined
 
 MAX_STRING = 1_000_000  # characters in one value and in one rendered output
-MAX_NODES = 1_000_000  # unfolded items of one list/map a template builds
+MAX_NODES = 2_000_000  # unfolded items of one list/map a template builds
 MAX_VALUE_DEPTH = 100  # nesting of lists/maps a template builds
 MAX_ITERATIONS = 1_000_000  # loop iterations in one render
 MAX_RENDER_DEPTH = 10  # nested render() calls
@@ -142,11 +142,12 @@ def measure(value: Any, depth: int = 0) -> tuple[int, int]:
     hit = st.sizes.get(id(value))
     if hit is not None and hit[0] is value:
         return hit[1], hit[2]
-    nodes, deepest = 1, 0
+    nodes, deepest = 1 + len(value), 1 if value else 0
     for child in (value.values() if isinstance(value, Mapping) else value):
-        count, inner = measure(child, depth + 1)
-        nodes += count
-        deepest = max(deepest, inner + 1)
+        if isinstance(child, Mapping | list | tuple):
+            count, inner = measure(child, depth + 1)
+            nodes += count - 1
+            deepest = max(deepest, inner + 1)
         if nodes > MAX_NODES:
             raise EvalError(f"a value has more than {MAX_NODES} items")
     if deepest + depth > MAX_VALUE_DEPTH:
@@ -195,7 +196,7 @@ def truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() not in ("", "false")
     if is_number(value):
-        return value != 0
+        return bool(value != 0)
     return bool(value)
 
 

@@ -74,6 +74,10 @@ class TaskContext(Protocol):
 
     def remaining(self) -> dt.timedelta | None: ...
 
+    def keep_artifact(self, path: Path, name: str) -> Path:
+        """Copy a file out of the working directory into the run's artifacts; its new path."""
+        ...
+
     # -- for flowable tasks ---------------------------------------------------
     def run_tasks(self, tasks: Sequence[Task], *, value: str | None = None,
                   workdir: Path | None = None) -> State:

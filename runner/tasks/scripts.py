@@ -6,23 +6,21 @@ Output protocol (Kestra): a stdout line `::{"outputs":{...}}::` sets outputs and
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import re
 import shlex
-import shutil
 from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from runner.events import State
 from runner.executors.base import ProcessSpec
 from runner.model import Task
 from runner.tasks.base import Outcome, TaskContext, TaskFailed
+from runner.tasks.containers import DOCKER_RUNNER, PROCESS_RUNNER, container_options, wants_container
+from runner.tasks.files import collect_output_files, copy_namespace_files, write_input_files
 from runner.tasks.registry import TypeDef
 
-DOCKER_RUNNER = "io.kestra.plugin.scripts.runner.docker.Docker"
-PROCESS_RUNNER = "io.kestra.plugin.core.runner.Process"
 _OUTPUT_LINE = re.compile(r"^::(\{.*\})::\s*$")
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 _STRING_OR_STRINGS = {"anyOf": [{"type": "string"}, _STRINGS]}
@@ -41,6 +39,8 @@ COMMON = {
     "failFast": {"type": "boolean"},
     "targetOS": {"type": "string", "enum": ["LINUX", "WINDOWS", "AUTO"]},
     "docker": {"type": "object", "deprecated": True},
+    "runner": {"type": "string", "enum": ["DOCKER", "PROCESS"], "deprecated": True},
+    "pythonPath": {"type": "string", "deprecated": True},
 }
 
 
@@ -62,64 +62,29 @@ def _parse_output_line(line: str, outputs: dict[str, Any], ctx: TaskContext) -> 
     return True
 
 
-def _write_input_files(props: Mapping[str, Any], ctx: TaskContext) -> None:
-    files = ctx.render(props.get("inputFiles") or {})
-    if isinstance(files, str):  # Kestra also accepts a JSON map rendered from an expression
-        files = json.loads(files)
-    root = ctx.workdir.resolve()
-    for name, content in files.items():
-        target = (root / name).resolve()
-        if root not in target.parents:
-            raise TaskFailed(f"inputFiles: '{name}' would be written outside the working directory")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(str(content), encoding="utf-8")
-
-
-def _copy_namespace_files(props: Mapping[str, Any], ctx: TaskContext) -> None:
-    options = props.get("namespaceFiles") or {}
-    if not options.get("enabled", False):
-        return
-    if ctx.namespace_files is None:
-        raise TaskFailed("namespaceFiles is enabled but this run has no repository checkout")
-    include = [str(p) for p in ctx.render(options.get("include") or ["**"])]
-    exclude = [str(p) for p in ctx.render(options.get("exclude") or [])]
-    source = ctx.namespace_files.root
-    copied = 0
-    for rel in ctx.namespace_files.paths():
-        if _matches(rel, include) and not _matches(rel, exclude):
-            target = ctx.workdir / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source / rel, target)
-            copied += 1
-    ctx.log("DEBUG", f"namespaceFiles: copied {copied} file(s) from {source}")
-
-
-def _matches(path: str, patterns: list[str]) -> bool:
-    pure = PurePosixPath(path)
-    return any(pure.match(p) or fnmatch.fnmatch(path, p) for p in patterns)
-
-
 def _execute(task: Task, ctx: TaskContext, body: list[str], default_image: str) -> Outcome:
     props = task.props
-    _copy_namespace_files(props, ctx)
-    _write_input_files(props, ctx)
+    if "pythonPath" in props:
+        ctx.log("WARN", "pythonPath is ignored (Kestra removed it); use `interpreter` or a "
+                        "containerImage that has the Python you need")
+    copy_namespace_files(props, ctx)
+    write_input_files(props, ctx)
     before = [str(c) for c in ctx.render(props.get("beforeCommands") or [])]
     prologue = ["set -e"] if props.get("failFast", True) else []
     interpreter = [str(p) for p in props.get("interpreter") or ["/bin/sh", "-c"]]
     env = {str(k): str(v) for k, v in ctx.render(props.get("env") or {}).items()}
-    image = None
-    runner = props.get("taskRunner") or {}
-    if ctx.containers and runner.get("type") != PROCESS_RUNNER:
+    container = None
+    if ctx.containers and wants_container(props):
         image = str(ctx.render(props.get("containerImage") or _legacy_image(props) or default_image))
+        runner = {k: props[k] for k in ("taskRunner", "docker") if k in props}
+        container = container_options(ctx.render(runner), image)
     remaining = ctx.remaining()
     spec = ProcessSpec(
         command=(*interpreter, "\n".join([*prologue, *before, *body])),
         workdir=ctx.workdir,
         env=env,
-        image=image,
+        container=container,
         timeout=remaining.total_seconds() if remaining is not None else None,
-        pull_policy=str(runner.get("pullPolicy", "IF_NOT_PRESENT")),
-        network_mode=runner.get("networkMode"),
     )
     outputs: dict[str, Any] = {}
     saw_stderr = False
@@ -137,6 +102,9 @@ def _execute(task: Task, ctx: TaskContext, body: list[str], default_image: str) 
     if result.timed_out:
         raise TaskFailed(f"timed out after {spec.timeout:.1f}s; the process was killed")
     outputs["exitCode"] = result.exit_code
+    files = collect_output_files(props, ctx)
+    if files:
+        outputs["outputFiles"] = files
     if result.exit_code != 0:
         raise TaskFailed(f"command exited with code {result.exit_code}")
     warn = saw_stderr and props.get("warningOnStdErr", False)
@@ -209,7 +177,8 @@ RUNNER_TYPES = (
             "memory": {"type": "object"}, "user": {"type": "string"},
             "entryPoint": {"type": "array", "items": {"type": "string"}},
             "volumes": {"type": "array", "items": {"type": "string"}},
-            "shmSize": {"type": "string"}, "host": {"type": "string"},
+            "shmSize": {"type": ["string", "integer"]}, "host": {"type": "string"},
+            "reuseContainer": {"type": "boolean"},
             "config": {"anyOf": [{"type": "string"}, {"type": "object"}]},
             "credentials": {"type": "object"}, "delete": {"type": "boolean"},
         },

@@ -70,7 +70,8 @@ def test_legacy_task_alias_is_a_warning() -> None:
 
 
 def test_unknown_trigger_type() -> None:
-    text = one_task(LOG) + "triggers:\n  - id: t\n    type: io.kestra.plugin.core.trigger.Schedul\n    cron: '@daily'\n"
+    text = one_task(LOG) + ("triggers:\n  - id: t\n    type: io.kestra.plugin.core.trigger.Schedul\n"
+                            "    cron: '@daily'\n")
     diagnostics = lint(text)
     assert [(d.code, d.line, d.column) for d in diagnostics] == [("unknown-type", 9, 11)]
     assert "did you mean 'io.kestra.plugin.core.trigger.Schedule'?" in diagnostics[0].message
@@ -287,3 +288,17 @@ tasks:
     assert [(d.code, d.line, d.column) for d in diagnostics] == [
         ("dependency-cycle", 8, 9), ("unknown-task", 10, 24)]
     assert "a -> b -> a" in diagnostics[0].message
+
+
+@pytest.mark.parametrize(("spec", "words"), [
+    ("- id: n\n  type: INT\n  min: 10\n  defaults: 3\n", "below the minimum 10"),
+    ("- id: n\n  type: STRING\n  validator: '[a-z]+'\n  defaults: ABC\n", "does not match"),
+])
+def test_defaults_checked_against_the_input_validators(spec: str, words: str) -> None:
+    diagnostics = lint(with_inputs(spec))
+    assert [(d.code, d.line, d.column) for d in diagnostics] == [("invalid-default", 7, 15)]
+    assert words in diagnostics[0].message
+
+
+def test_validator_must_be_a_regular_expression() -> None:
+    assert found(with_inputs("- id: n\n  type: STRING\n  validator: '[a-'\n")) == [("invalid-value", 6, 16)]

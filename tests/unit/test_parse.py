@@ -198,7 +198,7 @@ def test_parse_flow_never_raises_on_any_text(text: str) -> None:
     check_positions(text)
 
 
-_YAMLISH = st.sampled_from(list(" \n-:#'\"{}[]|>&*!%@`,?\t") + ["  ", "- ", ": ", "\n  ", "---\n"])
+_YAMLISH = st.sampled_from([*" \n-:#'\"{}[]|>&*!%@`,?\t", "  ", "- ", ": ", "\n  ", "---\n"])
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -286,7 +286,7 @@ def test_generated_valid_flows_parse_and_keep_ids_and_order(
         flow_id: str, namespace: str, tasks: list[dict[str, Any]], data: st.DataObject) -> None:
     ids = data.draw(st.lists(TASK_IDS, min_size=count(tasks), max_size=count(tasks), unique=True))
     assign_ids(tasks, iter(ids))
-    body = {"id": flow_id, "namespace": namespace, "tasks": [
+    body: dict[str, Any] = {"id": flow_id, "namespace": namespace, "tasks": [
         {"id": t.pop("id"), **t} for t in tasks]}  # id first, as people write it
     text = "\n".join(emit(body)) + "\n"
     flow, diagnostics = parse_flow(text, "gen.yml")

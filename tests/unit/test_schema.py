@@ -161,7 +161,7 @@ def test_missing_tasks() -> None:
     ("namespace", "company..team", 2, 12),
 ])
 def test_invalid_flow_ids(field: str, value: str, line: int, col: int) -> None:
-    text = f"id: hello\nnamespace: company.team\n".replace(
+    text = "id: hello\nnamespace: company.team\n".replace(
         f"{field}: {'hello' if field == 'id' else 'company.team'}", f"{field}: {value}")
     text += "tasks:\n  - {id: a, type: io.kestra.plugin.core.log.Log, message: hi}\n"
     assert found(text) == [("invalid-value", line, col)]

@@ -1,0 +1,385 @@
+"""Pebble's and Kestra's filters, on plain Python values.
+
+Each filter is `f(value, *args, **named)` with Pebble's argument names. String
+filters pass null through (as Pebble does). Results are measured by the caller.
+"""
+
+from __future__ import annotations
+
+import base64
+import decimal
+import hashlib
+import re
+import unicodedata
+import urllib.parse
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from runner.expressions import jq
+from runner.expressions.dates import DATE_FILTERS
+from runner.expressions.errors import EvalError
+from runner.expressions.runtime import (
+    MAX_STRING,
+    check_length,
+    is_number,
+    to_json,
+    to_text,
+    type_name,
+)
+from runner.expressions.sandbox import is_undefined
+
+Filter = Callable[..., Any]
+FILTERS: dict[str, Filter] = {}
+
+
+def _register(*names: str) -> Callable[[Filter], Filter]:
+    def add(fn: Filter) -> Filter:
+        for name in names:
+            FILTERS[name] = fn
+        return fn
+    return add
+
+
+def _strings(fn: Callable[..., Any]) -> Filter:
+    """A filter on text: null passes through, anything else is printed first."""
+    def apply(value: Any, *args: Any, **named: Any) -> Any:
+        return None if value is None else fn(to_text(value), *args, **named)
+    return apply
+
+
+def _collection(value: Any, name: str) -> list[Any]:
+    if isinstance(value, list | tuple):
+        return list(value)
+    raise EvalError(f"'{name}' needs a list, not {type_name(value)}")
+
+
+# -- strings -----------------------------------------------------------------------
+FILTERS["upper"] = _strings(str.upper)
+FILTERS["lower"] = _strings(str.lower)
+FILTERS["trim"] = _strings(str.strip)
+FILTERS["string"] = to_text
+FILTERS["capitalize"] = _strings(lambda s: s[:1].upper() + s[1:])
+FILTERS["title"] = _strings(lambda s: re.sub(r"(^|\s)(\S)", lambda m: m.group(1) + m.group(2).upper(), s))
+FILTERS["base64encode"] = _strings(lambda s: base64.b64encode(s.encode()).decode("ascii"))
+FILTERS["urlencode"] = _strings(lambda s: urllib.parse.quote_plus(s, safe="*").replace("~", "%7E"))
+FILTERS["urldecode"] = _strings(urllib.parse.unquote_plus)
+FILTERS["startsWith"] = _strings(lambda s, prefix: s.startswith(to_text(prefix)))
+FILTERS["endsWith"] = _strings(lambda s, suffix: s.endswith(to_text(suffix)))
+
+
+def _digest(algorithm: str) -> Filter:
+    return _strings(lambda text: hashlib.new(algorithm, text.encode()).hexdigest())
+
+
+for _algorithm in ("md5", "sha1", "sha256", "sha512"):
+    FILTERS[_algorithm] = _digest(_algorithm)
+
+
+@_register("base64decode")
+@_strings
+def _base64decode(text: str) -> str:
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True).decode()
+    except (ValueError, UnicodeError):
+        raise EvalError("base64decode: the value is not valid base64 of UTF-8 text") from None
+
+
+@_register("abbreviate")
+@_strings
+def _abbreviate(text: str, length: int) -> str:
+    if len(text) <= length:
+        return text
+    return text[: max(0, length - 3)] + "..."
+
+
+@_register("slugify")
+@_strings
+def _slugify(text: str) -> str:
+    slug = unicodedata.normalize("NFD", re.sub(r"\s", "-", text))
+    slug = re.sub(r"[^\w-]", "", slug, flags=re.ASCII).replace("_", "-")
+    return re.sub(r"-{2,}", "-", slug).strip("-").lower()
+
+
+def _substring(before: bool, last: bool) -> Filter:
+    def cut(text: str, separator: Any) -> str:
+        sep = to_text(separator)
+        if not sep:
+            return "" if before != last else text
+        at = text.rfind(sep) if last else text.find(sep)
+        if at < 0:
+            return text if before else ""
+        return text[:at] if before else text[at + len(sep):]
+    return _strings(cut)
+
+
+FILTERS["substringBefore"] = _substring(before=True, last=False)
+FILTERS["substringBeforeLast"] = _substring(before=True, last=True)
+FILTERS["substringAfter"] = _substring(before=False, last=False)
+FILTERS["substringAfterLast"] = _substring(before=False, last=True)
+
+
+@_register("escapeChar")
+def _escape_char(value: Any, type: Any = None) -> Any:
+    kind = str(type).lower()
+    swaps = {"single": ("'", "\\'"), "double": ('"', '\\"'), "shell": ("'", "'\\''")}
+    if kind not in swaps:
+        raise EvalError("escapeChar: type must be 'single', 'double' or 'shell'")
+    old, new = swaps[kind]
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, Mapping):
+            return {k: walk(v) for k, v in item.items()}
+        if isinstance(item, list | tuple):
+            return [walk(v) for v in item]
+        return None if item is None else to_text(item).replace(old, new)
+    return walk(value)
+
+
+@_register("replace")
+def _replace(value: Any, replace_pairs: Any = None, regexp: Any = False) -> Any:
+    if not isinstance(replace_pairs, Mapping):
+        raise EvalError("replace: the argument must be a map like {'old': 'new'}")
+    pairs = [(to_text(k), to_text(v)) for k, v in replace_pairs.items()]
+    compiled = [(safe_regex(k), v) for k, v in pairs] if regexp else []
+
+    def one(text: str) -> str:
+        if regexp:
+            for pattern, new in compiled:
+                matches = sum(1 for _ in pattern.finditer(text))
+                if len(text) + matches * len(new) > MAX_STRING:
+                    raise EvalError("replace: the result is too long")
+                text = pattern.sub(lambda _m, n=new: n, text)  # type: ignore[misc]
+            return text
+        for old, new in pairs:
+            if old and (text.count(old) * max(0, len(new) - len(old)) + len(text)) > MAX_STRING:
+                raise EvalError("replace: the result is too long")
+            text = text.replace(old, new) if old else text
+        return text
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, Mapping):
+            return {k: walk(v) for k, v in item.items()}
+        if isinstance(item, list | tuple):
+            return [walk(v) for v in item]
+        return None if item is None else one(to_text(item))
+    return walk(value)
+
+
+_META = set(".^$*+?{}[]\\|()")
+
+
+def safe_regex(pattern: str) -> re.Pattern[str]:
+    """Only regular expressions that cannot backtrack badly: no groups or
+    alternation, at most one quantifier and only on the last element."""
+    if len(pattern) == 2 and pattern[0] == "\\" and not pattern[1].isalnum():
+        return re.compile(re.escape(pattern[1]))
+    if not any(ch in _META for ch in pattern):
+        return re.compile(re.escape(pattern))
+    body = re.sub(r"\\.", "e", re.sub(r"\[(?:\\.|[^\]\\])*\]", "c", pattern))
+    quantifiers = [i for i, ch in enumerate(body) if ch in "*+?"]
+    if any(ch in "(){}|" for ch in body) or len(quantifiers) > 1 or \
+            (quantifiers and quantifiers[0] != len(body) - 1):
+        raise EvalError(f"regular expression '{pattern}' is not supported (too complex to run safely)")
+    try:
+        return re.compile(pattern)
+    except re.error as err:
+        raise EvalError(f"invalid regular expression '{pattern}': {err}") from None
+
+
+@_register("split")
+@_strings
+def _split(text: str, delimiter: Any, limit: int = 0) -> list[str]:
+    pattern = safe_regex(to_text(delimiter))
+    parts = pattern.split(text, maxsplit=limit - 1 if limit > 0 else 0)
+    if limit == 0:
+        while parts and parts[-1] == "":
+            parts.pop()
+    return parts
+
+
+def _indent_filter(first_line: bool) -> Filter:
+    @_strings
+    def apply(text: str, amount: int, prefix: Any = " ") -> str:
+        pad = to_text(prefix) * int(amount)
+        lines = text.split("\n")
+        indented = [(pad + line) if (i or first_line) and line else line for i, line in enumerate(lines)]
+        return check_length(("\n" if first_line else "") + "\n".join(indented))
+    return apply
+
+
+FILTERS["indent"] = _indent_filter(first_line=False)
+FILTERS["nindent"] = _indent_filter(first_line=True)
+
+
+# -- values and collections --------------------------------------------------------
+@_register("default")
+def _default(value: Any, default: Any = None) -> Any:
+    if is_undefined(value) or value is None:
+        return default
+    if isinstance(value, str) and not value.strip():
+        return default
+    if isinstance(value, Mapping | list | tuple) and not value:
+        return default
+    return value
+
+
+@_register("length")
+def _length(value: Any) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, str | Mapping | list | tuple):
+        return len(value)
+    raise EvalError(f"length: cannot measure {type_name(value)}")
+
+
+def _end(index: int) -> Filter:
+    def pick(value: Any) -> Any:
+        if value is None or (isinstance(value, str | list | tuple) and not value):
+            return None
+        if isinstance(value, str | list | tuple):
+            return value[index]
+        if isinstance(value, Mapping):
+            return list(value.values())[index] if value else None
+        raise EvalError(f"cannot take an element of {type_name(value)}")
+    return pick
+
+
+FILTERS["first"] = _end(0)
+FILTERS["last"] = _end(-1)
+
+
+@_register("join")
+def _join(value: Any, separator: Any = "") -> Any:
+    if value is None:
+        return None
+    items = list(value.values()) if isinstance(value, Mapping) else _collection(value, "join")
+    return check_length(to_text(separator).join(to_text(item) for item in items))
+
+
+@_register("keys")
+def _keys(value: Any) -> list[Any]:
+    if isinstance(value, Mapping):
+        return list(value)
+    return list(range(len(_collection(value, "keys"))))
+
+
+@_register("values")
+def _values(value: Any) -> list[Any]:
+    if isinstance(value, Mapping):
+        return list(value.values())
+    return _collection(value, "values")
+
+
+@_register("chunk")
+def _chunk(value: Any, size: int) -> list[list[Any]]:
+    items = _collection(value, "chunk")
+    if not isinstance(size, int) or size < 1:
+        raise EvalError("chunk: the size must be a positive integer")
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+@_register("distinct")
+def _distinct(value: Any) -> list[Any]:
+    seen: set[str] = set()
+    out = []
+    for item in _collection(value, "distinct"):
+        key = type_name(item) + ":" + to_json(item)
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
+
+
+def _sort_key(item: Any) -> Any:
+    if is_number(item):
+        return (0, item, "")
+    if isinstance(item, str):
+        return (1, 0, item)
+    raise EvalError(f"cannot sort a list holding {type_name(item)} values")
+
+
+FILTERS["sort"] = lambda value: sorted(_collection(value, "sort"), key=_sort_key)
+FILTERS["rsort"] = lambda value: sorted(_collection(value, "rsort"), key=_sort_key, reverse=True)
+
+
+@_register("reverse")
+def _reverse(value: Any) -> Any:
+    if isinstance(value, str):
+        return value[::-1]
+    return list(reversed(_collection(value, "reverse")))
+
+
+@_register("slice")
+def _slice(value: Any, fromIndex: int = 0, toIndex: int | None = None) -> Any:
+    if not isinstance(value, str | list | tuple):
+        raise EvalError(f"slice: cannot slice {type_name(value)}")
+    end = len(value) if toIndex is None else toIndex
+    if not 0 <= fromIndex <= end <= len(value):
+        raise EvalError(f"slice: indexes {fromIndex}..{end} are out of range")
+    return value[fromIndex:end]
+
+
+@_register("merge")
+def _merge(value: Any, other: Any) -> Any:
+    if isinstance(value, Mapping) and isinstance(other, Mapping):
+        return {**value, **other}
+    if isinstance(value, list | tuple):
+        return [*value, *(other if isinstance(other, list | tuple) else [other])]
+    raise EvalError(f"merge: cannot merge {type_name(value)} with {type_name(other)}")
+
+
+@_register("abs")
+def _abs(value: Any) -> Any:
+    if not is_number(value):
+        raise EvalError(f"abs: not a number: {type_name(value)}")
+    return abs(value)
+
+
+@_register("number")
+def _number(value: Any, type: Any = None) -> Any:
+    if value is None:
+        return None
+    text = to_text(value).strip()
+    kind = str(type).upper() if type is not None else ""
+    try:
+        if kind in ("INT", "LONG", "BIGINTEGER"):
+            return int(text)
+        if kind in ("FLOAT", "DOUBLE", "BIGDECIMAL"):
+            return float(text)
+        if kind:
+            raise EvalError(f"number: unknown type '{type}' (INT, LONG, FLOAT, DOUBLE…)")
+        return int(text) if re.fullmatch(r"[+-]?\d+", text) else float(text)
+    except ValueError:
+        raise EvalError(f"number: '{text[:40]}' is not a number") from None
+
+
+@_register("numberFormat")
+def _number_format(value: Any, format: str) -> str:
+    if not is_number(value):
+        raise EvalError(f"numberFormat: not a number: {type_name(value)}")
+    whole, _, fraction = str(format).partition(".")
+    digits = sum(ch in "0#" for ch in fraction)
+    minimum = fraction.count("0")
+    quantum = decimal.Decimal(1).scaleb(-digits)
+    number = decimal.Decimal(repr(value)).quantize(quantum, rounding=decimal.ROUND_HALF_EVEN)
+    text = f"{number:,.{digits}f}" if "," in whole else f"{number:.{digits}f}"
+    if "." in text:
+        head, tail = text.split(".")
+        tail = tail.rstrip("0").ljust(minimum, "0")
+        text = f"{head}.{tail}" if tail else head
+    if "0" not in whole and text.startswith("0."):
+        text = text[1:]
+    return text
+
+
+@_register("toJson", "json")
+def _to_json(value: Any) -> str:
+    return to_json(value)
+
+
+@_register("jq")
+def _jq(value: Any, expression: Any) -> Any:
+    return None if value is None else jq.run(to_text(expression), value)
+
+
+FILTERS.update(DATE_FILTERS)
