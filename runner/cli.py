@@ -94,6 +94,7 @@ def _user_data_dir() -> Path:
 def _executors(choice: str) -> Executors:
     host = LocalExecutor()
     if choice == "process":
+        click.echo("note: steps run as host processes, not isolated in containers", err=True)
         return Executors(host)
     from runner.executors.docker import DockerExecutor  # only when containers are wanted
 
@@ -102,7 +103,8 @@ def _executors(choice: str) -> Executors:
     except GitflowsError:
         if choice == "docker":
             raise
-        click.echo("note: no Docker engine answers; steps run as host processes", err=True)
+        click.echo("warning: no Docker engine answers; steps run as host processes, not isolated "
+                   "in containers", err=True)
         return Executors(host)
 
 

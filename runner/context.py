@@ -70,6 +70,10 @@ class RunContext:
             if container.mounts and not executors.allow_volumes:
                 raise ExecutorError("taskRunner volumes are not allowed by this server's "
                                     "configuration (allow_volumes)")
+            if any(m.source.name == "docker.sock" for m in container.mounts) \
+                    and not executors.allow_docker_socket:
+                raise ExecutorError("mounting the Docker socket gives a step control of the host; "
+                                    "it needs allow_docker_socket in the server configuration")
             if executors.untrusted:  # fork pull requests get no network
                 container = replace(container, network_mode="none")
         labels = {"io.gitflows.execution": self.execution_id, "io.gitflows.taskrun": self.task_run_id}

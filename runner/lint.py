@@ -1,9 +1,10 @@
 """Semantic checks on the positioned flow tree: what the schema cannot say.
 
 Unknown types (with the closest known one), legacy aliases, duplicate task and
-trigger ids, cron expressions and time zones of Schedule triggers, input
-definitions (values, defaults that fit the type, duplicate ids), deprecated
-properties. Diagnostics are data; nothing here raises.
+trigger ids, Dag dependsOn, cron expressions and time zones of Schedule
+triggers, input definitions (values, defaults that fit the type and its
+validators, duplicate ids), deprecated properties. Diagnostics are data;
+nothing here raises.
 """
 
 from __future__ import annotations

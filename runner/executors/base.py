@@ -101,6 +101,7 @@ class Executors:
     container: Executor | None = None
     untrusted: bool = False  # fork pull requests: no network, no secrets
     allow_volumes: bool = False  # host volumes in taskRunner.volumes (server configuration)
+    allow_docker_socket: bool = False  # the Docker socket among those volumes
 
     def for_spec(self, spec: ProcessSpec) -> Executor:
         if spec.container is not None and self.container is not None:

@@ -141,7 +141,7 @@ def run_subflow(task: Task, ctx: TaskContext) -> Outcome:
 def run_pause(task: Task, ctx: TaskContext) -> Outcome:
     raw = task.props.get("pauseDuration") or task.props.get("delay")
     delay = parse_duration(str(ctx.render(raw))) if raw else None
-    timeout = parse_duration(str(task.props["timeout"])) if task.props.get("timeout") else None
+    timeout = None  # a Pause `timeout` is the task timeout: the engine fails it when it passes
     on_resume = [Input(id=str(i.get("id") or i.get("name")), type=str(i.get("type", "STRING")),
                        position=task.position, required=bool(i.get("required", True)),
                        defaults=i.get("defaults"), props=i)

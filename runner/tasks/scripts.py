@@ -27,7 +27,7 @@ _STRING_OR_STRINGS = {"anyOf": [{"type": "string"}, _STRINGS]}
 
 COMMON = {
     "containerImage": {"type": "string"},
-    "taskRunner": {"$ref": "#/$defs/taskRunner"},
+    "taskRunner": {"$ref": "#/definitions/taskRunner"},
     "beforeCommands": _STRINGS,
     "interpreter": {**_STRINGS, "minItems": 1},
     "env": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},

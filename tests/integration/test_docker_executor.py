@@ -211,3 +211,12 @@ def test_sigkill_of_the_runner_leaves_nothing_after_restart(
     DockerExecutor.connect()  # what every runner does when it starts
     for container in alive:
         assert subprocess.run(["docker", "inspect", container], capture_output=True).returncode != 0
+
+
+def test_docker_socket_needs_its_own_permission(docker_executor: DockerExecutor,
+                                                tmp_path: Path) -> None:
+    extra = DOCKER_RUNNER + "    volumes:\n      - /var/run/docker.sock:/var/run/docker.sock\n"
+    allowed_volumes = Run(docker_executor, tmp_path, allow_volumes=True)
+    execution = allowed_volumes(flow(step("sock", "true", extra=extra)))
+    assert str(execution.state.current) == "FAILED"
+    assert any("allow_docker_socket" in line for line in allowed_volumes.logs("sock"))
