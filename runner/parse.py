@@ -11,6 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from runner.defaults import inject_plugin_defaults
 from runner.diagnostics import Diagnostic, Severity, has_errors
 from runner.durations import parse_duration
 from runner.errors import InvalidFlowError
@@ -55,6 +56,7 @@ def _parse(text: str, file: str, registry: Registry) -> tuple[Flow | None, list[
         return None, [Diagnostic(file, line, column, Severity.ERROR, "not-a-mapping",
                                  f"a flow is a YAML mapping (key: value lines) with at least id, "
                                  f"namespace and tasks; this document is {_kind(located.data)}")]
+    inject_plugin_defaults(located, registry)
     diagnostics = sorted({*_validator(registry).validate(located), *check(located, registry)})
     if has_errors(diagnostics):
         return None, diagnostics

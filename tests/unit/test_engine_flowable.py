@@ -478,3 +478,19 @@ def test_plugin_defaults_fill_and_force_properties(h: Harness) -> None:
     assert runs(execution, "a")[0]["outputs"]["value"] == "from defaults"
     assert runs(execution, "b")[0]["outputs"]["value"] == "own value"
     assert h.logs("c") == ["forced message"]
+
+
+def test_plugin_defaults_can_supply_required_properties(h: Harness) -> None:
+    execution = h.run(f"""
+        id: pd_required
+        namespace: t
+        pluginDefaults:
+          - type: io.kestra.plugin.core.log
+            values:
+              message: "from defaults for {{{{ task.id }}}}"
+        tasks:
+          - id: quiet
+            type: {LOG}
+    """)
+    assert execution.state.current is State.SUCCESS
+    assert h.logs("quiet") == ["from defaults for quiet"]
