@@ -164,7 +164,8 @@ class FlowRun:
             ctx["task"] = {"id": task.id, "type": task.type}
             ctx["taskrun"] = {"id": record.id, "value": record.value,
                               "attemptsCount": len(record.attempts),
-                              "parentId": record.parent_task_run_id}
+                              "parentId": record.parent_task_run_id,
+                              "startDate": record.state.to_json()["startDate"]}
         if scope is not None and scope.values:
             parents = [{"taskrun": {"value": v}} for v in reversed(scope.values)]
             ctx["parent"], ctx["parents"] = parents[0], parents
