@@ -53,7 +53,7 @@ class RunContext:
         with self._run.lock:  # children may have added outputs since this task started
             self._context["outputs"] = dict(self._run.outputs)
             self._context["labels"] = dict(self._run.execution.labels)
-        return self._run.engine.renderer.render(value, self._context)
+        return self._run.render(value, self._context)
 
     def log(self, level: str, message: str) -> None:
         self._run.log(self._record, level, message)

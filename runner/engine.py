@@ -25,6 +25,7 @@ from runner.kv import FileKVStore
 from runner.model import Flow
 from runner.plan import apply_plugin_defaults
 from runner.run import FlowRun
+from runner.secrets import Secrets
 from runner.tasks import Registry, default_registry
 from runner.tasks.base import KeyValueStore, NamespaceFiles
 
@@ -38,7 +39,8 @@ class Engine:
                  registry: Registry | None = None, clock: Clock | None = None,
                  environ: Mapping[str, str] | None = None, work_root: Path | None = None,
                  namespace_files: NamespaceFiles | None = None, flows: FlowLookup | None = None,
-                 kv: KeyValueStore | None = None, data_dir: Path | None = None) -> None:
+                 kv: KeyValueStore | None = None, data_dir: Path | None = None,
+                 secrets: Secrets | None = None) -> None:
         self.executors = executors
         self.sink = sink
         self.registry = registry or default_registry()
@@ -49,7 +51,8 @@ class Engine:
         self.flows = flows
         self.data_dir = data_dir or Path(tempfile.gettempdir()) / "gitflows-data"
         self.kv: KeyValueStore = kv or FileKVStore(self.data_dir / "kv")
-        self.renderer = Renderer()
+        self.secrets = secrets or Secrets(self.environ)
+        self.renderer = Renderer(clock=self.clock.now)
         self._lock = threading.Lock()
         self._active: dict[str, FlowRun] = {}
         self._running_by_flow: dict[str, int] = {}

@@ -16,6 +16,7 @@ from runner.diagnostics import Diagnostic, Severity, has_errors
 from runner.durations import parse_duration
 from runner.errors import InvalidFlowError
 from runner.lint import check
+from runner.lint_refs import check_references
 from runner.model import Concurrency, Flow, Input, Output, PluginDefault, Position, Retry, Task, Trigger
 from runner.schema import FlowValidator, build_schema
 from runner.tasks import Registry, default_registry
@@ -57,7 +58,8 @@ def _parse(text: str, file: str, registry: Registry) -> tuple[Flow | None, list[
                                  f"a flow is a YAML mapping (key: value lines) with at least id, "
                                  f"namespace and tasks; this document is {_kind(located.data)}")]
     inject_plugin_defaults(located, registry)
-    diagnostics = sorted({*_validator(registry).validate(located), *check(located, registry)})
+    diagnostics = sorted({*_validator(registry).validate(located), *check(located, registry),
+                          *check_references(located, registry)})
     if has_errors(diagnostics):
         return None, diagnostics
     return _Builder(located, registry).flow(), diagnostics

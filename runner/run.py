@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,6 +65,8 @@ class FlowRun:
         self.outputs: dict[str, Any] = {}
         self.exit_state: State | None = None
         self.pauses: dict[str, PendingPause] = {}
+        self.functions: dict[str, Callable[..., Any]] = {
+            "secret": self._secret, "kv": self._kv, "read": self._read}
         self.secrets: set[str] = {str(execution.inputs[i.id]) for i in execution.flow.inputs
                                   if i.type.upper() == "SECRET" and execution.inputs.get(i.id)}
         flow = execution.flow
@@ -76,6 +78,38 @@ class FlowRun:
             "envs": {k[4:].lower(): v for k, v in engine.environ.items() if k.startswith("ENV_")},
             "trigger": dict(trigger or {}),
         }
+
+    # -- expressions ----------------------------------------------------------
+    def render(self, value: Any, context: Mapping[str, Any]) -> Any:
+        return self.engine.renderer.render(value, context, self.functions)
+
+    def _secret(self, name: str) -> str:
+        if self.engine.executors.untrusted:
+            raise PermissionError("secrets are not available to untrusted runs (fork pull requests)")
+        value = self.engine.secrets.get(str(name))
+        if value is None:
+            raise LookupError(f"secret '{name}' is not set (SECRET_{name} base64 in the "
+                              "environment, or the secrets file)")
+        with self.lock:
+            self.secrets.add(value)
+        return value
+
+    def _kv(self, key: str, namespace: str | None = None, errorOnMissing: bool = True) -> Any:
+        ns = namespace or self.execution.flow.namespace
+        value = self.engine.kv.get(ns, str(key))
+        if value is None and errorOnMissing:
+            raise LookupError(f"no key '{key}' in the KV store of namespace {ns}")
+        return value
+
+    def _read(self, path: str) -> str:
+        files = self.engine.namespace_files
+        if files is None:
+            raise LookupError("read() needs a repository checkout")
+        root = files.root.resolve()
+        target = (root / str(path).lstrip("/")).resolve()
+        if root not in target.parents or not target.is_file():
+            raise LookupError(f"read('{path}'): no such file in the repository")
+        return target.read_text(encoding="utf-8", errors="replace")
 
     # -- events ---------------------------------------------------------------
     def now(self) -> dt.datetime:
@@ -126,7 +160,7 @@ class FlowRun:
         if not state.failed and flow.outputs:
             try:
                 self.execution.outputs = {
-                    o.id: self.engine.renderer.render(o.value, self.context(None, None))
+                    o.id: self.render(o.value, self.context(None, None))
                     for o in flow.outputs}
             except ExpressionError as err:
                 self.log(None, "ERROR", f"flow outputs: {err}")
@@ -194,8 +228,7 @@ class FlowRun:
         self.set_task_state(record, State.CREATED)
         if task.run_if is not None:
             try:
-                verdict = self.engine.renderer.render_text(task.run_if,
-                                                           self.context(task, record, scope))
+                verdict = self.render(task.run_if, self.context(task, record, scope))
             except ExpressionError as err:
                 self.log(record, "ERROR", f"runIf: {err}")
                 self.set_task_state(record, State.FAILED)

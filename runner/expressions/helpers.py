@@ -2,6 +2,10 @@
 
 They are the only globals of the sandbox. Each enforces Pebble's semantics and
 the render limits (runtime.py); none exposes a Python attribute or method.
+
+An undefined operand makes the whole operation undefined (it is not an error
+yet), so `??` can fall back from `missing | upper` as Pebble's does; printing,
+testing in if/for, or looping over an undefined value is the error.
 """
 
 from __future__ import annotations
@@ -29,14 +33,19 @@ from runner.expressions.runtime import (
     truthy,
     type_name,
 )
-from runner.expressions.sandbox import fail_if_undefined, is_template_error, is_undefined, undefined
+from runner.expressions.sandbox import (
+    fail_if_undefined,
+    first_undefined,
+    is_template_error,
+    is_undefined,
+    undefined,
+)
 
 
 def get(obj: Any, key: Any, src: str) -> Any:
     """obj.key / obj[key]: map keys and list indexes only, never Python attributes."""
-    if is_undefined(obj):
-        return obj
-    fail_if_undefined(key)
+    if (missing := first_undefined(obj, key)) is not None:
+        return missing
     if obj is None:
         return undefined(f"'{src}' is undefined (the value before it is null)")
     if isinstance(obj, Mapping):
@@ -48,7 +57,7 @@ def get(obj: Any, key: Any, src: str) -> Any:
         return undefined(f"'{src}' is undefined")
     if isinstance(obj, list | tuple):
         index = key if isinstance(key, int) and not isinstance(key, bool) else None
-        if isinstance(key, str) and key.isdigit():
+        if isinstance(key, str) and key.isascii() and key.isdigit() and len(key) < 19:
             index = int(key)
         if index is not None and 0 <= index < len(obj):
             return obj[index]
@@ -82,14 +91,15 @@ def call(name: str, args: list[Any], named: dict[str, Any]) -> Any:
     function = state().functions.get(name) or BUILTINS.get(name)
     if function is None:
         raise EvalError(f"unknown function '{name}'")
-    fail_if_undefined(*args, *named.values())
+    if (missing := first_undefined(*args, *named.values())) is not None:
+        return missing
     return _guarded("function", name, function, args, named)
 
 
 def apply_filter(name: str, value: Any, args: list[Any], named: dict[str, Any]) -> Any:
-    if name != "default":
-        fail_if_undefined(value)
-    fail_if_undefined(*args, *named.values())
+    checked = [*args, *named.values()] if name == "default" else [value, *args, *named.values()]
+    if (missing := first_undefined(*checked)) is not None:
+        return missing
     return _guarded("filter", name, FILTERS[name], [value, *args], named)
 
 
@@ -129,9 +139,9 @@ TESTS: dict[str, Callable[[Any], bool]] = {
 }
 
 
-def test(name: str, value: Any, args: list[Any]) -> bool:
-    if name != "defined":
-        fail_if_undefined(value)
+def test(name: str, value: Any, args: list[Any]) -> Any:
+    if name != "defined" and is_undefined(value):
+        return value
     if args:
         raise EvalError(f"the '{name}' test takes no arguments")
     return TESTS[name](value)
@@ -140,22 +150,23 @@ def test(name: str, value: Any, args: list[Any]) -> bool:
 _COMPARE = {"<": operator.lt, ">": operator.gt, "<=": operator.le, ">=": operator.ge}
 
 
-def compare(op: str, a: Any, b: Any) -> bool:
-    fail_if_undefined(a, b)
+def compare(op: str, a: Any, b: Any) -> Any:
+    if (missing := first_undefined(a, b)) is not None:
+        return missing
     if (is_number(a) and is_number(b)) or (isinstance(a, str) and isinstance(b, str)):
         return bool(_COMPARE[op](a, b))
     raise EvalError(f"cannot compare {type_name(a)} with {type_name(b)} using '{op}'")
 
 
 def _number(value: Any, op: str) -> int | float:
-    fail_if_undefined(value)
     if is_number(value):
         return value  # type: ignore[no-any-return]
     raise EvalError(f"'{op}' needs numbers, not {type_name(value)}")
 
 
 def arithmetic(op: str, a: Any, b: Any) -> Any:
-    fail_if_undefined(a, b)
+    if (missing := first_undefined(a, b)) is not None:
+        return missing
     if op == "+" and (isinstance(a, str) or isinstance(b, str)):
         if len(to_text(a)) + len(to_text(b)) > MAX_STRING:
             raise EvalError(f"a value is longer than {MAX_STRING} characters")
@@ -186,15 +197,32 @@ def negate(value: Any) -> Any:
 
 
 def plus(value: Any) -> Any:
-    return _number(value, "+")
+    return value if is_undefined(value) else _number(value, "+")
 
 
-def concat(parts: list[Any]) -> str:
+def concat(parts: list[Any]) -> Any:
+    if (missing := first_undefined(*parts)) is not None:
+        return missing
     return check_length("".join(to_text(part) for part in parts))
 
 
-def contains(container: Any, item: Any) -> bool:
-    fail_if_undefined(container, item)
+def same(a: Any, b: Any) -> Any:
+    if (missing := first_undefined(a, b)) is not None:
+        return missing
+    return equals(a, b)
+
+
+def literal(value: Any) -> Any:
+    """A list or map literal; undefined if one of its items is."""
+    items = [*value.keys(), *value.values()] if isinstance(value, Mapping) else value
+    if (missing := first_undefined(*items)) is not None:
+        return missing
+    return built(value)
+
+
+def contains(container: Any, item: Any) -> Any:
+    if (missing := first_undefined(container, item)) is not None:
+        return missing
     if container is None:
         return False
     if isinstance(container, str):
@@ -271,7 +299,7 @@ def finalize(value: Any) -> str:
 
 HELPERS: dict[str, Callable[..., Any]] = {
     "_path": path, "_call": call, "_filter": apply_filter, "_is": test, "_bool": truthy,
-    "_eq": equals, "_cmp": compare, "_math": arithmetic, "_neg": negate, "_pos": plus, "_cat": concat,
+    "_eq": same, "_cmp": compare, "_math": arithmetic, "_neg": negate, "_pos": plus, "_cat": concat,
     "_contains": contains, "_range": inclusive_range, "_keep": keep, "_take": take,
-    "_iter": iterate, "_loop": LoopInfo, "_built": built,
+    "_iter": iterate, "_loop": LoopInfo, "_built": literal,
 }

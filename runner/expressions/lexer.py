@@ -16,7 +16,7 @@ from typing import Any
 from runner.expressions.errors import PebbleSyntaxError
 
 WHITESPACE = " \t\n\r\f\v"
-_OPENERS = ("{{", "{%", "{#")
+_OPENER = re.compile(r"\{[{%#]")
 _END_RAW = re.compile(r"\{%(-?)\s*end(?:raw|verbatim)\s*(-?)%\}")
 _TAG_NAME = re.compile(r"\s*([A-Za-z_]\w*)")
 _OPS = ("???", "??", "==", "!=", "<=", ">=", "..", "<", ">", "+", "-", "*", "/", "%", "~", "|",
@@ -46,8 +46,9 @@ def split_template(src: str) -> list[Segment]:
     out: list[Segment] = []
     pos = 0
     trim_next = False
+    last_close = src.rfind("#}")  # an unclosed `{#` is literal text
     while True:
-        start, opener = _next_opener(src, pos)
+        start, opener = _next_opener(src, pos, last_close)
         text = src[pos:] if start < 0 else src[pos:start]
         if start >= 0 and src.startswith("-", start + 2):
             text = text.rstrip(WHITESPACE)
@@ -83,16 +84,12 @@ def split_template(src: str) -> list[Segment]:
         out.append(Segment("print" if opener == "{{" else "tag", body, body_start))
 
 
-def _next_opener(src: str, pos: int) -> tuple[int, str]:
+def _next_opener(src: str, pos: int, last_close: int) -> tuple[int, str]:
     """The first `{{`, `{%` or closed `{#` at or after pos."""
-    best, which = -1, ""
-    for opener in _OPENERS:
-        at = src.find(opener, pos)
-        if opener == "{#" and at >= 0 and src.find("#}", at + 2) < 0:
-            at = -1  # an unclosed `{#` is literal text
-        if at >= 0 and (best < 0 or at < best):
-            best, which = at, opener
-    return best, which
+    for match in _OPENER.finditer(src, pos):
+        if match.group() != "{#" or last_close >= match.start() + 2:
+            return match.start(), match.group()
+    return -1, ""
 
 
 def _find_close(src: str, i: int, closer: str, start: int) -> tuple[int, bool]:

@@ -49,6 +49,7 @@ class Test:
     name: str
     negated: bool
     args: tuple[Expr, ...]
+    pos: int
 
 
 @dataclass(frozen=True)

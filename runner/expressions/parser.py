@@ -38,6 +38,8 @@ BINARY = {"or": 10, "and": 15, "is": 20, "is not": 20, "contains": 20, "==": 30,
           "%": 60, "|": 100, "~": 110, "..": 120, "??": 120, "???": 120}
 _WORD_OPS = frozenset({"or", "and", "is", "contains", "equals", "not"})
 MAX_DEPTH = 40  # nesting of parentheses, literals, calls and blocks
+MAX_SEGMENTS = 5_000  # texts, prints and tags in one template (compiling is linear but not cheap)
+MAX_TOKENS = 10_000  # expression tokens in one template
 _UNSUPPORTED = frozenset({"macro", "block", "extends", "include", "import", "from", "embed",
                           "parallel", "cache", "flush", "autoescape", "endmacro", "endblock"})
 
@@ -111,7 +113,7 @@ class _Expressions:
             elif op in ("is", "is not"):
                 test = self.name("a test name after 'is'")
                 args = self.arguments()[0] if self.at("(") else ()
-                left = Test(left, test.value, op == "is not", args)
+                left = Test(left, test.value, op == "is not", args, test.pos)
             else:
                 left = Binary(op, left, self.expression(BINARY[op] + 1))
         if min_prec == 0 and self.at("?"):
@@ -222,7 +224,11 @@ def parse_expression(src: str, start: int = 0, end: int | None = None) -> Expr:
 
 
 def parse_template(src: str) -> tuple[Node, ...]:
-    return _Template(src, split_template(src)).parse()
+    segments = split_template(src)
+    if len(segments) > MAX_SEGMENTS:
+        raise PebbleSyntaxError(f"template is too large (more than {MAX_SEGMENTS} texts, tags and "
+                                "expressions)", segments[MAX_SEGMENTS].offset)
+    return _Template(src, segments).parse()
 
 
 class _Template:
@@ -231,6 +237,14 @@ class _Template:
         self.segments = segments
         self.i = 0
         self.depth = 0
+        self.tokens = 0
+
+    def expressions(self, seg: Segment) -> _Expressions:
+        tokens = tokenize(self.src, seg.offset, seg.offset + len(seg.body))
+        self.tokens += len(tokens)
+        if self.tokens > MAX_TOKENS:
+            raise PebbleSyntaxError(f"template is too large (more than {MAX_TOKENS} tokens)", seg.offset)
+        return _Expressions(self.src, tokens)
 
     def parse(self) -> tuple[Node, ...]:
         nodes, end = self.block(())
@@ -250,7 +264,7 @@ class _Template:
             if seg.kind == "text":
                 nodes.append(Text(seg.body))
                 continue
-            parser = _Expressions(self.src, tokenize(self.src, seg.offset, seg.offset + len(seg.body)))
+            parser = self.expressions(seg)
             if seg.kind == "print":
                 expr = parser.expression()
                 parser.end()
@@ -318,7 +332,7 @@ class _Template:
                 else_, _ = self.block(("endif",))
                 return If(tuple(branches), else_)
             seg = end[1]
-            again = _Expressions(self.src, tokenize(self.src, seg.offset, seg.offset + len(seg.body)))
+            again = self.expressions(seg)
             again.next()  # the 'elseif' keyword
             test = again.expression()
             again.end()
@@ -332,7 +346,7 @@ def _no_arguments(src: str, seg: Segment) -> None:
 
 def _describe(tok: Token) -> str:
     if tok.kind == "eof":
-        return "the end of the expression"
+        return "end of expression"
     if tok.kind == "str":
         return f"string '{tok.value}'"
     return f"'{tok.value}'"

@@ -42,6 +42,11 @@ def is_undefined(value: Any) -> bool:
     return isinstance(value, Undefined)
 
 
+def first_undefined(*values: Any) -> Any:
+    """The first undefined among values, or None."""
+    return next((value for value in values if isinstance(value, Undefined)), None)
+
+
 def fail_if_undefined(*values: Any) -> None:
     for value in values:
         if isinstance(value, Undefined):

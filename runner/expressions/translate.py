@@ -144,7 +144,8 @@ class _Emitter:
             return self.filter_call(expr.name, self.expr(expr.value), expr.args, expr.kwargs)
         if isinstance(expr, Test):
             if expr.name not in TESTS:
-                raise PebbleSyntaxError(f"unknown test '{expr.name}'{_guess(expr.name, TESTS)}", 0)
+                raise PebbleSyntaxError(f"unknown test '{expr.name}'{_guess(expr.name, TESTS)}",
+                                        expr.pos)
             call = f"_is({self.const(expr.name)}, {self.expr(expr.value)}, " \
                    f"[{', '.join(self.expr(a) for a in expr.args)}])"
             return f"(not {call})" if expr.negated else call

@@ -327,7 +327,7 @@ def test_expression_error_fails_the_task_with_a_clear_message(h: Harness) -> Non
         tasks:
           - id: bad
             type: {LOG}
-            message: "{{{{ outputs.missing.value }}}}"
+            message: "{{{{ fromJson('{{broken') }}}}"
     """)
     assert execution.state.current is State.FAILED
     assert any("cannot render" in line for line in h.logs("bad"))
@@ -348,3 +348,72 @@ def test_secret_input_is_masked_in_logs(h: Harness) -> None:
     logs = h.logs("leak")
     assert "token is ******" in logs
     assert not any("s3cr3t-value" in line for line in logs)
+
+
+def test_secret_function_reads_kestra_env_and_is_masked(tmp_path: Path) -> None:
+    import base64
+
+    encoded = base64.b64encode(b"hunter2-token").decode()
+    h = Harness(tmp_path, environ={"SECRET_API_TOKEN": encoded})
+    execution = h.run(f"""
+        id: sf
+        namespace: t
+        tasks:
+          - id: use
+            type: {SHELL}
+            commands: ['echo "calling with {{{{ secret(''API_TOKEN'') }}}}"']
+          - id: missing
+            type: {LOG}
+            message: "{{{{ secret('NOPE') }}}}"
+    """)
+    assert "calling with ******" in h.logs("use")
+    assert not any("hunter2-token" in line for line in h.logs())
+    assert execution.state.current is State.FAILED
+    assert any("secret 'NOPE' is not set" in line for line in h.logs("missing"))
+
+
+def test_untrusted_runs_get_no_secrets(tmp_path: Path) -> None:
+    import base64
+
+    from runner.engine import Engine
+    from runner.events import Collect
+    from runner.executors import Executors, LocalExecutor
+    from tests.unit.engine_helpers import flow_of
+
+    events = Collect()
+    engine = Engine(Executors(LocalExecutor(), untrusted=True), events,
+                    environ={"SECRET_X": base64.b64encode(b"value").decode()},
+                    data_dir=tmp_path)
+    execution = engine.run(flow_of(f"""
+        id: fork
+        namespace: t
+        tasks:
+          - id: try
+            type: {LOG}
+            message: "{{{{ secret('X') }}}}"
+    """))
+    assert execution.state.current is State.FAILED
+
+
+def test_kv_and_read_functions(tmp_path: Path) -> None:
+    from runner.git.files import CheckoutFiles
+
+    repo = tmp_path / "repo"
+    (repo / "conf").mkdir(parents=True)
+    (repo / "conf" / "greeting.txt").write_text("hi from the repo")
+    h = Harness(tmp_path)
+    h.engine.namespace_files = CheckoutFiles(repo)
+    h.engine.kv.set("t.fn", "color", "blue")
+    execution = h.run(f"""
+        id: fn
+        namespace: t.fn
+        tasks:
+          - id: show
+            type: {RETURN}
+            format: "{{{{ kv('color') }}}} / {{{{ read('conf/greeting.txt') }}}} / {{{{ kv('nope', errorOnMissing=false) ?? 'none' }}}}"
+          - id: escape
+            type: {RETURN}
+            format: "{{{{ read('../../etc/passwd') }}}}"
+    """)
+    assert runs(execution, "show")[0]["outputs"]["value"] == "blue / hi from the repo / none"
+    assert final(execution, "escape") == "FAILED"

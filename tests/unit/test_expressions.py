@@ -77,6 +77,12 @@ def test_access_and_printing(renderer: Renderer, template: str, expected: str) -
     ("{{ inputs.missing ??? 'default' }}", "default"),
     ("{{ null ?? now() | date('yyyy-MM-dd') }}", "2024-07-09"),
     ("{{ inputs.missing ?? 'a' | upper }}", "A"),
+    ("{{ inputs.missing | upper ?? 'fallback' }}", "fallback"),
+    ("{{ (inputs.missing + 1) ?? 0 }}", "0"),
+    ("{{ ('x' ~ inputs.missing) ?? 'y' }}", "y"),
+    ("{{ fromJson(inputs.missing).a ?? 'z' }}", "z"),
+    ("{{ [inputs.missing] ?? [] }}", "[]"),
+    ("{% set later = inputs.missing | upper %}{{ later ?? 'unused' }}", "unused"),
     ("{{ inputs.n > 2 ? 'big' : 'small' }}", "big"),
     ("{{ inputs.opt == null ? 'none' : 'some' }}", "none"),
     ("{{ false ? 'a' : true ? 'b' : 'c' }}", "b"),
@@ -275,7 +281,7 @@ def test_injected_functions_per_renderer_and_per_call() -> None:
     assert renderer.render_text("{{ read('f.txt') }}", {}, functions={"read": lambda p: "body"}) == "body"
     with pytest.raises(ExpressionError, match="unknown function 'kv'"):
         renderer.render_text("{{ kv('k') }}", {})
-    with pytest.raises(ExpressionError, match="kv.*'missing'"):
+    with pytest.raises(ExpressionError, match=r"kv.*'missing'"):
         renderer.render_text("{{ kv('missing') }}", {}, functions=kv)
     assert calls == ["GITHUB_TOKEN"]
 

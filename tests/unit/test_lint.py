@@ -144,7 +144,7 @@ def schedule(cron: str, extra: str = "") -> str:
 
 
 @pytest.mark.parametrize("cron", ["0 3 * * *", "*/5 * * * MON-FRI", "@daily", "@midnight", "@annually",
-                                  "0 0 1 1 *", "0 9 * * 1#2", "{{ inputs.cron }}"])
+                                  "0 0 1 1 *", "0 9 * * 1#2", "{{ vars.cron }}"])
 def test_valid_cron(cron: str) -> None:
     assert found(schedule(cron)) == []
 

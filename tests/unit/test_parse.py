@@ -83,7 +83,7 @@ def test_switch_cases_and_dag_shape_the_model() -> None:
         tasks:
           - id: sw
             type: io.kestra.plugin.core.flow.Switch
-            value: "{{{{ inputs.x }}}}"
+            value: "{{{{ vars.x }}}}"
             cases:
               A:
                 - {{id: a1, type: {LOG}, message: a}}

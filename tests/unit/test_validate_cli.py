@@ -137,7 +137,7 @@ def test_no_cycle_for_other_namespaces_or_expressions(write_flow: Callable[..., 
                                                       tmp_path: Path) -> None:
     write_flow(subflow("a", "b"), "a.yml")
     write_flow(subflow("b", "a", namespace="elsewhere"), "b.yml")
-    write_flow(subflow("c", "'{{ inputs.target }}'"), "c.yml")
+    write_flow(subflow("c", "'{{ vars.target }}'"), "c.yml")
     count, diagnostics = validate_paths([tmp_path])
     assert count == 3 and diagnostics == []
 

@@ -1,0 +1,36 @@
+"""Secrets for `secret('NAME')`: Kestra's SECRET_<NAME> environment variables (base64),
+or a secrets file (a JSON object of name → value). Values are masked in every log line."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+from runner.errors import UsageError
+
+
+class Secrets:
+    def __init__(self, environ: Mapping[str, str], file: Path | None = None) -> None:
+        self.values: dict[str, str] = {}
+        for key, value in environ.items():
+            if key.startswith("SECRET_") and len(key) > 7:
+                try:
+                    decoded = base64.b64decode(value, validate=True).decode("utf-8")
+                except (binascii.Error, UnicodeDecodeError):
+                    raise UsageError(f"environment variable {key} must hold a base64 value "
+                                     "(Kestra's convention: base64-encode secrets)") from None
+                self.values[key[7:]] = decoded
+        if file is not None:
+            try:
+                loaded = json.loads(file.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as err:
+                raise UsageError(f"secrets file {file}: {err}") from None
+            if not isinstance(loaded, dict):
+                raise UsageError(f"secrets file {file}: expected a JSON object of name → value")
+            self.values.update({str(k): str(v) for k, v in loaded.items()})
+
+    def get(self, name: str) -> str | None:
+        return self.values.get(name)
