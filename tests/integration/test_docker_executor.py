@@ -220,3 +220,22 @@ def test_docker_socket_needs_its_own_permission(docker_executor: DockerExecutor,
     execution = allowed_volumes(flow(step("sock", "true", extra=extra)))
     assert str(execution.state.current) == "FAILED"
     assert any("allow_docker_socket" in line for line in allowed_volumes.logs("sock"))
+
+
+def test_network_mode_entrypoint_and_shm_size(run: Run) -> None:
+    options = DOCKER_RUNNER + "    networkMode: none\n    shmSize: 32MB\n"
+    execution = run(flow(step(
+        "opts",
+        'out ifs "$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " " | tr "\\n" ",")"',
+        'out shm "$(df -k /dev/shm | tail -n 1 | tr -s " " | cut -d " " -f 2)"',
+        extra=options)))
+    assert str(execution.state.current) == "SUCCESS", run.logs("opts")
+    assert outputs(execution, "opts")["ifs"].strip(",") == "lo"
+    assert outputs(execution, "opts")["shm"] == str(32 * 1024)
+    entry = (DOCKER_RUNNER
+             + '    entryPoint: ["/bin/sh", "-c", "echo via-entrypoint; exec \\"$0\\" \\"$@\\""]\n')
+    execution = run(flow(step("entry", "echo step-ran", extra=entry)))
+    assert str(execution.state.current) == "SUCCESS", run.logs("entry")
+    logs = run.logs("entry")
+    assert "via-entrypoint" in logs and "step-ran" in logs
+    assert logs.index("via-entrypoint") < logs.index("step-ran")

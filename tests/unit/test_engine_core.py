@@ -410,7 +410,9 @@ def test_kv_and_read_functions(tmp_path: Path) -> None:
         tasks:
           - id: show
             type: {RETURN}
-            format: "{{{{ kv('color') }}}} / {{{{ read('conf/greeting.txt') }}}} / {{{{ kv('nope', errorOnMissing=false) ?? 'none' }}}}"
+            format: >-
+              {{{{ kv('color') }}}} / {{{{ read('conf/greeting.txt') }}}} /
+              {{{{ kv('nope', errorOnMissing=false) ?? 'none' }}}}
           - id: escape
             type: {RETURN}
             format: "{{{{ read('../../etc/passwd') }}}}"
