@@ -25,17 +25,10 @@ from runner.inputs import nested
 from runner.model import Input, Task
 from runner.retry import next_delay
 from runner.tasks import Outcome, TaskFailed
+from runner.tasks.base import is_truthy
 
 if TYPE_CHECKING:
     from runner.engine import Engine
-
-_FALSY = frozenset({"false", "0", "-0", ""})
-
-
-def is_truthy(text: Any) -> bool:
-    """Kestra's truth rule for runIf/If: false only for false, 0, -0, empty and null."""
-    return text is not None and str(text).strip().lower() not in _FALSY
-
 
 @dataclass(frozen=True)
 class Scope:

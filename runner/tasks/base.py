@@ -26,6 +26,14 @@ class Outcome:
     outputs: Mapping[str, Any] = field(default_factory=dict)
 
 
+_FALSY = frozenset({"false", "0", "-0", ""})
+
+
+def is_truthy(value: Any) -> bool:
+    """Kestra's truth rule (runIf, If, WaitFor): false only for false, 0, -0, empty and null."""
+    return value is not None and str(value).strip().lower() not in _FALSY
+
+
 class TaskFailed(Exception):
     """Raised by an implementation to fail the current attempt with a message."""
 

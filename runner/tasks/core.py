@@ -6,7 +6,7 @@ from typing import Any
 
 from runner.events import State
 from runner.model import Task
-from runner.tasks.base import Outcome, TaskContext, TaskFailed
+from runner.tasks.base import Outcome, TaskContext, TaskFailed, is_truthy
 from runner.tasks.registry import TypeDef
 
 _CONDITION = {"type": ["string", "boolean"]}
@@ -40,14 +40,14 @@ def run_output_values(task: Task, ctx: TaskContext) -> Outcome:
 
 
 def run_fail(task: Task, ctx: TaskContext) -> Outcome:
-    if "condition" in task.props and not _truthy(ctx.render(task.props["condition"])):
+    if "condition" in task.props and not is_truthy(ctx.render(task.props["condition"])):
         return Outcome(State.SUCCESS)
     message = ctx.render(task.props.get("errorMessage", "Task failure"))
     raise TaskFailed(_text(message))
 
 
 def run_exit(task: Task, ctx: TaskContext) -> Outcome:
-    if "condition" in task.props and not _truthy(ctx.render(task.props["condition"])):
+    if "condition" in task.props and not is_truthy(ctx.render(task.props["condition"])):
         return Outcome(State.SUCCESS)
     state = State(str(ctx.render(task.props.get("state", "SUCCESS"))).upper())
     ctx.exit(state)
@@ -62,10 +62,6 @@ def run_labels(task: Task, ctx: TaskContext) -> Outcome:
         raise TaskFailed("labels must be a map or a list of {key, value}")
     ctx.set_labels({str(k): _text(v) for k, v in raw.items()})
     return Outcome(State.SUCCESS)
-
-
-def _truthy(value: Any) -> bool:
-    return value is not None and str(value).strip().lower() not in ("false", "0", "-0", "")
 
 
 def _text(value: Any) -> str:

@@ -11,16 +11,12 @@ from typing import Any
 from runner.durations import parse_duration
 from runner.events import State, worst
 from runner.model import Input, Task
-from runner.tasks.base import Outcome, TaskContext, TaskFailed
+from runner.tasks.base import Outcome, TaskContext, TaskFailed, is_truthy
 from runner.tasks.registry import TypeDef
 
 CORE = "io.kestra.plugin.core.flow"
 LEGACY = "io.kestra.core.tasks.flows"
 _DURATION = {"$ref": "#/definitions/duration"}
-
-
-def _truthy(value: Any) -> bool:
-    return value is not None and str(value).strip().lower() not in ("false", "0", "-0", "")
 
 
 def run_block(task: Task, ctx: TaskContext, tasks: tuple[Task, ...], *, value: str | None = None,
@@ -68,8 +64,8 @@ def run_parallel(task: Task, ctx: TaskContext) -> Outcome:
 
 def run_if(task: Task, ctx: TaskContext) -> Outcome:
     condition = ctx.render(task.props["condition"])
-    branch = task.subtasks.get("then", ()) if _truthy(condition) else task.subtasks.get("else", ())
-    return Outcome(_outcome(run_block(task, ctx, branch)).state, {"evaluationResult": _truthy(condition)})
+    branch = task.subtasks.get("then", ()) if is_truthy(condition) else task.subtasks.get("else", ())
+    return Outcome(_outcome(run_block(task, ctx, branch)).state, {"evaluationResult": is_truthy(condition)})
 
 
 def run_switch(task: Task, ctx: TaskContext) -> Outcome:
@@ -181,7 +177,7 @@ def run_wait_for(task: Task, ctx: TaskContext) -> Outcome:
         outputs = {"iterationCount": iteration}
         if state.failed:
             return Outcome(state, outputs)
-        if _truthy(ctx.render(task.props["condition"])):
+        if is_truthy(ctx.render(task.props["condition"])):
             return Outcome(State.SUCCESS, outputs)
         if iteration >= max_iterations or time.monotonic() - started + interval > max_duration:
             ctx.log("WARN", f"condition still false after {iteration} iteration(s); giving up")
