@@ -160,6 +160,7 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
     from webhooks.app import create_app
     from webhooks.app import serve as run_server
     from webhooks.config import RepoConfig, load_config, with_overrides
+    from webhooks.dispatcher import Dispatcher
     from webhooks.service import FlowService
 
     if broker:
@@ -181,8 +182,13 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
     service = FlowService(config, _executors(config.executor))
     for flow in service.flows():
         click.echo(f"serving {flow.repo}:{flow.file} at {flow.commit[:10]}", err=True)
+    dispatcher = Dispatcher(service)
+    dispatcher.start()
     click.echo(f"gitflows on http://{config.host}:{config.port}/", err=True)
-    run_server(create_app(service), config.host, config.port)
+    try:
+        run_server(create_app(service), config.host, config.port)
+    finally:
+        dispatcher.stop()
 
 
 @main.command()

@@ -12,9 +12,13 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 
 from runner.errors import GitflowsError, UsageError
+from webhooks import providers
+from webhooks.events import Ignored
+from webhooks.inbox import MAX_BODY as MAX_DELIVERY_BYTES
+from webhooks.inbox import InboxUnavailableError
 from webhooks.service import FlowService, NotFoundError
 
-MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API requests; webhook deliveries may be larger
 
 
 def _error(status: int, message: str) -> tuple[Response, int]:
@@ -48,7 +52,25 @@ def create_app(service: FlowService) -> Flask:
 
     @app.errorhandler(413)
     def too_large(_err: Exception) -> tuple[Response, int]:
-        return _error(413, f"request body larger than {MAX_BODY_BYTES} bytes")
+        limit = MAX_DELIVERY_BYTES if request.path.startswith("/hooks/") else MAX_BODY_BYTES
+        return _error(413, f"request body larger than {limit} bytes")
+
+    @app.post("/hooks/<provider>")
+    def hook(provider: str) -> tuple[Response, int]:
+        """Provider webhooks: verified, then stored durably before the 202 answer."""
+        request.max_content_length = MAX_DELIVERY_BYTES
+        body = request.get_data(cache=False)
+        try:
+            reception = providers.receive(provider, request.headers, body, service.inbox,
+                                          service.secret_for)
+        except InboxUnavailableError as err:
+            app.logger.error("webhook inbox unavailable: %s", err)
+            return _error(503, "inbox busy, retry later")
+        if reception.status != 202 or isinstance(reception.event, Ignored):
+            app.logger.info("webhook %s: %s %s", provider, reception.status, reception.detail)
+        if reception.status == 202:
+            service.wake_dispatcher()
+        return jsonify(reception.body()), reception.status
 
     @app.get("/healthz")
     def healthz() -> Response:

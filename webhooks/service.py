@@ -14,7 +14,7 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,9 @@ from runner.git.repo import GitRepo
 from runner.model import Flow
 from runner.parse import parse_flow
 from runner.reporters.console import ConsoleReporter
+from webhooks import providers
 from webhooks.config import ServerConfig
+from webhooks.inbox import Inbox
 
 FLOWS_DIR = ".flows"
 
@@ -80,6 +82,27 @@ class FlowService:
         self.records: dict[str, Record] = {}
         self.console = ConsoleReporter(sys.stderr)
         config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.inbox = Inbox(config.data_dir / "inbox.sqlite3")
+        self.secret_for = providers.config_secrets(config.repos, self.environ)
+        self._wake = threading.Event()
+
+    def wake_dispatcher(self) -> None:
+        """A delivery was stored: let the dispatcher look now rather than at its next poll."""
+        self._wake.set()
+
+    def wait_for_delivery(self, timeout: float) -> None:
+        self._wake.wait(timeout)
+        self._wake.clear()
+
+    def repo_name(self, full_name: str) -> str | None:
+        """The served repository a provider's full name (owner/name) refers to."""
+        for name in self.repos:
+            if name.lower() == full_name.lower():
+                return name
+        return None
+
+    def trusts_forks(self, name: str) -> bool:
+        return any(r.name == name and r.trusted_forks for r in self.config.repos)
 
     # -- flows ------------------------------------------------------------------
     def flows(self, repo: str | None = None, ref: str | None = None) -> list[FlowAtCommit]:
@@ -111,12 +134,13 @@ class FlowService:
     def start(self, namespace: str, flow_id: str, inputs: Mapping[str, Any], *,
               repo: str | None = None, ref: str | None = None,
               trigger: Mapping[str, Any] | None = None,
-              labels: Mapping[str, str] | None = None) -> Execution:
+              labels: Mapping[str, str] | None = None, untrusted: bool = False) -> Execution:
         """Check the inputs now (UsageError on bad ones) and queue the run."""
         target, snapshot = self.find(namespace, flow_id, repo, ref)
         assert target.flow is not None
         checkout = Path(tempfile.mkdtemp(prefix="gitflows-checkout-", dir=self.config.data_dir))
-        engine = Engine(self.executors, self, environ=self.environ,
+        executors = replace(self.executors, untrusted=True) if untrusted else self.executors
+        engine = Engine(executors, self, environ=self.environ,
                         namespace_files=CheckoutFiles(checkout), flows=_Snapshot(snapshot),
                         data_dir=self.config.data_dir)
         try:

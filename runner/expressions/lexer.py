@@ -22,7 +22,7 @@ _TAG_NAME = re.compile(r"\s*([A-Za-z_]\w*)")
 _OPS = ("???", "??", "==", "!=", "<=", ">=", "..", "<", ">", "+", "-", "*", "/", "%", "~", "|",
         "?", ":", ".", ",", "(", ")", "[", "]", "{", "}", "=")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _SPACE = re.compile(r"\s+")
 _QUOTE_ESCAPE = {"'": re.compile(r"\\(')"), '"': re.compile(r'\\(")')}
 
@@ -130,14 +130,10 @@ def tokenize(src: str, start: int, end: int) -> list[Token]:
             i = space.end()
             continue
         ch = src[i]
-        if ch.isalpha() or ch == "_":
-            m = _NAME.match(src, i, end)
-            assert m is not None
+        if (m := _NAME.match(src, i, end)) is not None:
             tokens.append(Token("name", m.group(), i, m.end()))
             i = m.end()
-        elif ch.isdigit():
-            m = _NUMBER.match(src, i, end)
-            assert m is not None
+        elif (m := _NUMBER.match(src, i, end)) is not None:
             text = m.group()
             tokens.append(Token("num", float(text) if "." in text else int(text), i, m.end()))
             i = m.end()

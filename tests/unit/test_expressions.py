@@ -341,3 +341,9 @@ def test_text_without_delimiters_is_returned_as_is(renderer: Renderer) -> None:
 def test_set_inside_a_loop_stays_in_the_loop(renderer: Renderer) -> None:
     template = "{% set x = 'out' %}{% for i in [1] %}{% set x = 'in' %}{{ x }}{% endfor %}{{ x }}"
     assert render(renderer, template) == "inout"
+
+
+@pytest.mark.parametrize("text", ["{{ À }}", "{{ ² }}", "{{ x٣ }}", "{{ 'ok' ~ Ω }}"])
+def test_non_ascii_outside_strings_is_a_syntax_error_not_a_crash(text: str) -> None:
+    with pytest.raises(ExpressionError, match="unexpected character"):
+        Renderer().render_text(text, {"x": 1})

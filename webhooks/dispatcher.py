@@ -1,0 +1,120 @@
+"""Dispatcher: takes accepted deliveries out of the durable inbox and starts the runs
+their events trigger, reading flows and changed paths at the event's commit.
+
+A delivery is marked done only after its runs were started; a server killed in
+between replays it when the lease expires (at-least-once dispatch).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from typing import Any
+
+from runner.errors import GitflowsError
+from runner.git.diff import changed_paths, commit_message, pull_request_paths
+from webhooks import providers
+from webhooks.dispatch import GitEvent, matching_triggers
+from webhooks.events import Ignored, Ping, PullRequest, Push
+from webhooks.service import FlowService
+
+log = logging.getLogger("gitflows.dispatch")
+LEASE_SECONDS = 300
+POLL_SECONDS = 1.0
+RETRY_SECONDS = 30.0
+MAX_ATTEMPTS = 5
+
+
+class Dispatcher:
+    def __init__(self, service: FlowService) -> None:
+        self.service = service
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.service.inbox.requeue_expired()
+        self._thread = threading.Thread(target=self._loop, name="gitflows-dispatch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.service.wake_dispatcher()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            if not self.process_one():
+                self.service.wait_for_delivery(POLL_SECONDS)
+
+    def process_one(self) -> bool:
+        """Handle the next delivery; False when the inbox has nothing to do now."""
+        inbox = self.service.inbox
+        delivery = inbox.claim(self.worker_id, LEASE_SECONDS)
+        if delivery is None:
+            return False
+        try:
+            started = self.handle(providers.normalise_delivery(delivery))
+        except Exception as err:  # keep the delivery: retried later, then given up loudly
+            give_up = delivery.attempts >= MAX_ATTEMPTS
+            log.error("delivery %s failed (attempt %d%s): %s", delivery.id, delivery.attempts,
+                      ", giving up" if give_up else "", err)
+            inbox.failed(delivery.id, str(err), None if give_up else time.time() + RETRY_SECONDS,
+                         self.worker_id)
+            return True
+        log.info("delivery %s: %d run(s) started", delivery.id, len(started))
+        inbox.done(delivery.id, self.worker_id)
+        return True
+
+    # -- events → runs ------------------------------------------------------------
+    def handle(self, event: Any) -> list[str]:
+        if isinstance(event, Ignored | Ping):
+            return []
+        name = self.service.repo_name(event.repo)
+        if name is None:
+            log.info("event for %s: not a served repository", event.repo)
+            return []
+        git = self.service.repos[name]
+        default_branch = git.current_branch()
+        trigger: dict[str, Any]
+        if isinstance(event, Push):
+            if event.deleted:
+                return []
+            paths = changed_paths(git, event.before, event.after, default_branch=default_branch)
+            git_event = GitEvent.from_push(event, paths, default_branch)
+            commit, trigger = event.after, {
+                "type": "push", "repo": event.repo, "ref": event.ref, "branch": event.branch,
+                "tag": event.tag, "before": event.before, "after": event.after,
+                "sha": event.after, "pusher": event.pusher}
+            untrusted = False
+        elif isinstance(event, PullRequest):
+            head = event.head_sha
+            paths = pull_request_paths(git, event.base_sha or event.base_ref, head)
+            git_event = GitEvent.from_pull_request(event, paths, commit_message(git, head),
+                                                   default_branch)
+            commit, trigger = head, {
+                "type": "pull_request", "repo": event.repo, "number": event.number,
+                "action": event.action, "base": event.base_ref, "head": event.head_ref,
+                "sha": head, "fork": event.fork}
+            untrusted = event.fork and not self.service.trusts_forks(name)
+        else:
+            return []
+        started = []
+        for found in self.service.flows(name, commit):
+            if found.flow is None:
+                continue
+            for matched in matching_triggers(found.flow, git_event):
+                try:
+                    execution = self.service.start(
+                        found.flow.namespace, found.flow.id, {}, repo=name, ref=commit,
+                        trigger={**trigger, "id": matched.id}, untrusted=untrusted)
+                except GitflowsError as err:
+                    log.error("cannot start %s for %s: %s", found.flow.qualified_id, commit, err)
+                    continue
+                started.append(execution.id)
+                break  # one run per flow and event, however many of its triggers match
+        return started

@@ -1,0 +1,171 @@
+"""Webhook providers: the registry, detection, and `receive`, what a webhook route does.
+
+    provider = providers.get("github")              # or detect(headers)
+    provider.verify(headers, body, secret)          # bool, never raises
+    provider.normalise(headers, body)               # Event | Ignored, never raises
+
+`receive(route, headers, body, inbox, secret_for)` runs the whole HTTP contract without
+any web framework and says which status to answer: 413 (too large), 401 (bad or missing
+signature, or no secret configured), 400 (verified but not a JSON payload / no event
+header), 202 (stored in the durable inbox, a duplicate acknowledged, or ignored).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from webhooks.events import Event, Ignored
+from webhooks.inbox import MAX_BODY, Delivery, Inbox
+from webhooks.providers import generic, gitea, github, gitlab
+from webhooks.providers.base import PayloadError, Provider, lower, parse_payload
+
+__all__ = ["DETECTION_ORDER", "PROVIDERS", "Provider", "Reception", "RepoSecret", "SecretLookup",
+           "config_secrets", "detect", "dumps", "get", "normalise_delivery", "receive", "resolve"]
+
+PROVIDERS: dict[str, Provider] = {p.name: p for p in (github.PROVIDER, gitea.PROVIDER,
+                                                      gitlab.PROVIDER, generic.PROVIDER)}
+ALIASES = {"forgejo": "gitea"}
+# `provider:` values of the server configuration → provider names ("none": a plain git server)
+CONFIG_ALIASES = {**ALIASES, "none": "generic"}
+# Gitea/Forgejo also send X-GitHub-* headers: they must be recognised before GitHub.
+DETECTION_ORDER: tuple[Provider, ...] = (gitea.PROVIDER, gitlab.PROVIDER, github.PROVIDER)
+
+
+def get(name: str) -> Provider | None:
+    """The provider registered under a name (github, gitea, forgejo, gitlab, generic)."""
+    return PROVIDERS.get(ALIASES.get(name.lower(), name.lower()))
+
+
+def detect(headers: Mapping[str, str]) -> Provider | None:
+    """The provider the headers identify, Gitea/Forgejo first; None when none does."""
+    for provider in DETECTION_ORDER:
+        if provider.matches(headers):
+            return provider
+    return None
+
+
+def resolve(route: str, headers: Mapping[str, str]) -> Provider | None:
+    """The provider that handles a delivery posted to /hooks/<route>: the route's, except
+    that a Gitea/Forgejo delivery sent to /hooks/github is handled (and verified) as Gitea."""
+    provider = get(route)
+    if provider is not None and provider.name == github.PROVIDER.name and gitea.PROVIDER.matches(headers):
+        return gitea.PROVIDER
+    return provider
+
+
+@dataclass(frozen=True)
+class RepoSecret:
+    """What to check a repository's deliveries with. No secret refuses every delivery,
+    unless the repository is explicitly configured as unsigned."""
+
+    secret: bytes | None = None
+    unsigned: bool = False
+
+
+# (provider name, repository full name claimed by the payload or None) → its secret
+SecretLookup = Callable[[str, str | None], RepoSecret]
+
+
+def config_secrets(repos: Collection[Any], environ: Mapping[str, str], *,
+                   unsigned: Collection[str] = ()) -> SecretLookup:
+    """A SecretLookup over `ServerConfig.repos` (objects with name, provider and
+    webhook_secret_env). A repository matches by name, case-insensitively, and only for its
+    own provider; its secret is the environment variable webhook_secret_env names.
+    `unsigned` names repositories explicitly allowed to send unsigned deliveries."""
+    allowed = {name.lower() for name in unsigned}
+
+    def lookup(provider: str, repo: str | None) -> RepoSecret:
+        if repo is None:
+            return RepoSecret()
+        for config in repos:
+            if str(config.name).lower() != repo.lower():
+                continue
+            configured = str(config.provider).lower()
+            if CONFIG_ALIASES.get(configured, configured) != provider:
+                return RepoSecret()
+            env = config.webhook_secret_env
+            value = environ.get(env, "") if env else ""
+            return RepoSecret(value.encode("utf-8") or None, repo.lower() in allowed)
+        return RepoSecret()
+
+    return lookup
+
+
+@dataclass(frozen=True)
+class Reception:
+    """What to answer a webhook delivery, and what to log about it."""
+
+    status: int  # 202, 400, 401, 404 (unknown provider) or 413
+    message: str  # safe to send back
+    provider: str | None = None
+    delivery_id: str | None = None
+    stored: bool = False  # True: new in the inbox; False with 202: duplicate or ignored
+    duplicate: bool = False
+    event: Event | Ignored | None = None
+    detail: str = ""  # for the server log only (may name configuration)
+
+    def body(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"message": self.message}
+        if self.status == 202:
+            data.update(provider=self.provider, delivery=self.delivery_id, stored=self.stored,
+                        duplicate=self.duplicate)
+            if isinstance(self.event, Ignored):
+                data["ignored"] = self.event.reason
+        return data
+
+
+def receive(route: str, headers: Mapping[str, str] | Iterable[tuple[str, str]], body: bytes,
+            inbox: Inbox, secret_for: SecretLookup) -> Reception:
+    """Check and store one delivery posted to /hooks/<route>. `headers` may be a mapping or
+    the (name, value) pairs of a framework's header object (werkzeug's `request.headers`).
+    Raises only what the inbox raises when its database stays locked
+    (InboxUnavailableError: answer 503)."""
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    headers = dict(pairs)
+    provider = resolve(route, headers)
+    if provider is None:
+        return Reception(404, f"no webhook provider named '{route}'")
+    if len(body) > MAX_BODY:
+        return Reception(413, f"request body larger than {MAX_BODY} bytes", provider.name)
+    try:
+        payload: dict[str, Any] | None = parse_payload(headers, body)
+        problem = ""
+    except PayloadError as err:
+        payload, problem = None, str(err)
+    repo = provider.repo_name(payload) if payload is not None else None
+    secret = secret_for(provider.name, repo)
+    if not provider.verify(headers, body, secret.secret, allow_unsigned=secret.unsigned):
+        why = ("no webhook secret configured" if not secret.secret and not secret.unsigned
+               else "signature does not match")
+        return Reception(401, "signature missing or invalid", provider.name,
+                         detail=f"{provider.name} delivery for {repo or 'an unknown repository'}: {why}")
+    if payload is None:
+        return Reception(400, problem, provider.name, detail=problem)
+    if not provider.event_name(headers):
+        return Reception(400, f"no {provider.name} event header", provider.name)
+    delivery_id = provider.delivery_id(headers, body)
+    event = provider.normalise(headers, body)
+    if isinstance(event, Ignored):
+        return Reception(202, "ignored", provider.name, delivery_id, event=event, detail=event.reason)
+    h = lower(headers)
+    subset = {name: h[name] for name in provider.stored_headers if name in h}
+    stored = inbox.accept(provider.name, delivery_id, subset, body)
+    return Reception(202, "accepted" if stored else "duplicate delivery, already accepted",
+                     provider.name, delivery_id, stored=stored, duplicate=not stored, event=event,
+                     detail=f"{event.kind} for {event.repo}")
+
+
+def normalise_delivery(delivery: Delivery) -> Event | Ignored:
+    """The event of a delivery claimed from the inbox (normalised again from the stored body)."""
+    provider = get(delivery.provider)
+    if provider is None:
+        return Ignored(f"no webhook provider named '{delivery.provider}'")
+    return provider.normalise(delivery.headers, delivery.body)
+
+
+def dumps(event: Event) -> str:
+    """An event as one JSON line (for logs and trigger variables)."""
+    return json.dumps(event.as_dict(), sort_keys=True)

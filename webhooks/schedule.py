@@ -1,0 +1,437 @@
+"""Kestra's Schedule trigger for the server: which ticks to fire now, each exactly once.
+
+`Scheduler(state_path, clock)` gets the schedules of every flow (`update`); `poll(now)`
+/ `due(now)` answer the ticks to fire. Fire times come from runner.cron (five fields,
+six with `withSeconds`, macros such as @daily) in the trigger's `timezone` (default
+UTC). DST follows Vixie cron: a wall time skipped in spring fires right after the jump;
+a wall time repeated in autumn fires once for fixed-hour expressions (hour field not
+starting with `*`) and at both instants for `*`-hour ones, which are intervals
+(`@hourly` fires 25 times on the autumn day, `30 2 * * *` once).
+
+No tick fires twice, across restarts and processes sharing the state file: SQLite
+(stdlib, WAL) keeps per trigger (repo, namespace, flow, trigger id) a cursor (every
+tick up to it is decided) and a claim row per fired tick under a UNIQUE constraint.
+A poll decides a trigger in one `BEGIN IMMEDIATE` transaction: read the cursor, plan,
+INSERT the claims (an existing claim is not fired again: the claim is the dedupe),
+advance the cursor (never backwards). A tick is returned once its claim is committed:
+firing is at-most-once (a process dying between claim and start loses that tick).
+
+Missed ticks (the server was down, or a poll came late). Ticks within `grace` (default
+one minute) of now are on time and all fire. Otherwise only the most recent missed
+tick fires; older ones are skipped and returned as `Skipped` records (first, last,
+reason) to log. Any tick older than `lateMaximumDelay` (ISO duration) is skipped. With
+`backfill: {start, end}` every tick from start (inclusive) to end (or now) fires,
+oldest first, at most `max_ticks` per trigger and poll (the rest on later polls),
+whatever `lateMaximumDelay`; after `end` the default policy applies; a new backfill
+start rewinds the cursor (claimed ticks still do not fire again). A trigger seen for
+the first time starts from now. `stopAfter`: `finished(tick, state)` stops a trigger
+(Kestra disables it); `enable(key)` restarts it from now. `Tick.variables()` gives the
+run's `trigger.date` (scheduled time), `trigger.next` and `trigger.previous` (ISO-8601
+with the zone's offset).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import sqlite3
+import threading
+import time
+import zoneinfo
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from runner.cron import expand, next_time, validate_cron
+from runner.durations import parse_duration
+from runner.events import Clock, SystemClock
+from runner.model import Flow, Trigger
+
+SCHEDULE = "io.kestra.plugin.core.trigger.Schedule"
+UTC = dt.UTC
+_SECOND = dt.timedelta(seconds=1)
+_FAR = 2**31  # seconds (68 years): how far back `previous` looks
+
+Key = tuple[str, str, str, str]  # repo, namespace, flow id, trigger id
+
+
+def _stamp(at: dt.datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")  # fixed width: sorts as time
+
+
+def _unstamp(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+def _floor(at: dt.datetime) -> dt.datetime:
+    if at.tzinfo is None:
+        raise ValueError("the scheduler needs time-zone-aware datetimes")
+    return at.astimezone(UTC).replace(microsecond=0)
+
+
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown time zone '{name}' (an IANA name such as Europe/Paris)") from None
+
+
+def _when(value: Any, zone: zoneinfo.ZoneInfo, what: str) -> dt.datetime:
+    """A backfill bound: ISO text or a YAML timestamp/date; naive ones are in the zone."""
+    at = value
+    if isinstance(value, str):
+        try:
+            at = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"backfill {what} '{value}' is not an ISO-8601 date-time") from None
+    elif isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        at = dt.datetime.combine(value, dt.time())
+    if not isinstance(at, dt.datetime):
+        raise ValueError(f"backfill {what} must be a date-time, not {type(value).__name__}")
+    return at.replace(tzinfo=zone) if at.tzinfo is None else at
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One Schedule trigger of one flow, as the scheduler needs it (ValueError if unusable)."""
+
+    repo: str
+    namespace: str
+    flow_id: str
+    trigger_id: str
+    cron: str
+    timezone: str = "UTC"
+    with_seconds: bool = False
+    inputs: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    stop_after: tuple[str, ...] = ()
+    backfill_start: dt.datetime | None = None
+    backfill_end: dt.datetime | None = None
+    late_maximum_delay: dt.timedelta | None = None
+
+    def __post_init__(self) -> None:
+        problem = validate_cron(self.cron, self.with_seconds)
+        if problem:
+            raise ValueError(problem)
+        _zone(self.timezone)
+
+    @property
+    def key(self) -> Key:
+        return (self.repo, self.namespace, self.flow_id, self.trigger_id)
+
+    @cached_property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return _zone(self.timezone)
+
+    @cached_property
+    def fixed_hour(self) -> bool:
+        fields = expand(self.cron, self.with_seconds).split(" ")
+        return not fields[2 if self.with_seconds else 1].startswith("*")
+
+    @classmethod
+    def from_trigger(cls, repo: str, flow: Flow, trigger: Trigger,
+                     default_timezone: str = "UTC") -> Schedule:
+        props = trigger.props
+        cron = props.get("cron")
+        if not isinstance(cron, str) or "{{" in cron:
+            raise ValueError("cron must be a plain cron expression")
+        zone_name = str(props.get("timezone") or default_timezone)
+        zone = _zone(zone_name)
+        backfill = props.get("backfill") or {}
+        if not isinstance(backfill, Mapping):
+            raise ValueError("backfill must be a map such as {start: 2024-01-01T00:00:00Z}")
+        delay = props.get("lateMaximumDelay")
+        return cls(
+            repo, flow.namespace, flow.id, trigger.id, cron, zone_name,
+            with_seconds=props.get("withSeconds") is True, inputs=dict(props.get("inputs") or {}),
+            stop_after=tuple(str(s).upper() for s in props.get("stopAfter") or ()),
+            backfill_start=_when(backfill["start"], zone, "start") if "start" in backfill else None,
+            backfill_end=_when(backfill["end"], zone, "end") if backfill.get("end") else None,
+            late_maximum_delay=parse_duration(delay) if isinstance(delay, str) else None)
+
+
+def schedules_of(repo: str, flow: Flow, default_timezone: str = "UTC"
+                 ) -> tuple[list[Schedule], list[str]]:
+    """The enabled Schedule triggers of a flow, and why any other one cannot be scheduled."""
+    found: list[Schedule] = []
+    problems: list[str] = []
+    for trigger in () if flow.disabled else flow.triggers:
+        if trigger.type == SCHEDULE and not trigger.disabled:
+            try:
+                found.append(Schedule.from_trigger(repo, flow, trigger, default_timezone))
+            except ValueError as err:
+                problems.append(f"{repo}:{flow.qualified_id}/{trigger.id}: {err}")
+    return found, problems
+
+
+# --- fire times -------------------------------------------------------------------------------
+
+def next_tick(spec: Schedule, after: dt.datetime) -> dt.datetime:
+    """The first fire time strictly after `after`, in the schedule's zone (DST rule above)."""
+    at = after.astimezone(spec.zone)
+    while True:
+        at = next_time(spec.cron, at, spec.with_seconds)
+        if not spec.fixed_hour or at.replace(fold=0).astimezone(UTC) == at.astimezone(UTC):
+            return at  # not the second pass of a repeated wall time
+
+
+def latest_tick(spec: Schedule, until: dt.datetime, after: dt.datetime) -> dt.datetime | None:
+    """The last fire time in (after, until], by bisection on whole seconds; None if none."""
+    if next_tick(spec, after) > until:
+        return None
+    lo, hi = int(after.timestamp()), int(until.timestamp())  # next(lo) <= until < next(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if next_tick(spec, dt.datetime.fromtimestamp(mid, UTC)) <= until:
+            lo = mid
+        else:
+            hi = mid
+    return next_tick(spec, dt.datetime.fromtimestamp(lo, UTC))
+
+
+def previous_tick(spec: Schedule, before: dt.datetime) -> dt.datetime | None:
+    """The last fire time strictly before `before`."""
+    span = 64
+    while span < _FAR:
+        lower = before - dt.timedelta(seconds=span)
+        if next_tick(spec, lower) < before:
+            return latest_tick(spec, before - _SECOND, lower)
+        span *= 8
+    return None
+
+
+# --- results ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Of:
+    repo: str
+    namespace: str
+    flow_id: str
+    trigger_id: str
+
+    @property
+    def key(self) -> Key:
+        return (self.repo, self.namespace, self.flow_id, self.trigger_id)
+
+
+@dataclass(frozen=True)
+class Tick(_Of):
+    scheduled_time: dt.datetime  # in the trigger's zone
+    next: dt.datetime
+    previous: dt.datetime | None
+    inputs: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    backfill: bool = False
+
+    def variables(self) -> dict[str, str | None]:
+        """The run's `trigger` variables: date, next, previous (ISO-8601, zone offset)."""
+        return {"date": self.scheduled_time.isoformat(), "next": self.next.isoformat(),
+                "previous": self.previous.isoformat() if self.previous else None}
+
+
+@dataclass(frozen=True)
+class Skipped(_Of):
+    first: dt.datetime
+    last: dt.datetime
+    reason: str
+
+    def __str__(self) -> str:
+        span = self.first.isoformat() + ("" if self.first == self.last else f" .. {self.last.isoformat()}")
+        return f"{self.repo}:{self.namespace}.{self.flow_id}/{self.trigger_id}: skipped {span}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Poll:
+    ticks: tuple[Tick, ...]
+    skipped: tuple[Skipped, ...]
+
+
+@dataclass
+class _Plan:
+    cursor: dt.datetime
+    fire: list[tuple[dt.datetime, bool]] = field(default_factory=list)  # (tick, from backfill)
+    skipped: list[tuple[dt.datetime, dt.datetime, str]] = field(default_factory=list)
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS schedule_cursor (
+  repo TEXT NOT NULL, namespace TEXT NOT NULL, flow_id TEXT NOT NULL, trigger_id TEXT NOT NULL,
+  last TEXT NOT NULL, backfill TEXT, stopped TEXT, PRIMARY KEY (repo, namespace, flow_id, trigger_id));
+CREATE TABLE IF NOT EXISTS schedule_fired (
+  repo TEXT NOT NULL, namespace TEXT NOT NULL, flow_id TEXT NOT NULL, trigger_id TEXT NOT NULL,
+  scheduled TEXT NOT NULL, fired_at TEXT NOT NULL, owner TEXT NOT NULL,
+  UNIQUE (repo, namespace, flow_id, trigger_id, scheduled));
+"""
+_WHERE = "repo = ? AND namespace = ? AND flow_id = ? AND trigger_id = ?"
+
+
+class Scheduler:
+    def __init__(self, state_path: Path, clock: Clock | None = None, *,
+                 grace: dt.timedelta = dt.timedelta(minutes=1), max_ticks: int = 100) -> None:
+        self.clock = clock or SystemClock()
+        self.grace = grace
+        self.max_ticks = max_ticks  # per trigger and poll
+        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self._specs: dict[Key, Schedule] = {}
+        self._next: dict[Key, tuple[Schedule, dt.datetime]] = {}  # nothing due before this
+        self._lock = threading.Lock()
+        Path(state_path).parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(str(state_path), timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+        for attempt in range(100):  # set-up can race other processes opening the same file
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.executescript(_SCHEMA)
+                break
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or attempt == 99:
+                    raise
+                time.sleep(0.05)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def update(self, schedules: Iterable[Schedule]) -> None:
+        """Replace the set of schedules (call it when flows change)."""
+        with self._lock:
+            self._specs = {s.key: s for s in schedules}
+            self._next = {k: v for k, v in self._next.items() if self._specs.get(k) == v[0]}
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def due(self, now: dt.datetime | None = None) -> list[Tick]:
+        """The ticks to fire now, claimed: no other poll, here or elsewhere, returns them."""
+        return list(self.poll(now).ticks)
+
+    def poll(self, now: dt.datetime | None = None) -> Poll:
+        """`due`, plus records of the ticks the missed-tick policy skipped (to log)."""
+        moment = _floor(now or self.clock.now())
+        ticks: list[Tick] = []
+        skipped: list[Skipped] = []
+        with self._lock:
+            for key in sorted(self._specs):
+                spec, cached = self._specs[key], self._next.get(key)
+                if cached is None or cached[0] != spec or cached[1] <= moment:
+                    self._poll_one(spec, moment, ticks, skipped)
+        return Poll(tuple(ticks), tuple(skipped))
+
+    def _poll_one(self, spec: Schedule, now: dt.datetime, ticks: list[Tick],
+                  skipped: list[Skipped]) -> None:
+        start = stamp = None
+        if spec.backfill_start is not None:  # just before the first tick at or after start
+            start = _floor(spec.backfill_start + _SECOND - dt.timedelta(microseconds=1)) - _SECOND
+            stamp = _stamp(spec.backfill_start)
+        with self._transaction() as db:
+            row = db.execute(f"SELECT last, backfill, stopped FROM schedule_cursor WHERE {_WHERE}",
+                             spec.key).fetchone()
+            if row is None:
+                cursor = now if start is None else start
+                db.execute("INSERT INTO schedule_cursor VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                           (*spec.key, _stamp(cursor), stamp))
+            elif row[2] is not None:
+                return  # stopped (stopAfter); not cached: enable() may come from another process
+            else:
+                cursor = _unstamp(row[0])
+                if start is not None and row[1] != stamp:
+                    cursor = min(cursor, start)  # a new backfill: rewind; claims prevent repeats
+                    db.execute(f"UPDATE schedule_cursor SET last = ?, backfill = ? WHERE {_WHERE}",
+                               (_stamp(cursor), stamp, *spec.key))
+            plan = self._plan(spec, cursor, now)
+            last: tuple[dt.datetime, dt.datetime] | None = None  # previous tick and its next
+            for at, backfill in plan.fire:
+                claimed = db.execute("INSERT OR IGNORE INTO schedule_fired VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                     (*spec.key, _stamp(at), _stamp(now), self.owner)).rowcount
+                before = last[0] if last and last[1] == at else previous_tick(spec, at)
+                last = (at, next_tick(spec, at))
+                if claimed == 1:
+                    ticks.append(Tick(*spec.key, at, last[1], before, spec.inputs, backfill))
+            db.execute(f"UPDATE schedule_cursor SET last = ? WHERE {_WHERE} AND last < ?",
+                       (_stamp(plan.cursor), *spec.key, _stamp(plan.cursor)))
+        self._next[spec.key] = (spec, next_tick(spec, max(plan.cursor, cursor)))
+        skipped += [Skipped(*spec.key, a, b, why) for a, b, why in plan.skipped]
+
+    def _plan(self, spec: Schedule, cursor: dt.datetime, now: dt.datetime) -> _Plan:
+        plan = _Plan(cursor)
+        if spec.backfill_start is not None:  # every tick up to the end, oldest first
+            end = min(now, _floor(spec.backfill_end)) if spec.backfill_end else now
+            while (at := next_tick(spec, plan.cursor)) <= end:
+                if len(plan.fire) >= self.max_ticks:
+                    return plan  # the rest on the next polls
+                plan.fire.append((at, True))
+                plan.cursor = at
+            plan.cursor = max(plan.cursor, end)
+            if end >= now:
+                return plan
+        cursor = plan.cursor
+        first = next_tick(spec, cursor)
+        if first > now:
+            plan.cursor = max(cursor, now)
+            return plan
+        horizon, on_time = now - self.grace, list[dt.datetime]()
+        at = max(cursor, horizon)
+        while len(on_time) < max(self.max_ticks - len(plan.fire), 1):
+            at = next_tick(spec, at)
+            if at > now:
+                break
+            on_time.append(at)
+        if on_time:
+            if first <= horizon:
+                last = latest_tick(spec, horizon, cursor) or first
+                plan.skipped.append((first, last, "missed; newer ticks are on time"))
+            candidates = on_time
+        else:
+            latest = latest_tick(spec, now, cursor) or first
+            if first < latest:
+                before = latest_tick(spec, latest - _SECOND, cursor) or first
+                plan.skipped.append((first, before, "missed; only the most recent missed tick runs"))
+            candidates = [latest]
+        delay = spec.late_maximum_delay
+        if delay is not None and (late := [t for t in candidates if now - t > delay]):
+            plan.skipped.append((late[0], late[-1], f"later than lateMaximumDelay ({delay})"))
+            candidates = [t for t in candidates if now - t <= delay]
+        plan.fire += [(t, False) for t in candidates]
+        plan.cursor = now if at > now else on_time[-1]
+        return plan
+
+    # --- stopAfter ----------------------------------------------------------------------------
+    def finished(self, tick: Tick, state: str) -> bool:
+        """A run started by tick ended in state: stop its trigger if stopAfter says so."""
+        with self._lock:
+            spec = self._specs.get(tick.key)
+            if spec is None or state.upper() not in spec.stop_after:
+                return False
+            self._db.execute(f"UPDATE schedule_cursor SET stopped = ? WHERE {_WHERE}",
+                             (state.upper(), *tick.key))
+            self._next.pop(tick.key, None)
+            return True
+
+    def stopped(self, key: Key) -> str | None:
+        """The state that stopped the trigger (stopAfter), None while it runs."""
+        with self._lock:
+            row = self._db.execute(f"SELECT stopped FROM schedule_cursor WHERE {_WHERE}", key).fetchone()
+        return row[0] if row else None
+
+    def enable(self, key: Key, now: dt.datetime | None = None) -> None:
+        """Start a stopped trigger again; ticks before now are not fired."""
+        moment = _stamp(_floor(now or self.clock.now()))
+        with self._lock:
+            self._db.execute(f"UPDATE schedule_cursor SET stopped = NULL, last = max(last, ?) "
+                             f"WHERE {_WHERE}", (moment, *key))
+            self._next.pop(key, None)
+
+    def prune(self, before: dt.datetime) -> int:
+        """Forget claims of ticks older than before. Cursors keep those from firing again,
+        unless a new backfill start rewinds past `before`: prune below backfill starts."""
+        with self._lock:
+            return self._db.execute("DELETE FROM schedule_fired WHERE scheduled < ?",
+                                    (_stamp(before),)).rowcount
