@@ -86,3 +86,48 @@ def next_time(expr: str, after: dt.datetime, with_seconds: bool = False) -> dt.d
     schedule = croniter(expand(expr, with_seconds), after, second_at_beginning=with_seconds)
     result: dt.datetime = schedule.get_next(dt.datetime)
     return result
+
+
+_SECOND = dt.timedelta(seconds=1)
+_FAR = 2**31  # seconds (68 years): how far back `previous_fire` looks
+
+
+def next_fire(expr: str, zone: dt.tzinfo, after: dt.datetime, with_seconds: bool = False,
+              fixed_hour: bool = False) -> dt.datetime:
+    """The first fire time strictly after `after` in `zone`. With a fixed hour, the second
+    pass of a wall time repeated by a DST change is skipped (Vixie cron's rule)."""
+    at = after.astimezone(zone)
+    while True:
+        at = next_time(expr, at, with_seconds)
+        if not fixed_hour or at.replace(fold=0).astimezone(dt.UTC) == at.astimezone(dt.UTC):
+            return at
+
+
+def latest_fire(expr: str, zone: dt.tzinfo, until: dt.datetime, after: dt.datetime,
+                with_seconds: bool = False, fixed_hour: bool = False) -> dt.datetime | None:
+    """The last fire time in (after, until], by bisection on whole seconds; None if none."""
+    def following(at: dt.datetime) -> dt.datetime:
+        return next_fire(expr, zone, at, with_seconds, fixed_hour)
+
+    if following(after) > until:
+        return None
+    lo, hi = int(after.timestamp()), int(until.timestamp())  # following(lo) <= until < following(hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if following(dt.datetime.fromtimestamp(mid, dt.UTC)) <= until:
+            lo = mid
+        else:
+            hi = mid
+    return following(dt.datetime.fromtimestamp(lo, dt.UTC))
+
+
+def previous_fire(expr: str, zone: dt.tzinfo, before: dt.datetime, with_seconds: bool = False,
+                  fixed_hour: bool = False) -> dt.datetime | None:
+    """The last fire time strictly before `before`."""
+    span = 64
+    while span < _FAR:
+        lower = before - dt.timedelta(seconds=span)
+        if next_fire(expr, zone, lower, with_seconds, fixed_hour) < before:
+            return latest_fire(expr, zone, before - _SECOND, lower, with_seconds, fixed_hour)
+        span *= 8
+    return None

@@ -23,6 +23,7 @@ from runner.durations import parse_duration
 from runner.errors import UsageError
 from runner.inputs import coerce
 from runner.model import Input, Position
+from runner.tasks.git_triggers import check as git_trigger_problems
 from runner.tasks.registry import Registry, TypeDef
 from runner.yamlsource import Located, Path
 
@@ -76,6 +77,9 @@ def check(located: Located, registry: Registry) -> list[Diagnostic]:
                 _check_deprecated_properties(trigger, path, typedef, out)
                 if typedef.name == SCHEDULE:
                     _check_schedule(trigger, path, out)
+                for problem in git_trigger_problems(typedef.name, trigger):
+                    report = out.error if problem.severity == "error" else out.warn
+                    report((*path, *problem.path), problem.code, problem.message, value=True)
     _check_inputs(_list(flow.get("inputs")), out)
     _check_retry(flow.get("retry"), ("retry",), out)
     if "taskDefaults" in flow:

@@ -39,9 +39,9 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
+from runner.globs import any_included, any_not_ignored, last_match
 from runner.model import Flow, Trigger
 from runner.tasks.git_triggers import GIT_TRIGGERS, PULL_REQUEST, PUSH, TAG, patterns, pr_types
-from webhooks.globs import any_included, any_not_ignored, last_match
 
 KINDS = ("push", "pull_request", "tag")
 SKIP_MARKERS = ("[skip ci]", "[ci skip]", "[no ci]", "[skip actions]", "[actions skip]")

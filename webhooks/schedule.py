@@ -46,7 +46,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from runner.cron import expand, next_time, validate_cron
+from runner.cron import expand, latest_fire, next_fire, previous_fire, validate_cron
 from runner.durations import parse_duration
 from runner.events import Clock, SystemClock
 from runner.model import Flow, Trigger
@@ -54,7 +54,6 @@ from runner.model import Flow, Trigger
 SCHEDULE = "io.kestra.plugin.core.trigger.Schedule"
 UTC = dt.UTC
 _SECOND = dt.timedelta(seconds=1)
-_FAR = 2**31  # seconds (68 years): how far back `previous` looks
 
 Key = tuple[str, str, str, str]  # repo, namespace, flow id, trigger id
 
@@ -171,36 +170,17 @@ def schedules_of(repo: str, flow: Flow, default_timezone: str = "UTC"
 
 def next_tick(spec: Schedule, after: dt.datetime) -> dt.datetime:
     """The first fire time strictly after `after`, in the schedule's zone (DST rule above)."""
-    at = after.astimezone(spec.zone)
-    while True:
-        at = next_time(spec.cron, at, spec.with_seconds)
-        if not spec.fixed_hour or at.replace(fold=0).astimezone(UTC) == at.astimezone(UTC):
-            return at  # not the second pass of a repeated wall time
+    return next_fire(spec.cron, spec.zone, after, spec.with_seconds, spec.fixed_hour)
 
 
 def latest_tick(spec: Schedule, until: dt.datetime, after: dt.datetime) -> dt.datetime | None:
-    """The last fire time in (after, until], by bisection on whole seconds; None if none."""
-    if next_tick(spec, after) > until:
-        return None
-    lo, hi = int(after.timestamp()), int(until.timestamp())  # next(lo) <= until < next(hi)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if next_tick(spec, dt.datetime.fromtimestamp(mid, UTC)) <= until:
-            lo = mid
-        else:
-            hi = mid
-    return next_tick(spec, dt.datetime.fromtimestamp(lo, UTC))
+    """The last fire time in (after, until]; None if none."""
+    return latest_fire(spec.cron, spec.zone, until, after, spec.with_seconds, spec.fixed_hour)
 
 
 def previous_tick(spec: Schedule, before: dt.datetime) -> dt.datetime | None:
     """The last fire time strictly before `before`."""
-    span = 64
-    while span < _FAR:
-        lower = before - dt.timedelta(seconds=span)
-        if next_tick(spec, lower) < before:
-            return latest_tick(spec, before - _SECOND, lower)
-        span *= 8
-    return None
+    return previous_fire(spec.cron, spec.zone, before, spec.with_seconds, spec.fixed_hour)
 
 
 # --- results ----------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from runner.globs import check_patterns
 from runner.tasks.registry import TypeDef
 
 PUSH = "gitflows.trigger.Push"
@@ -127,8 +128,6 @@ def check(type_name: str, props: Mapping[str, Any]) -> list[TriggerProblem]:
     For lint: `for p in check(trigger.type, raw_trigger): out.error((*path, *p.path), p.code,
     p.message)` (or warn, by p.severity). Unknown types give no problems.
     """
-    from webhooks.globs import check_patterns  # the glob engine lives with the dispatcher
-
     problems: list[TriggerProblem] = []
     keys = FILTERS_OF.get(type_name, ())
     for include, ignore in PAIRS.items():
