@@ -162,6 +162,7 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
     from webhooks.config import RepoConfig, load_config, with_overrides
     from webhooks.dispatcher import Dispatcher
     from webhooks.service import FlowService
+    from webhooks.ticker import Ticker
 
     if broker:
         raise UsageError("--broker (distributed workers) is not available yet")
@@ -182,12 +183,14 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
     service = FlowService(config, _executors(config.executor))
     for flow in service.flows():
         click.echo(f"serving {flow.repo}:{flow.file} at {flow.commit[:10]}", err=True)
-    dispatcher = Dispatcher(service)
+    dispatcher, ticker = Dispatcher(service), Ticker(service)
     dispatcher.start()
+    ticker.start()
     click.echo(f"gitflows on http://{config.host}:{config.port}/", err=True)
     try:
         run_server(create_app(service), config.host, config.port)
     finally:
+        ticker.stop()
         dispatcher.stop()
 
 

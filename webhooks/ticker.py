@@ -1,0 +1,86 @@
+"""Ticker: fires the Schedule triggers of served flows, at each repository's HEAD.
+
+Schedules are re-read only when a repository's HEAD moves. The Scheduler's claims
+make every tick fire once across restarts and across servers sharing the state file.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from runner.errors import GitflowsError
+from webhooks.schedule import Schedule, Scheduler, Tick, schedules_of
+from webhooks.service import FlowService
+
+log = logging.getLogger("gitflows.schedule")
+POLL_SECONDS = 0.5
+
+
+class Ticker:
+    def __init__(self, service: FlowService, state_path: Path | None = None) -> None:
+        self.service = service
+        self.scheduler = Scheduler(state_path or service.config.data_dir / "schedule.sqlite3")
+        self._heads: dict[str, str] = {}
+        self._schedules: dict[str, list[Schedule]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="gitflows-schedule", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(POLL_SECONDS):
+            try:
+                self.tick_once()
+            except Exception as err:  # a bad poll must not stop the schedule for good
+                log.error("schedule poll failed: %s", err)
+
+    def refresh(self) -> None:
+        """Re-read the schedules of repositories whose HEAD moved."""
+        changed = False
+        for name, git in self.service.repos.items():
+            try:
+                head = git.resolve("HEAD")
+            except GitflowsError as err:
+                log.error("%s: %s", name, err)
+                continue
+            if self._heads.get(name) == head:
+                continue
+            found: list[Schedule] = []
+            for item in self.service.flows(name, head):
+                if item.flow is not None:
+                    schedules, problems = schedules_of(name, item.flow)
+                    found.extend(schedules)
+                    for problem in problems:
+                        log.warning("not scheduled: %s", problem)
+            self._heads[name], self._schedules[name] = head, found
+            changed = True
+        if changed:
+            self.scheduler.update([s for group in self._schedules.values() for s in group])
+
+    def tick_once(self) -> list[str]:
+        """Fire what is due now; the execution ids started."""
+        self.refresh()
+        poll = self.scheduler.poll()
+        for skipped in poll.skipped:
+            log.warning("%s", skipped)
+        return [run for tick in poll.ticks if (run := self._fire(tick)) is not None]
+
+    def _fire(self, tick: Tick) -> str | None:
+        try:
+            execution = self.service.start(
+                tick.namespace, tick.flow_id, dict(tick.inputs), repo=tick.repo,
+                ref=self._heads.get(tick.repo),
+                trigger={"type": "schedule", "id": tick.trigger_id, **tick.variables()})
+        except GitflowsError as err:
+            log.error("cannot start %s.%s for its schedule: %s", tick.namespace, tick.flow_id, err)
+            return None
+        return execution.id
