@@ -153,14 +153,17 @@ def run(file: str, inputs: tuple[str, ...], input_files: tuple[str, ...], execut
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), help="Data directory.")
 @click.option("--executor", type=click.Choice(["auto", "docker", "process"]))
+@click.option("--poll", metavar="INTERVAL",
+              help="Poll the repositories for new commits (e.g. 60s), for those without webhooks.")
 @click.option("--broker", help="redis://… to hand runs to `flows worker` processes.")
 def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, host: str | None,
-          data_dir: str | None, executor: str | None, broker: str | None) -> None:
+          data_dir: str | None, executor: str | None, poll: str | None, broker: str | None) -> None:
     """Serve the API and UI (http://localhost:8080) and run flows of the served repositories."""
     from webhooks.app import create_app
     from webhooks.app import serve as run_server
-    from webhooks.config import RepoConfig, load_config, with_overrides
+    from webhooks.config import RepoConfig, load_config, parse_interval, with_overrides
     from webhooks.dispatcher import Dispatcher
+    from webhooks.poller import Poller
     from webhooks.service import FlowService
     from webhooks.ticker import Ticker
 
@@ -168,7 +171,8 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
         raise UsageError("--broker (distributed workers) is not available yet")
     config = with_overrides(load_config(Path(config_file) if config_file else None), port=port,
                             host=host, executor=executor,
-                            data_dir=Path(data_dir) if data_dir else None)
+                            data_dir=Path(data_dir) if data_dir else None,
+                            poll=parse_interval(poll) if poll else None)
     parsed = []
     for item in repos:
         name, sep, location = item.partition("=")
@@ -184,12 +188,17 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
     for flow in service.flows():
         click.echo(f"serving {flow.repo}:{flow.file} at {flow.commit[:10]}", err=True)
     dispatcher, ticker = Dispatcher(service), Ticker(service)
+    poller = Poller(service, config.poll) if config.poll else None
     dispatcher.start()
     ticker.start()
+    if poller is not None:
+        poller.start()
     click.echo(f"gitflows on http://{config.host}:{config.port}/", err=True)
     try:
         run_server(create_app(service), config.host, config.port)
     finally:
+        if poller is not None:
+            poller.stop()
         ticker.stop()
         dispatcher.stop()
 

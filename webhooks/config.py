@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from runner.durations import parse_duration
 from runner.errors import UsageError
 from runner.yamlsource import YamlSyntaxError, load
 
@@ -28,13 +29,14 @@ class ServerConfig:
     host: str = "127.0.0.1"
     executor: str = "auto"
     workers: int = 4
+    poll: float | None = None  # seconds between polls of the repositories; None: webhooks only
     repos: tuple[RepoConfig, ...] = ()
     notify: tuple[str, ...] = field(default_factory=tuple)
 
 
 _REPO_KEYS = {"name", "location", "provider", "webhook_secret_env", "api_url", "token_env",
               "trusted_forks"}
-_TOP_KEYS = {"data_dir", "port", "host", "executor", "workers", "repos", "notify"}
+_TOP_KEYS = {"data_dir", "port", "host", "executor", "workers", "poll", "repos", "notify"}
 
 
 def load_config(path: Path | None) -> ServerConfig:
@@ -66,10 +68,29 @@ def load_config(path: Path | None) -> ServerConfig:
         host=str(data.get("host", "127.0.0.1")),
         executor=str(data.get("executor", "auto")),
         workers=int(data.get("workers", 4)),
+        poll=parse_interval(str(data["poll"])) if data.get("poll") is not None else None,
         repos=tuple(repos),
         notify=tuple(str(n["url"]) if isinstance(n, dict) else str(n)
                      for n in data.get("notify") or []),
     )
+
+
+def parse_interval(text: str) -> float:
+    """'60s', '5m', '1h', '90' (seconds) or an ISO-8601 duration (PT1M) → seconds."""
+    value = text.strip().lower()
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        if value.startswith("p"):
+            seconds = parse_duration(value.upper()).total_seconds()
+        elif value[-1:] in units:
+            seconds = float(value[:-1]) * units[value[-1]]
+        else:
+            seconds = float(value)
+    except ValueError:
+        raise UsageError(f"'{text}' is not an interval such as 60s, 5m or PT1M") from None
+    if seconds <= 0:
+        raise UsageError(f"the poll interval must be positive, got '{text}'")
+    return seconds
 
 
 def with_overrides(config: ServerConfig, **flags: Any) -> ServerConfig:

@@ -78,6 +78,7 @@ class Dispatcher:
         if name is None:
             log.info("event for %s: not a served repository", event.repo)
             return []
+        self.service.refresh(name)
         git = self.service.repos[name]
         default_branch = git.current_branch()
         trigger: dict[str, Any]

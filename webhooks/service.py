@@ -25,6 +25,7 @@ from runner.events import Event, LogLine, State, iso
 from runner.execution import Execution
 from runner.executors import Executors
 from runner.git.files import CheckoutFiles
+from runner.git.mirror import ensure_mirror, fetch, is_remote, mirror_path
 from runner.git.repo import GitRepo
 from runner.model import Flow
 from runner.parse import parse_flow
@@ -74,9 +75,19 @@ class FlowService:
     def __init__(self, config: ServerConfig, executors: Executors,
                  environ: Mapping[str, str] | None = None) -> None:
         self.config = config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
         self.executors = executors
         self.environ = dict(os.environ if environ is None else environ)
-        self.repos = {r.name: GitRepo(Path(r.location)) for r in config.repos}
+        self.mirrors: dict[str, Path] = {}  # served repositories that are remote: name → mirror
+        self.repos: dict[str, GitRepo] = {}
+        for repo in config.repos:
+            if is_remote(repo.location):
+                path = ensure_mirror(repo.location, mirror_path(config.data_dir / "mirrors", repo.name),
+                                     self._token(repo.name))
+                self.mirrors[repo.name] = path
+                self.repos[repo.name] = GitRepo(path)
+            else:
+                self.repos[repo.name] = GitRepo(Path(repo.location))
         self.pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="gitflows-run")
         self.lock = threading.Lock()
         self.records: dict[str, Record] = {}
@@ -93,6 +104,15 @@ class FlowService:
     def wait_for_delivery(self, timeout: float) -> None:
         self._wake.wait(timeout)
         self._wake.clear()
+
+    def _token(self, name: str) -> str | None:
+        env = next((r.token_env for r in self.config.repos if r.name == name), None)
+        return self.environ.get(env) if env else None
+
+    def refresh(self, name: str) -> None:
+        """Fetch a remote repository's mirror so the event's commit is here."""
+        if name in self.mirrors:
+            fetch(self.mirrors[name], self._token(name))
 
     def repo_name(self, full_name: str) -> str | None:
         """The served repository a provider's full name (owner/name) refers to."""

@@ -44,6 +44,12 @@ class GitRepo:
             return None
         return name or None
 
+    def refs(self, *prefixes: str) -> dict[str, str]:
+        """ref name → commit id of every ref under the prefixes (e.g. refs/heads)."""
+        out = self._git("for-each-ref", "--format=%(refname) %(objectname)", *prefixes)
+        pairs = (line.split(" ", 1) for line in out.decode().splitlines() if " " in line)
+        return {ref: sha for ref, sha in pairs}
+
     def files_at(self, commit: str, folder: str) -> dict[str, str]:
         """path → text of every *.yml / *.yaml file under folder at commit."""
         listing = self._git("ls-tree", "-r", "-z", "--name-only", commit, "--", folder)

@@ -1,0 +1,56 @@
+"""Bare mirrors of remote repositories, kept under the data dir and fetched on demand.
+
+Credentials come from the environment and travel as an HTTP header given to git on
+the command line of the fetch only: never written to the mirror's config, never logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+from pathlib import Path
+
+from runner.git.repo import GitError
+
+_URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|[^/\s]+@[^/\s]+:)", re.IGNORECASE)
+
+
+def is_remote(location: str) -> bool:
+    """Clone URLs (https://, ssh://, file://, git@host:path) as opposed to local paths."""
+    return bool(_URL.match(location))
+
+
+def mirror_path(root: Path, name: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "repo"
+    return root / f"{safe}.git"
+
+
+def _auth(token: str | None) -> list[str]:
+    if not token:
+        return []
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return ["-c", f"http.extraHeader=Authorization: Basic {basic}"]
+
+
+def _git(args: list[str], token: str | None, cwd: Path | None = None) -> None:
+    done = subprocess.run(["git", *_auth(token), *args], cwd=cwd, capture_output=True, text=True,
+                          env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin:/usr/local/bin"})
+    if done.returncode != 0:
+        detail = done.stderr.strip()
+        if token:
+            detail = detail.replace(token, "******")
+        raise GitError(f"git {args[0]} failed: {detail}")
+
+
+def ensure_mirror(url: str, path: Path, token: str | None = None) -> Path:
+    """Clone url as a bare mirror at path unless it is there already; return path."""
+    if not (path / "HEAD").is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _git(["clone", "--mirror", "--quiet", url, str(path)], token)
+    return path
+
+
+def fetch(path: Path, token: str | None = None) -> None:
+    """Bring the mirror up to date with its remote (all refs, pruned)."""
+    _git(["fetch", "--prune", "--quiet", "origin"], token, cwd=path)
