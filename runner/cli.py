@@ -8,23 +8,29 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from runner.catalog import DirectoryFlows
 from runner.diagnostics import has_errors
 from runner.errors import GitflowsError, UsageError
-from runner.events import FanOut, State
+from runner.events import EventSink, FanOut, State
 from runner.executors import Executors, LocalExecutor
 from runner.git.files import CheckoutFiles, find_root
+from runner.git.repo import GitRepo
 from runner.parse import load_flow
 from runner.reporters.console import ConsoleReporter
 from runner.schema import build_schema
+from runner.secrets import Secrets
 from runner.tasks import default_registry
 from runner.validate import validate_paths
+
+if TYPE_CHECKING:
+    from runner.history.recorder import HistoryRecorder
 
 DEFAULT_FLOWS_DIR = ".flows"
 
@@ -85,6 +91,21 @@ def _parse_inputs(pairs: tuple[str, ...], files: tuple[str, ...]) -> dict[str, A
     return values
 
 
+def _recorder(root: Path, secrets: list[str]) -> HistoryRecorder:
+    from runner.history.notes import NotesStore, default_index_path
+    from runner.history.recorder import HistoryRecorder
+
+    git = GitRepo(root)
+    try:
+        commit = git.resolve("HEAD")
+    except GitflowsError:
+        raise UsageError(f"--record needs a git repository with a commit ({root})") from None
+    store = NotesStore(root, index=default_index_path(root))
+    return HistoryRecorder(store, commit, git.current_branch(), "manual",
+                           f"flows run@{socket.gethostname()}", dirty=git.is_dirty(),
+                           secrets=secrets)
+
+
 def _user_data_dir() -> Path:
     """Where `flows run` keeps its KV store: $XDG_DATA_HOME/gitflows (~/.local/share/gitflows)."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -119,8 +140,12 @@ def _executors(choice: str) -> Executors:
 @click.option("--json", "as_json", is_flag=True, help="Print the final execution as JSON on stdout.")
 @click.option("--log-level", type=click.Choice(["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]),
               default="INFO", show_default=True)
+@click.option("--record", is_flag=True,
+              help="Also record the run in the repository's history (git notes, under HEAD).")
+@click.option("--secrets", "secrets_file", type=click.Path(dir_okay=False, exists=True),
+              help="A JSON object of secret name → value, for secret('NAME').")
 def run(file: str, inputs: tuple[str, ...], input_files: tuple[str, ...], executor: str,
-        as_json: bool, log_level: str) -> None:
+        as_json: bool, log_level: str, record: bool, secrets_file: str | None) -> None:
     """Run the flow in FILE; exit 0 on SUCCESS/WARNING, 1 on FAILED/KILLED."""
     from runner.engine import Engine
 
@@ -134,10 +159,20 @@ def run(file: str, inputs: tuple[str, ...], input_files: tuple[str, ...], execut
     root = find_root(Path(file))
     flows_dir = Path(file).resolve().parent if Path(file).resolve().parent.name == DEFAULT_FLOWS_DIR \
         else root / DEFAULT_FLOWS_DIR
-    engine = Engine(_executors(executor), FanOut(console), environ=os.environ,
+    sinks: list[EventSink] = [console]
+    recorder = _recorder(root, secrets) if record else None
+    if recorder is not None:
+        sinks.append(recorder)
+    engine = Engine(_executors(executor), FanOut(*sinks), environ=os.environ,
                     namespace_files=CheckoutFiles(root), flows=DirectoryFlows(flows_dir),
-                    data_dir=_user_data_dir())
+                    data_dir=_user_data_dir(),
+                    secrets=Secrets(os.environ, Path(secrets_file) if secrets_file else None))
     execution = engine.run(flow, values)
+    if recorder is not None:
+        for problem in recorder.errors:
+            click.echo(f"warning: history not recorded: {problem}", err=True)
+        if not recorder.errors:
+            click.echo(f"recorded run {execution.id} in {root} (refs/notes/flows)", err=True)
     if as_json:
         click.echo(json.dumps(execution.to_json(), indent=2, default=str))
     ok = execution.state.current in (State.SUCCESS, State.WARNING)
@@ -207,3 +242,131 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
 def schema() -> None:
     """Print the flow JSON Schema (for editors: yaml-language-server, VS Code YAML)."""
     click.echo(json.dumps(build_schema(default_registry()), indent=2))
+
+
+# -- history ---------------------------------------------------------------------------------
+
+def _store(repo: str | None) -> tuple[Path, Any]:
+    from runner.history.notes import NotesStore, default_index_path
+
+    root = find_root(Path(repo) if repo else Path.cwd())
+    return root, NotesStore(root, index=default_index_path(root))
+
+
+@main.group(invoke_without_command=True)
+@click.option("--repo", type=click.Path(file_okay=False, exists=True),
+              help="The repository (default: the one started in).")
+@click.option("--flow", help="Only runs of this flow (namespace.id).")
+@click.option("--ref", help="Only runs for this branch (main or refs/heads/main).")
+@click.option("--state", help="Only runs whose latest state is STATE (e.g. FAILED).")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True,
+              help="A JSON list of {run, flow, state, commit, ref, trigger, started, dur_ms}.")
+@click.pass_context
+def history(ctx: click.Context, repo: str | None, flow: str | None, ref: str | None,
+            state: str | None, limit: int, as_json: bool) -> None:
+    """Recorded runs, newest first (history lives in the repository's refs/notes/flows)."""
+    ctx.obj = repo
+    if ctx.invoked_subcommand is not None:
+        return
+    from runner.history import query
+
+    _, store = _store(repo)
+    rows = query.history(store, flow=flow, ref=ref, state=state.upper() if state else None,
+                         limit=limit)
+    click.echo(json.dumps(query.history_json(rows), indent=2) if as_json
+               else query.format_history(rows))
+
+
+@history.command("push")
+@click.argument("remote", default="origin")
+@click.pass_obj
+def history_push(repo: str | None, remote: str) -> None:
+    """Merge the remote's history with ours and push it (fast-forward, retried on a race)."""
+    from runner.history.sync import push
+
+    root, store = _store(repo)
+    result = push(root, remote, store=store)
+    click.echo(f"history pushed to {remote} ({result.attempts} attempt(s))", err=True)
+
+
+@history.command("pull")
+@click.argument("remote", default="origin")
+@click.pass_obj
+def history_pull(repo: str | None, remote: str) -> None:
+    """Fetch the remote's history and merge it into ours (union of events)."""
+    from runner.history.sync import pull
+
+    root, store = _store(repo)
+    pull(root, remote, store=store)
+    click.echo(f"history pulled from {remote}", err=True)
+
+
+@history.command("prune")
+@click.option("--keep-days", type=int, help="Drop runs older than this many days.")
+@click.option("--keep-runs", type=int, help="Keep only the newest N runs.")
+@click.pass_obj
+def history_prune(repo: str | None, keep_days: int | None, keep_runs: int | None) -> None:
+    """Drop old runs and their logs (`git gc` then reclaims the space)."""
+    if keep_days is None and keep_runs is None:
+        raise UsageError("give --keep-days N and/or --keep-runs N")
+    _, store = _store(repo)
+    result = store.prune(keep_days=keep_days, keep_runs=keep_runs)
+    click.echo(f"pruned: {result}", err=True)
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--repo", type=click.Path(file_okay=False, exists=True))
+@click.option("--json", "as_json", is_flag=True)
+def show(run_id: str, repo: str | None, as_json: bool) -> None:
+    """One recorded run: commit, trigger, state timeline, task runs (RUN may be a prefix)."""
+    from runner.history import query
+
+    _, store = _store(repo)
+    detail = query.show(store, run_id)
+    click.echo(json.dumps(query.show_json(detail), indent=2) if as_json
+               else query.format_show(detail))
+
+
+@main.command()
+@click.argument("run_id", metavar="RUN")
+@click.option("--repo", type=click.Path(file_okay=False, exists=True))
+def logs(run_id: str, repo: str | None) -> None:
+    """The log of a recorded run."""
+    from runner.history import query
+
+    _, store = _store(repo)
+    click.echo(query.logs(store, run_id), nl=False)
+
+
+@main.command()
+@click.argument("flow_id", metavar="FLOW")
+@click.option("--repo", type=click.Path(file_okay=False, exists=True))
+@click.option("--ref", default="HEAD", show_default=True, help="The branch to search.")
+@click.option("--executor", type=click.Choice(["auto", "docker", "process"]), default="auto")
+def bisect(flow_id: str, repo: str | None, ref: str, executor: str) -> None:
+    """The first commit on a branch where FLOW (namespace.id) went from SUCCESS to FAILED,
+    from recorded history first, running the flow only at commits without a record."""
+    from runner.history.bisect import first_failure, recorded_states
+    from runner.replay import run_at
+
+    root, store = _store(repo)
+    git = GitRepo(root)
+    commits = git.commits(ref)
+    executors = _executors(executor)
+    console = ConsoleReporter(sys.stderr, level="WARN")
+
+    def run_commit(commit: str) -> str:
+        click.echo(f"running {flow_id} at {commit[:10]}", err=True)
+        return run_at(git, commit, flow_id, executors, console, _user_data_dir())
+
+    result = first_failure(commits, flow_id, recorded_states(store, flow_id), run_commit)
+    if result.first_bad is None:
+        click.echo(f"{flow_id} does not fail at {ref}: nothing to bisect")
+        sys.exit(1)
+    click.echo(f"first failing commit: {result.first_bad}")
+    if result.last_good:
+        click.echo(f"last passing commit:  {result.last_good}")
+    click.echo(f"ran the flow at {len(result.ran)} commit(s); the rest came from history",
+               err=True)

@@ -24,6 +24,8 @@ OWNERS = {
     "croniter": "runner/cron.py",
     "jinja2": "runner/expressions/",
     "flask": "webhooks/app.py",
+    "pygit2": "runner/history/gitstore.py",
+    "git": "runner/none",  # gitpython: not used; the git CLI and pygit2 are
 }
 
 

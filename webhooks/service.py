@@ -7,8 +7,10 @@ files are that commit's tree, so a run can be reproduced from its commit.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import threading
@@ -21,12 +23,14 @@ from typing import Any
 from runner.diagnostics import Diagnostic
 from runner.engine import Engine
 from runner.errors import GitflowsError
-from runner.events import Event, LogLine, State, iso
+from runner.events import Event, FanOut, LogLine, State, iso
 from runner.execution import Execution
 from runner.executors import Executors
 from runner.git.files import CheckoutFiles
 from runner.git.mirror import ensure_mirror, fetch, is_remote, mirror_path
 from runner.git.repo import GitRepo
+from runner.history.notes import NotesStore
+from runner.history.recorder import HistoryRecorder
 from runner.model import Flow
 from runner.parse import parse_flow
 from runner.reporters.console import ConsoleReporter
@@ -71,6 +75,14 @@ class _Snapshot:
         return self.by_id.get((namespace, flow_id))
 
 
+def _history_ref(trigger: Mapping[str, Any], ref: str | None) -> str | None:
+    """The branch (or tag) a run is recorded under; a bare commit id is no ref."""
+    for value in (trigger.get("branch"), trigger.get("tag"), trigger.get("ref"), ref):
+        if value and not (len(str(value)) == 40 and all(c in "0123456789abcdef" for c in str(value))):
+            return str(value)
+    return None
+
+
 class FlowService:
     def __init__(self, config: ServerConfig, executors: Executors,
                  environ: Mapping[str, str] | None = None) -> None:
@@ -91,6 +103,7 @@ class FlowService:
         self.pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="gitflows-run")
         self.lock = threading.Lock()
         self.records: dict[str, Record] = {}
+        self._stores: dict[str, NotesStore] = {}
         self.console = ConsoleReporter(sys.stderr)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.inbox = Inbox(config.data_dir / "inbox.sqlite3")
@@ -160,7 +173,14 @@ class FlowService:
         assert target.flow is not None
         checkout = Path(tempfile.mkdtemp(prefix="gitflows-checkout-", dir=self.config.data_dir))
         executors = replace(self.executors, untrusted=True) if untrusted else self.executors
-        engine = Engine(executors, self, environ=self.environ,
+        trigger = dict(trigger or {"type": "manual"})
+        recorder = HistoryRecorder(self.history(target.repo), target.commit,
+                                   _history_ref(trigger, target.ref), str(trigger.get("type")),
+                                   f"flows serve@{socket.gethostname()}",
+                                   on_error=lambda err: self.console.emit(LogLine(
+                                       "-", None, None, 0, "WARN", f"history: {err}",
+                                       dt.datetime.now(dt.UTC))))
+        engine = Engine(executors, FanOut(self, recorder), environ=self.environ,
                         namespace_files=CheckoutFiles(checkout), flows=_Snapshot(snapshot),
                         data_dir=self.config.data_dir)
         try:
@@ -171,8 +191,18 @@ class FlowService:
         record = Record(execution, target.repo, target.commit, engine)
         with self.lock:
             self.records[execution.id] = record
-        self.pool.submit(self._execute, record, checkout, dict(trigger or {}))
+        self.pool.submit(self._execute, record, checkout, trigger)
         return execution
+
+    def history(self, name: str) -> NotesStore:
+        """The run history of a served repository: its own refs/notes/flows."""
+        with self.lock:
+            store = self._stores.get(name)
+            if store is None:
+                index = self.config.data_dir / "history" / f"{mirror_path(Path(), name).stem}.sqlite"
+                index.parent.mkdir(parents=True, exist_ok=True)
+                store = self._stores[name] = NotesStore(self.repos[name].path, index=index)
+            return store
 
     def _execute(self, record: Record, checkout: Path, trigger: dict[str, Any]) -> None:
         try:

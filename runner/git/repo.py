@@ -37,6 +37,15 @@ class GitRepo:
         """The full commit id a ref (branch, tag, sha) points at."""
         return self._git("rev-parse", "--verify", f"{ref}^{{commit}}").decode().strip()
 
+    def is_dirty(self) -> bool:
+        """Whether the work tree differs from HEAD (tracked or untracked, not ignored)."""
+        return bool(self._git("status", "--porcelain").strip())
+
+    def commits(self, ref: str, limit: int = 1000) -> list[str]:
+        """Commits of ref's first-parent history, oldest first (at most limit)."""
+        out = self._git("rev-list", "--first-parent", f"--max-count={limit}", ref)
+        return list(reversed(out.decode().split()))
+
     def current_branch(self) -> str | None:
         try:
             name = self._git("symbolic-ref", "--quiet", "--short", "HEAD").decode().strip()

@@ -168,3 +168,21 @@ def test_kill_a_running_execution(server: tuple[str, Path]) -> None:
         assert time.monotonic() < deadline + 10
         time.sleep(0.05)
     assert state == "KILLED"
+
+
+def test_server_runs_are_recorded_in_the_repository_history(server: tuple[str, Path]) -> None:
+    from tests.conftest import run_cli
+
+    base, repo = server
+    status, execution = call(base, "POST", "/api/v1/executions/demo/hello?wait=true", body={})
+    assert status == 200 and execution["state"]["current"] == "SUCCESS"
+    deadline = time.monotonic() + 10
+    while True:  # the final event is written as the run ends
+        listed = run_cli("history", "--json", cwd=repo)
+        rows = [r for r in json.loads(listed.stdout or "[]") if r["run"] == execution["id"]]
+        if rows and rows[0]["state"] == "SUCCESS":
+            break
+        assert time.monotonic() < deadline, listed.stdout + listed.stderr
+        time.sleep(0.1)
+    assert rows[0]["trigger"] == "manual" and rows[0]["ref"] == "main"
+    assert rows[0]["commit"] == execution["trigger"]["commit"]

@@ -1,0 +1,252 @@
+"""NotesStore: run history in the repository itself, as git notes (`refs/notes/flows`).
+
+Layout:
+- `refs/notes/flows`: a notes commit chain (like `git notes`); the note of a
+  commit is JSON Lines of events (records.py), sorted and unique. Plain git
+  reads it: `git log --notes=flows`, `git notes --ref=flows show <commit>`.
+- `refs/flows/logs`: a commit without parents whose tree holds one directory
+  per run, `<last two chars of the run id>/<run id>/` with two blobs: `log` (the
+  run's log text, capped) and `run.json` (task runs, attempts, state timelines,
+  outputs). The final event's `log` field is the id of that run directory, so
+  `git show <log>:log` prints the log. Each write replaces the commit (no
+  history), so pruned logs become unreachable and `git gc` reclaims them.
+
+Every write happens under the writers' lock (locking.py) and lands with a
+compare-and-swap of the ref; a lost race re-reads the tip and redoes the change.
+Appends rewrite only the fanout directories on the note's path (gitstore.py).
+Reads go through a SQLite run index (index.py) that catches up from the tree
+diff since the tip it last saw.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from runner.history.gitstore import TREE, Git
+from runner.history.index import RunIndex
+from runner.history.locking import WriterLock
+from runner.history.records import (
+    LOGS_REF,
+    NOTES_REF,
+    HistoryError,
+    HistoryEvent,
+    PruneResult,
+    RunFilter,
+    RunSummary,
+    as_lines,
+    detail_json,
+    events_of,
+    note_lines,
+    run_of_line,
+    summarize_note,
+    union_lines,
+)
+from runner.history.store import check_commit, select_pruned, without_runs
+
+Change = Callable[[str | None, str | None], tuple[str, list[str], str] | None]
+
+NOTES_MESSAGE = "Notes added by 'gitflows'\n"
+LOGS_MESSAGE = "gitflows run logs\n"
+
+
+def log_path(run: str) -> str:
+    """Where a run's log directory lives in the logs tree (ULIDs end in random digits)."""
+    return f"{run[-2:]}/{run}"
+
+
+def default_index_path(repo: Path | str) -> Path:
+    """A persistent run index inside the repository's git dir (survives across CLI calls)."""
+    return Git(repo).common_dir / "gitflows" / "history-index.sqlite"
+
+
+class NotesStore:
+    def __init__(self, repo: Path | str, *, index: Path | None = None) -> None:
+        """index: SQLite file for the run index; None keeps it in memory for this store."""
+        self.git = Git(repo)
+        self.lock = WriterLock(self.git.common_dir / "gitflows" / "history.lock")
+        self._guard = threading.RLock()  # libgit2 objects are not thread-safe
+        self._index = RunIndex(index, source=f"{self.git.common_dir}:{NOTES_REF}")
+
+    # -- writes ------------------------------------------------------------------
+    @contextmanager
+    def writing(self) -> Iterator[Git]:
+        with self.lock.hold(), self._guard:
+            yield self.git
+
+    def move(self, ref: str, change: Change, attempts: int = 200) -> str | None:
+        """Apply change(tip, tree) → (new tree, parents, message) with CAS, redoing on a race.
+
+        Returns the new tip (the old one when change has nothing to do). Hold writing().
+        """
+        for attempt in range(attempts):
+            tip = self.git.ref(ref)
+            result = change(tip, self.git.tree_of(tip))
+            if result is None:
+                return tip
+            tree, parents, message = result
+            new = self.git.write_commit(tree, parents, message)
+            if self.git.cas(ref, new, tip, message.strip()):
+                return new
+            time.sleep(random.uniform(0, 0.002 * min(attempt + 1, 10)))
+        raise HistoryError(f"gave up updating {ref}: too many concurrent writers")
+
+    def append(self, commit: str, events: Sequence[HistoryEvent | bytes]) -> None:
+        self.append_many({commit: events})
+
+    def append_many(self, notes: Mapping[str, Iterable[HistoryEvent | bytes]]) -> None:
+        """Add events to many notes in one notes commit (bulk imports, benchmarks)."""
+        wanted = {commit: as_lines(events) for commit, events in notes.items()}
+        for commit in wanted:
+            check_commit(commit)
+        wanted = {commit: lines for commit, lines in wanted.items() if lines}
+        if not wanted:
+            return
+
+        def change(tip: str | None, tree: str | None) -> tuple[str, list[str], str] | None:
+            contents: dict[str, bytes] = {}
+            for commit, lines in wanted.items():
+                old = [self.git.blob(b) or b"" for b in self.git.note_blobs(tree, commit)]
+                content = union_lines(*old, lines)
+                if len(old) != 1 or old[0] != content:
+                    contents[commit] = content
+            if not contents:
+                return None
+            blobs = self.git.write_blobs(list(contents.values()))
+            edits: dict[str, str | None] = dict(zip(contents, blobs, strict=True))
+            return self.git.edit_notes(tree, edits), [tip] if tip else [], NOTES_MESSAGE
+
+        with self.writing():
+            self.move(NOTES_REF, change)
+
+    def write_log(self, run_id: str, text: str, detail: Mapping[str, Any]) -> str:
+        with self._guard:
+            run_tree = self.git.write_files({"log": text.encode("utf-8", "surrogateescape"),
+                                             "run.json": detail_json(detail)})
+        path = log_path(run_id)
+
+        def change(tip: str | None, tree: str | None) -> tuple[str, list[str], str] | None:
+            if self.git.entry_id(tree, path) == run_tree:
+                return None
+            return self.git.edit_paths(tree, {path: (run_tree, TREE)}), [], LOGS_MESSAGE
+
+        with self.writing():
+            self.move(LOGS_REF, change)
+        return run_tree
+
+    def prune(self, keep_days: float | None = None, keep_runs: int | None = None, *,
+              now: dt.datetime | None = None) -> PruneResult:
+        with self.writing():
+            dropped = select_pruned(self.runs(RunFilter(limit=None)), keep_days, keep_runs, now)
+            runs = {s.run for s in dropped}
+            commits = sorted({s.commit for s in dropped})
+            if not runs:
+                return PruneResult(0, 0, 0)
+
+            def notes(tip: str | None, tree: str | None) -> tuple[str, list[str], str] | None:
+                edits: dict[str, str | None] = {}
+                for commit in commits:
+                    old = [self.git.blob(b) or b"" for b in self.git.note_blobs(tree, commit)]
+                    left = without_runs(union_lines(*old), runs)
+                    edits[commit] = None if left is None else self.git.write_blob(left)
+                return (self.git.edit_notes(tree, edits), [tip] if tip else [],
+                        "Notes removed by 'gitflows prune'\n")
+
+            logs_count = 0
+
+            def logs(tip: str | None, tree: str | None) -> tuple[str, list[str], str] | None:
+                nonlocal logs_count
+                paths = [log_path(r) for r in runs if self.git.entry_id(tree, log_path(r))]
+                logs_count = len(paths)
+                if not paths:
+                    return None
+                return (self.git.edit_paths(tree, dict.fromkeys(paths)), [],
+                        "gitflows run logs (pruned)\n")
+
+            self.move(NOTES_REF, notes)
+            self.move(LOGS_REF, logs)
+        return PruneResult(runs=len(runs), notes=len(commits), logs=logs_count)
+
+    # -- reads -------------------------------------------------------------------
+    def catch_up(self) -> None:
+        """Bring the run index to the current notes tip (parsing only changed notes)."""
+        with self._guard:
+            for _ in range(20):
+                tip = self.git.ref(NOTES_REF)
+                seen = self._index.tip()
+                if tip == seen:
+                    return
+                old_tree = self.git.tree_of(seen)
+                reset = seen is not None and old_tree is None
+                upserts, deletes = self._index_changes(old_tree, self.git.tree_of(tip))
+                if self._index.update(seen, tip, upserts, deletes, reset):
+                    return
+        raise HistoryError("the run index keeps moving; try again")
+
+    def _index_changes(self, old: str | None, new: str | None) -> tuple[list[RunSummary], set[str]]:
+        upserts: list[RunSummary] = []
+        deletes: set[str] = set()
+        for commit, (old_blob, new_blob) in self.git.diff_notes(old, new).items():
+            content = (self.git.blob(new_blob) or b"") if new_blob else b""
+            if old_blob is None:  # a new note: every run in it
+                upserts.extend(summarize_note(commit, content).values())
+                continue
+            before = note_lines(self.git.blob(old_blob) or b"")
+            after = note_lines(content)
+            touched = {run_of_line(line) for line in before ^ after} - {None}
+            present = summarize_note(commit, content, {r for r in touched if r})
+            upserts.extend(present.values())
+            deletes |= {r for r in touched if r and r not in present}
+        return upserts, deletes
+
+    def runs(self, run_filter: RunFilter | None = None) -> list[RunSummary]:
+        self.catch_up()
+        return self._index.query(run_filter or RunFilter())
+
+    def note(self, commit: str) -> bytes | None:
+        """The note of a commit as stored (all fanout locations united)."""
+        with self._guard:
+            tree = self.git.tree_of(self.git.ref(NOTES_REF))
+            blobs = self.git.note_blobs(tree, commit)
+            if not blobs:
+                return None
+            contents = [self.git.blob(b) or b"" for b in blobs]
+            return contents[0] if len(contents) == 1 else union_lines(*contents)
+
+    def run(self, run_id: str) -> list[HistoryEvent]:
+        self.catch_up()
+        commit = self._index.locate(run_id)
+        content = self.note(commit) if commit else None
+        return events_of(content, run_id) if content else []
+
+    def _run_file(self, run_id: str, name: str) -> bytes | None:
+        events = self.run(run_id)
+        pointers = [e.log for e in events if e.log]
+        with self._guard:
+            if pointers and self.git.exists(pointers[-1]):
+                found = self.git.file_in(pointers[-1], name)
+                if found is not None:
+                    return found
+            logs_tree = self.git.tree_of(self.git.ref(LOGS_REF))
+            return self.git.file_in(logs_tree, f"{log_path(run_id)}/{name}") if logs_tree else None
+
+    def logs(self, run_id: str) -> str | None:
+        data = self._run_file(run_id, "log")
+        return None if data is None else data.decode("utf-8", "replace")
+
+    def detail(self, run_id: str) -> dict[str, Any] | None:
+        data = self._run_file(run_id, "run.json")
+        if data is None:
+            return None
+        value = json.loads(data)
+        return value if isinstance(value, dict) else None
+
+    def close(self) -> None:
+        self._index.close()
