@@ -201,6 +201,7 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
     from webhooks.poller import Poller
     from webhooks.service import FlowService
     from webhooks.ticker import Ticker
+    from webhooks.workers import QueueWorker
 
     if broker:
         raise UsageError("--broker (distributed workers) is not available yet")
@@ -224,6 +225,8 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
         click.echo(f"serving {flow.repo}:{flow.file} at {flow.commit[:10]}", err=True)
     dispatcher, ticker = Dispatcher(service), Ticker(service)
     poller = Poller(service, config.poll) if config.poll else None
+    worker = QueueWorker(service, service.queue, lease=config.queue_lease)
+    worker.start()
     dispatcher.start()
     ticker.start()
     if poller is not None:
@@ -236,6 +239,7 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
             poller.stop()
         ticker.stop()
         dispatcher.stop()
+        worker.stop()
 
 
 @main.command()

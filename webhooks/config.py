@@ -30,13 +30,15 @@ class ServerConfig:
     executor: str = "auto"
     workers: int = 4
     poll: float | None = None  # seconds between polls of the repositories; None: webhooks only
+    queue_lease: float = 15.0  # seconds without a heartbeat before a run is taken over
     repos: tuple[RepoConfig, ...] = ()
     notify: tuple[str, ...] = field(default_factory=tuple)
 
 
 _REPO_KEYS = {"name", "location", "provider", "webhook_secret_env", "api_url", "token_env",
               "trusted_forks"}
-_TOP_KEYS = {"data_dir", "port", "host", "executor", "workers", "poll", "repos", "notify"}
+_TOP_KEYS = {"data_dir", "port", "host", "executor", "workers", "poll", "queue_lease", "repos",
+             "notify"}
 
 
 def load_config(path: Path | None) -> ServerConfig:
@@ -69,6 +71,7 @@ def load_config(path: Path | None) -> ServerConfig:
         executor=str(data.get("executor", "auto")),
         workers=int(data.get("workers", 4)),
         poll=parse_interval(str(data["poll"])) if data.get("poll") is not None else None,
+        queue_lease=parse_interval(str(data.get("queue_lease", "15s"))),
         repos=tuple(repos),
         notify=tuple(str(n["url"]) if isinstance(n, dict) else str(n)
                      for n in data.get("notify") or []),

@@ -14,7 +14,6 @@ import threading
 import time
 from typing import Any
 
-from runner.errors import GitflowsError
 from runner.git.diff import changed_paths, commit_message, pull_request_paths
 from webhooks import providers
 from webhooks.dispatch import GitEvent, matching_triggers
@@ -58,7 +57,8 @@ class Dispatcher:
         if delivery is None:
             return False
         try:
-            started = self.handle(providers.normalise_delivery(delivery))
+            started = self.handle(providers.normalise_delivery(delivery),
+                                  f"{delivery.provider}:{delivery.delivery_id}")
         except Exception as err:  # keep the delivery: retried later, then given up loudly
             give_up = delivery.attempts >= MAX_ATTEMPTS
             log.error("delivery %s failed (attempt %d%s): %s", delivery.id, delivery.attempts,
@@ -66,12 +66,12 @@ class Dispatcher:
             inbox.failed(delivery.id, str(err), None if give_up else time.time() + RETRY_SECONDS,
                          self.worker_id)
             return True
-        log.info("delivery %s: %d run(s) started", delivery.id, len(started))
+        log.info("delivery %s: %d run(s) queued", delivery.id, len(started))
         inbox.done(delivery.id, self.worker_id)
         return True
 
     # -- events → runs ------------------------------------------------------------
-    def handle(self, event: Any) -> list[str]:
+    def handle(self, event: Any, delivery: str = "") -> list[str]:
         if isinstance(event, Ignored | Ping):
             return []
         name = self.service.repo_name(event.repo)
@@ -108,14 +108,12 @@ class Dispatcher:
         for found in self.service.flows(name, commit):
             if found.flow is None:
                 continue
-            for matched in matching_triggers(found.flow, git_event):
-                try:
-                    execution = self.service.start(
-                        found.flow.namespace, found.flow.id, {}, repo=name, ref=commit,
-                        trigger={**trigger, "id": matched.id}, untrusted=untrusted)
-                except GitflowsError as err:
-                    log.error("cannot start %s for %s: %s", found.flow.qualified_id, commit, err)
-                    continue
-                started.append(execution.id)
-                break  # one run per flow and event, however many of its triggers match
+            matched = matching_triggers(found.flow, git_event)
+            if not matched:
+                continue
+            # one run per flow and event, however many of its triggers match
+            key = f"{delivery}:{name}:{found.flow.qualified_id}"
+            if self.service.enqueue(key, name, found.flow.namespace, found.flow.id, commit,
+                                    {**trigger, "id": matched[0].id}, untrusted):
+                started.append(key)
         return started

@@ -37,6 +37,7 @@ from runner.reporters.console import ConsoleReporter
 from webhooks import providers
 from webhooks.config import ServerConfig
 from webhooks.inbox import Inbox
+from webhooks.queue import RunQueue
 
 FLOWS_DIR = ".flows"
 
@@ -107,6 +108,8 @@ class FlowService:
         self.console = ConsoleReporter(sys.stderr)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.inbox = Inbox(config.data_dir / "inbox.sqlite3")
+        self.queue = RunQueue(config.data_dir / "runs.sqlite3")
+        self._queued = threading.Event()
         self.secret_for = providers.config_secrets(config.repos, self.environ)
         self._wake = threading.Event()
 
@@ -117,6 +120,19 @@ class FlowService:
     def wait_for_delivery(self, timeout: float) -> None:
         self._wake.wait(timeout)
         self._wake.clear()
+
+    def enqueue(self, key: str, repo: str, namespace: str, flow_id: str, commit: str,
+                trigger: Mapping[str, Any], untrusted: bool = False,
+                inputs: Mapping[str, Any] | None = None) -> bool:
+        """Queue a run durably (once per key); the queue worker starts it."""
+        added = self.queue.enqueue(key, repo, namespace, flow_id, commit, dict(trigger), untrusted,
+                                   dict(inputs or {}))
+        self._queued.set()
+        return added
+
+    def wait_for_queue(self, timeout: float) -> None:
+        self._queued.wait(timeout)
+        self._queued.clear()
 
     def _token(self, name: str) -> str | None:
         env = next((r.token_env for r in self.config.repos if r.name == name), None)

@@ -75,12 +75,12 @@ class Ticker:
         return [run for tick in poll.ticks if (run := self._fire(tick)) is not None]
 
     def _fire(self, tick: Tick) -> str | None:
-        try:
-            execution = self.service.start(
-                tick.namespace, tick.flow_id, dict(tick.inputs), repo=tick.repo,
-                ref=self._heads.get(tick.repo),
-                trigger={"type": "schedule", "id": tick.trigger_id, **tick.variables()})
-        except GitflowsError as err:
-            log.error("cannot start %s.%s for its schedule: %s", tick.namespace, tick.flow_id, err)
+        """Queue the tick's run durably: claimed ticks are never lost to a crash."""
+        commit = self._heads.get(tick.repo)
+        if commit is None:
             return None
-        return execution.id
+        key = (f"schedule:{tick.repo}:{tick.namespace}.{tick.flow_id}:{tick.trigger_id}:"
+               f"{tick.scheduled_time.isoformat()}")
+        trigger = {"type": "schedule", "id": tick.trigger_id, **tick.variables()}
+        return key if self.service.enqueue(key, tick.repo, tick.namespace, tick.flow_id, commit,
+                                           trigger, inputs=tick.inputs) else None

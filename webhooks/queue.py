@@ -1,0 +1,124 @@
+"""The durable run queue: runs decided by the dispatcher or the scheduler, kept in SQLite
+until they have finished, so a server killed with SIGKILL runs them after its restart.
+
+Each queued run has a unique key (delivery + flow, or schedule tick): enqueuing it again
+does nothing. A run is claimed with a lease that the running server keeps extending; an
+expired lease means its server died, and the run is claimed again (its dead attempt is
+reported to the caller, who records it as KILLED).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, repo TEXT NOT NULL, namespace TEXT NOT NULL,
+  flow_id TEXT NOT NULL, commit_id TEXT NOT NULL, trigger TEXT NOT NULL, untrusted INTEGER NOT NULL,
+  inputs TEXT NOT NULL DEFAULT '{}',
+  status TEXT NOT NULL DEFAULT 'queued', owner TEXT, lease_until REAL, execution_id TEXT,
+  attempts INTEGER NOT NULL DEFAULT 0, queued_at REAL NOT NULL, finished_at REAL)
+"""
+
+
+@dataclass(frozen=True)
+class QueuedRun:
+    id: int
+    key: str
+    repo: str
+    namespace: str
+    flow_id: str
+    commit: str
+    trigger: dict[str, Any]
+    untrusted: bool
+    inputs: dict[str, Any]
+    attempts: int
+    dead_execution: str | None  # the execution of a previous claim whose server died
+
+
+class RunQueue:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        with self._write() as conn:
+            conn.execute(_SCHEMA)
+
+    def _conn(self) -> sqlite3.Connection:
+        if getattr(self._local, "pid", None) != os.getpid():
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA busy_timeout = 30000")
+            self._local.conn, self._local.pid = conn, os.getpid()
+        connection: sqlite3.Connection = self._local.conn
+        return connection
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def enqueue(self, key: str, repo: str, namespace: str, flow_id: str, commit: str,
+                trigger: dict[str, Any], untrusted: bool = False,
+                inputs: dict[str, Any] | None = None) -> bool:
+        """Queue a run; False when a run with this key was queued before (whatever its state)."""
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO runs (key, repo, namespace, flow_id, commit_id, trigger, "
+                "untrusted, inputs, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, repo, namespace, flow_id, commit, json.dumps(trigger, default=str),
+                 int(untrusted), json.dumps(inputs or {}, default=str), time.time()))
+            return cursor.rowcount == 1
+
+    def claim(self, owner: str, lease_seconds: float) -> QueuedRun | None:
+        """The oldest queued run, or a running one whose server's lease expired."""
+        now = time.time()
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT id, key, repo, namespace, flow_id, commit_id, trigger, untrusted, attempts, "
+                "execution_id, status, inputs FROM runs WHERE status = 'queued' OR (status = 'running' "
+                "AND lease_until < ?) ORDER BY id LIMIT 1", (now,)).fetchone()
+            if row is None:
+                return None
+            conn.execute("UPDATE runs SET status = 'running', owner = ?, lease_until = ?, "
+                         "attempts = attempts + 1, execution_id = NULL WHERE id = ?",
+                         (owner, now + lease_seconds, row[0]))
+        dead = row[9] if row[10] == "running" else None
+        return QueuedRun(row[0], row[1], row[2], row[3], row[4], row[5], json.loads(row[6]),
+                         bool(row[7]), json.loads(row[11]), row[8] + 1, dead)
+
+    def started(self, run_id: int, execution_id: str) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE runs SET execution_id = ? WHERE id = ?", (execution_id, run_id))
+
+    def extend(self, owner: str, lease_seconds: float) -> None:
+        """Keep this server's running claims alive."""
+        with self._write() as conn:
+            conn.execute("UPDATE runs SET lease_until = ? WHERE owner = ? AND status = 'running'",
+                         (time.time() + lease_seconds, owner))
+
+    def finish(self, run_id: int) -> None:
+        with self._write() as conn:
+            conn.execute("UPDATE runs SET status = 'done', finished_at = ?, lease_until = NULL "
+                         "WHERE id = ?", (time.time(), run_id))
+
+    def counts(self) -> dict[str, int]:
+        rows = self._conn().execute("SELECT status, count(*) FROM runs GROUP BY status")
+        return {status: count for status, count in rows}

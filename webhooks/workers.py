@@ -1,0 +1,102 @@
+"""QueueWorker: runs the durable queue's runs in this server, keeping their leases alive.
+
+A run whose server died mid-way is claimed again when its lease expires; the dead
+attempt is recorded in the history as KILLED, then the run starts over, so every
+queued run ends with exactly one finished execution.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import threading
+import time
+
+from runner.errors import GitflowsError
+from runner.events import iso
+from runner.history.records import HistoryEvent
+from webhooks.queue import QueuedRun, RunQueue
+from webhooks.service import FlowService, Record
+
+log = logging.getLogger("gitflows.queue")
+LEASE_SECONDS = 15.0
+POLL_SECONDS = 0.2
+DEAD_SEQ = 1_000_000  # above any seq a live run writes: the KILLED verdict is final
+
+
+class QueueWorker:
+    def __init__(self, service: FlowService, queue: RunQueue, lease: float = LEASE_SECONDS) -> None:
+        self.service = service
+        self.queue = queue
+        self.lease = lease
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
+        self.slots = service.config.workers
+        self._active: dict[int, Record] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="gitflows-queue", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def _loop(self) -> None:
+        last_extend = 0.0
+        while not self._stop.is_set():
+            try:
+                self._reap_finished()
+                if time.monotonic() - last_extend > self.lease / 3:
+                    self.queue.extend(self.owner, self.lease)
+                    last_extend = time.monotonic()
+                claimed = self.step()
+            except Exception as err:  # the queue must outlive one bad round
+                log.error("run queue: %s", err)
+                claimed = False
+            if not claimed:
+                self.service.wait_for_queue(POLL_SECONDS)
+
+    def _reap_finished(self) -> None:
+        for run_id, record in list(self._active.items()):
+            if record.done.is_set():
+                self.queue.finish(run_id)
+                del self._active[run_id]
+
+    def step(self) -> bool:
+        """Start the next queued run if a slot is free; False when there was nothing to do."""
+        if len(self._active) >= self.slots:
+            return False
+        item = self.queue.claim(self.owner, self.lease)
+        if item is None:
+            return False
+        if item.dead_execution:
+            self._record_dead(item)
+        try:
+            execution = self.service.start(item.namespace, item.flow_id, item.inputs, repo=item.repo,
+                                           ref=item.commit, trigger=item.trigger,
+                                           untrusted=item.untrusted)
+        except GitflowsError as err:
+            log.error("queued run %s cannot start: %s", item.key, err)
+            self.queue.finish(item.id)
+            return True
+        self.queue.started(item.id, execution.id)
+        self._active[item.id] = self.service.record(execution.id)
+        return True
+
+    def _record_dead(self, item: QueuedRun) -> None:
+        assert item.dead_execution is not None
+        log.warning("run %s: its server died during execution %s; running it again",
+                    item.key, item.dead_execution)
+        event = HistoryEvent(t=iso(dt.datetime.now(dt.UTC)), run=item.dead_execution,
+                             seq=DEAD_SEQ, flow=f"{item.namespace}.{item.flow_id}",
+                             state="KILLED", trigger=str(item.trigger.get("type")),
+                             runner=f"flows serve@{socket.gethostname()} (dead attempt)")
+        try:
+            self.service.history(item.repo).append(item.commit, [event])
+        except GitflowsError as err:
+            log.error("cannot record the dead attempt %s: %s", item.dead_execution, err)
