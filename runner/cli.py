@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -232,6 +233,7 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
     if poller is not None:
         poller.start()
     click.echo(f"gitflows on http://{config.host}:{config.port}/", err=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop cleanly: the finally below runs
     try:
         run_server(create_app(service), config.host, config.port)
     finally:
@@ -240,6 +242,7 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
         ticker.stop()
         dispatcher.stop()
         worker.stop()
+        service.close()
 
 
 @main.command()

@@ -20,6 +20,7 @@ class RepoConfig:
     api_url: str | None = None
     token_env: str | None = None
     trusted_forks: bool = False
+    superseded: str = "cancel"  # a newer push/PR run of a flow for the same ref: cancel | run
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ class ServerConfig:
 
 
 _REPO_KEYS = {"name", "location", "provider", "webhook_secret_env", "api_url", "token_env",
-              "trusted_forks"}
+              "trusted_forks", "superseded"}
 _TOP_KEYS = {"data_dir", "port", "host", "executor", "workers", "poll", "queue_lease", "repos",
              "notify"}
 

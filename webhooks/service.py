@@ -84,6 +84,15 @@ def _history_ref(trigger: Mapping[str, Any], ref: str | None) -> str | None:
     return None
 
 
+def _group(repo: str, flow: str, trigger: Mapping[str, Any]) -> str | None:
+    """Runs of one flow for one branch or pull request: a newer one supersedes older ones."""
+    if trigger.get("type") == "push" and trigger.get("branch"):
+        return f"{repo}:{flow}:refs/heads/{trigger['branch']}"
+    if trigger.get("type") == "pull_request" and trigger.get("number") is not None:
+        return f"{repo}:{flow}:refs/pull/{trigger['number']}"
+    return None
+
+
 class FlowService:
     def __init__(self, config: ServerConfig, executors: Executors,
                  environ: Mapping[str, str] | None = None) -> None:
@@ -105,6 +114,7 @@ class FlowService:
         self.lock = threading.Lock()
         self.records: dict[str, Record] = {}
         self._stores: dict[str, NotesStore] = {}
+        self._groups: dict[str, list[str]] = {}  # concurrency group → executions, oldest first
         self.console = ConsoleReporter(sys.stderr)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.inbox = Inbox(config.data_dir / "inbox.sqlite3")
@@ -149,6 +159,9 @@ class FlowService:
             if name.lower() == full_name.lower():
                 return name
         return None
+
+    def _superseded(self, name: str) -> str:
+        return next((r.superseded for r in self.config.repos if r.name == name), "cancel")
 
     def trusts_forks(self, name: str) -> bool:
         return any(r.name == name and r.trusted_forks for r in self.config.repos)
@@ -205,8 +218,19 @@ class FlowService:
             shutil.rmtree(checkout, ignore_errors=True)
             raise
         record = Record(execution, target.repo, target.commit, engine)
+        group = _group(target.repo, target.flow.qualified_id, trigger)
         with self.lock:
             self.records[execution.id] = record
+            older = self._groups.get(group, []) if group else []
+            if group:
+                self._groups[group] = [*(i for i in older if not self.records[i].done.is_set()),
+                                       execution.id]
+        if group and self._superseded(target.repo) == "cancel":
+            for old in older:
+                if self.records[old].engine.kill(old):
+                    self.console.emit(LogLine(old, None, None, 0, "WARN",
+                                              f"superseded by {execution.id} for {group}",
+                                              dt.datetime.now(dt.UTC)))
         self.pool.submit(self._execute, record, checkout, trigger)
         return execution
 
@@ -260,6 +284,13 @@ class FlowService:
         return record.engine.resume(execution_id, inputs)
 
     def close(self) -> None:
+        """Stop: kill running executions (their queued runs are taken over after a restart)."""
+        with self.lock:
+            running = [r for r in self.records.values() if not r.done.is_set()]
+        for record in running:
+            record.engine.kill(record.execution.id)
+        for record in running:
+            record.done.wait(10)
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     # -- EventSink --------------------------------------------------------------

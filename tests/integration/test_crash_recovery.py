@@ -91,3 +91,39 @@ def test_a_run_survives_kill_9_of_the_server(
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_a_newer_push_to_the_branch_cancels_the_older_run(
+        tmp_path: Path, octokit_examples: dict[str, list[dict[str, Any]]]) -> None:  # noqa: F811
+    repo = tmp_path / "hello"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    first = commit(repo, ".flows/slow.yml", SLOW.replace("sleep 2", "sleep 20"), "flow")
+    second = commit(repo, "x.txt", "x", "change")
+    third = commit(repo, "y.txt", "y", "another change")
+    config = tmp_path / "serve.yml"
+    config.write_text(f"repos:\n  - name: octo/hello\n    location: {repo}\n"
+                      "    provider: github\n    webhook_secret_env: HELLO_SECRET\n")
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start(tmp_path, config, port, "serve")
+    try:
+        assert deliver(base, push_payload(octokit_examples, first, second, "change"))[0] == 202
+        deadline = time.monotonic() + 20
+        while not any(e["state"]["current"] == "RUNNING"
+                      for e in call(base, "GET", "/api/v1/executions")[1]):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert deliver(base, push_payload(octokit_examples, second, third, "again"))[0] == 202
+        while True:
+            runs = call(base, "GET", "/api/v1/executions")[1]
+            if len(runs) == 2 and runs[1]["state"]["current"] == "KILLED":
+                break
+            assert time.monotonic() < deadline, runs
+            time.sleep(0.1)
+        assert runs[1]["trigger"]["commit"] == second
+        assert runs[0]["trigger"]["commit"] == third
+        assert runs[0]["state"]["current"] == "RUNNING"
+    finally:
+        server.terminate()
+        server.wait(10)
