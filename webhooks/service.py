@@ -36,6 +36,7 @@ from runner.parse import parse_flow
 from runner.reporters.console import ConsoleReporter
 from webhooks import providers
 from webhooks.config import ServerConfig
+from webhooks.flow_triggers import Finished, triggered
 from webhooks.inbox import Inbox
 from webhooks.queue import RunQueue
 
@@ -248,6 +249,7 @@ class FlowService:
         try:
             self.repos[record.repo].export(record.commit, checkout)
             record.engine.execute(record.execution, trigger=trigger)
+            self._flow_triggers(record)
         except Exception as err:  # a bug must not kill the worker thread silently
             record.logs.append({"level": "ERROR", "message": f"internal error: {err!r}",
                                 "timestamp": iso(record.engine.clock.now())})
@@ -256,6 +258,20 @@ class FlowService:
         finally:
             shutil.rmtree(checkout, ignore_errors=True)
             record.done.set()
+
+    def _flow_triggers(self, record: Record) -> None:
+        """Queue the flows whose Flow trigger this execution's end fires (same commit)."""
+        execution = record.execution
+        done = Finished(execution.id, execution.flow.namespace, execution.flow.id,
+                        execution.state.current, execution.flow.revision, execution.outputs)
+        flows = [f.flow for f in self.flows(record.repo, record.commit) if f.flow is not None]
+        for flow, trigger, notes in triggered(flows, done):
+            for note in notes:
+                self.console.emit(LogLine(execution.id, None, None, 0, "WARN", note,
+                                          dt.datetime.now(dt.UTC)))
+            self.enqueue(f"flow:{execution.id}:{flow.qualified_id}", record.repo, flow.namespace,
+                         flow.id, record.commit, {**done.variables(), "id": trigger.id},
+                         inputs=trigger.props.get("inputs") or {})
 
     def record(self, execution_id: str) -> Record:
         with self.lock:

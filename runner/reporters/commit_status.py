@@ -68,13 +68,17 @@ def context_for(flow: str) -> str:
 
 class StatusReporter:
     """Reports one run of one flow on one commit. Create it when the run is queued,
-    call `pending()`, hand it every event of the run, and `close()` it at the end."""
+    call `pending()`, hand it every event of the run, and `close()` it at the end.
+
+    `pending_sent`/`check_run_id` continue the report of a reporter that posted
+    `pending` earlier (see `handover`)."""
 
     def __init__(self, provider: str, api_url: str | None, token: str | None, repo: str, sha: str,
                  flow: str, target_url: str | None = None, *, app: GitHubApp | None = None,
                  repo_files: RepoFiles | None = None, secrets: Iterable[str] = (),
                  execution_id: str | None = None, transport: Transport | None = None,
-                 clock: Clock | None = None, background: bool = True) -> None:
+                 clock: Clock | None = None, background: bool = True,
+                 pending_sent: bool = False, check_run_id: int | None = None) -> None:
         if provider not in PROVIDERS:
             raise ValueError(f"unknown provider {provider!r} (known: {', '.join(PROVIDERS)})")
         self.target = Target(provider, api_url or "", repo, sha, context_for(flow), target_url)
@@ -93,8 +97,8 @@ class StatusReporter:
         self._lock = threading.Lock()
         self._jobs: queue.Queue[Job | None] = queue.Queue()
         self._thread: threading.Thread | None = None
-        self._started = self._finished = self._running_sent = False
-        self._check_run_id: int | None = None
+        self._started, self._finished, self._running_sent = pending_sent, False, False
+        self._check_run_id = check_run_id
         self._run_started: dt.datetime | None = None
         self._tasks: dict[str, tuple[str, State]] = {}  # task run id → (task id, latest state)
         self._failed_order: list[str] = []
@@ -146,6 +150,12 @@ class StatusReporter:
         thread.join(timeout)
         return not thread.is_alive()
 
+    def handover(self) -> dict[str, Any]:
+        """After `close()`: what a later reporter for the same run needs (keyword arguments)
+        so that it neither posts `pending` again nor creates a second check run — for a
+        pending posted when the run was queued by one process and run by another."""
+        return {"pending_sent": self._started, "check_run_id": self._check_run_id}
+
     # -- events --------------------------------------------------------------
     def _emit(self, event: Event) -> None:
         if isinstance(event, LogLine):
@@ -196,9 +206,10 @@ class StatusReporter:
             if key not in self._tails and len(self._tails) >= MAX_TRACKED_TASKS:
                 return
             self._tails.setdefault(key, deque(maxlen=TAIL_LINES)).append(message)
-            text = clean(message)
-            if key not in self._first_error and text and is_errorish(event.level, text):
-                self._first_error[key] = text
+            if key not in self._first_error and is_errorish(event.level, message):
+                text = clean(message)
+                if text:
+                    self._first_error[key] = text
             if annotation is not None and len(self._annotations) < MAX_ANNOTATIONS:
                 ident = (annotation.path, annotation.start_line, annotation.start_column,
                          annotation.message)
@@ -351,8 +362,7 @@ class StatusReporter:
             checks.update(token, self._check_run_id, body)
         for group in groups[1:]:  # GitHub appends annotations, 50 per request
             checks.update(token, self._check_run_id, {"output": {
-                "title": output["title"], "summary": output["summary"],
-                "annotations": [a.to_github() for a in group]}})
+                **output, "annotations": [a.to_github() for a in group]}})
 
 
 def _iso(at: dt.datetime) -> str:

@@ -60,9 +60,10 @@ STATUS_STATES: dict[str, dict[Outcome, str]] = {
                Outcome.SKIPPED: "success"},
 }
 
-# GitHub check-run conclusions.
+# GitHub check-run conclusions (neutral passes branch protection, like success, but shows
+# that the run had warnings).
 CONCLUSIONS: dict[Outcome, str] = {
-    Outcome.SUCCESS: "success", Outcome.WARNING: "success", Outcome.FAILURE: "failure",
+    Outcome.SUCCESS: "success", Outcome.WARNING: "neutral", Outcome.FAILURE: "failure",
     Outcome.CANCELLED: "cancelled", Outcome.SKIPPED: "skipped",
 }
 

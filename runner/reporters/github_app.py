@@ -138,9 +138,12 @@ class GitHubApp:
         if known is not None:
             return known
         jwt = self.jwt()
-        answer = self.transport.request(
-            "GET", f"{self.api_url}/repos/{_quote_repo(repo)}/installation",
-            headers=github_headers(jwt), secrets=(jwt,))
+        try:
+            answer = self.transport.request(
+                "GET", f"{self.api_url}/repos/{_quote_repo(repo)}/installation",
+                headers=github_headers(jwt), secrets=(jwt,))
+        except HttpError as err:
+            raise AppAuthError(f"no installation of the app found for {repo}: {err}") from None
         try:
             found = int(answer.body["id"])
         except (TypeError, KeyError, ValueError):

@@ -4,6 +4,7 @@ retries, an API that is down, and tokens kept out of logs."""
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from runner.engine import Engine
 from runner.events import Collect, ExecutionStateChanged, FanOut, State
 from runner.executors import Executors, LocalExecutor
 from runner.reporters.commit_status import StatusReporter
-from runner.reporters.http import RetryPolicy, Transport
+from runner.reporters.http import HttpError, RetryPolicy, Transport
 from tests.standins.fixtures import github_openapi
 from tests.standins.github import GitHubStandIn
 from tests.unit.engine_helpers import flow_of
@@ -122,7 +123,7 @@ def test_the_standin_rejects_what_github_would(github: GitHubStandIn) -> None:
         ({"state": "success"}, {**headers, "X-GitHub-Api-Version": "2021"}, f"/repos/o/r/statuses/{SHA}"),
         ({"state": "success"}, headers, f"/repos/o/r/statutes/{SHA}"),
     ]:
-        with pytest.raises(Exception, match="(422|401)"):
+        with pytest.raises(HttpError, match=r"422|401"):
             transport.request("POST", github.url + path, body, headers=sent)
     errors = [r.errors for r in github.invalid()]
     assert len(errors) == 5
@@ -173,7 +174,5 @@ def test_the_token_never_appears_in_logs(github: GitHubStandIn, tmp_path: Path,
     assert all(TOKEN not in str(r.headers) for r in github.requests)
 
 
-def _at(seconds: float):  # type: ignore[no-untyped-def]
-    import datetime as dt
-
+def _at(seconds: float) -> dt.datetime:
     return dt.datetime(2026, 1, 2, tzinfo=dt.UTC) + dt.timedelta(seconds=seconds)

@@ -249,7 +249,8 @@ class GitHubStandIn(StandIn):
             run["requests"] += 1
             run.update({k: v for k, v in body.items() if k != "output"})
             if output:
-                run["output"] = {k: v for k, v in output.items() if k != "annotations"}
+                run["output"] = {**run.get("output", {}),
+                                 **{k: v for k, v in output.items() if k != "annotations"}}
             if body.get("conclusion"):
                 run["status"] = "completed"
             answer = {**example, **{k: v for k, v in run.items()

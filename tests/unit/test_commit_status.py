@@ -15,7 +15,7 @@ import pytest
 
 from runner.events import ExecutionStateChanged, LogLine, State, TaskRunStateChanged
 from runner.reporters.commit_status import StatusReporter, context_for
-from runner.reporters.forges import Outcome, Target, outcome_of, status_request
+from runner.reporters.forges import CONCLUSIONS, Outcome, Target, outcome_of, status_request
 from runner.reporters.github_app import AppAuthError, AppCredentials, app_jwt
 from runner.reporters.http import HttpError, Response
 from runner.reporters.notify import failure_summary, notify_failure, slack_message
@@ -127,6 +127,14 @@ def test_run_summary_text_keeps_the_tail_within_githubs_limit() -> None:
 def test_states_map_to_each_forges_status_states(provider: str, state: State, expected: str) -> None:
     target = Target(provider, "https://forge.example", "octo/hello", SHA, "flows/demo.hello")
     assert status_request(target, "t", outcome_of(state), "d").body["state"] == expected  # type: ignore[index]
+
+
+def test_states_map_to_check_run_conclusions() -> None:
+    states = [State.SUCCESS, State.WARNING, State.FAILED, State.KILLED, State.CANCELLED,
+              State.SKIPPED]
+    assert [CONCLUSIONS[outcome_of(s)] for s in states] == [
+        "success", "neutral", "failure", "cancelled", "cancelled", "skipped"]
+    assert outcome_of(State.PAUSED) is Outcome.RUNNING and outcome_of(State.CREATED) is Outcome.PENDING
 
 
 def test_requests_use_each_forges_endpoint_and_token_header() -> None:
