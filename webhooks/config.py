@@ -21,6 +21,10 @@ class RepoConfig:
     token_env: str | None = None
     trusted_forks: bool = False
     superseded: str = "cancel"  # a newer push/PR run of a flow for the same ref: cancel | run
+    app_id: str | None = None  # a GitHub App: check runs instead of statuses
+    app_key_file: str | None = None
+    app_key_env: str | None = None
+    installation_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -32,14 +36,16 @@ class ServerConfig:
     workers: int = 4
     poll: float | None = None  # seconds between polls of the repositories; None: webhooks only
     queue_lease: float = 15.0  # seconds without a heartbeat before a run is taken over
+    public_url: str | None = None  # how users reach this server (links in commit statuses)
     repos: tuple[RepoConfig, ...] = ()
     notify: tuple[str, ...] = field(default_factory=tuple)
 
 
 _REPO_KEYS = {"name", "location", "provider", "webhook_secret_env", "api_url", "token_env",
-              "trusted_forks", "superseded"}
+              "trusted_forks", "superseded", "app_id", "app_key_file", "app_key_env",
+              "installation_id"}
 _TOP_KEYS = {"data_dir", "port", "host", "executor", "workers", "poll", "queue_lease", "repos",
-             "notify"}
+             "notify", "public_url"}
 
 
 def load_config(path: Path | None) -> ServerConfig:
@@ -73,6 +79,7 @@ def load_config(path: Path | None) -> ServerConfig:
         workers=int(data.get("workers", 4)),
         poll=parse_interval(str(data["poll"])) if data.get("poll") is not None else None,
         queue_lease=parse_interval(str(data.get("queue_lease", "15s"))),
+        public_url=str(data["public_url"]) if data.get("public_url") else None,
         repos=tuple(repos),
         notify=tuple(str(n["url"]) if isinstance(n, dict) else str(n)
                      for n in data.get("notify") or []),

@@ -16,7 +16,7 @@ from typing import Any
 
 from runner.git.diff import changed_paths, commit_message, pull_request_paths
 from webhooks import providers
-from webhooks.dispatch import GitEvent, matching_triggers
+from webhooks.dispatch import GitEvent, matching_triggers, skipped_triggers
 from webhooks.events import Ignored, Ping, PullRequest, Push
 from webhooks.service import FlowService
 
@@ -107,9 +107,19 @@ class Dispatcher:
         started = []
         for found in self.service.flows(name, commit):
             if found.flow is None:
+                errors = [d.format() for d in found.diagnostics if d.is_error]
+                log.warning("%s at %s is not a valid flow: %s", found.file, commit[:10],
+                            "; ".join(errors[:3]))
                 continue
             matched = matching_triggers(found.flow, git_event)
             if not matched:
+                skipped = skipped_triggers(found.flow, git_event)
+                reporter = self.service.reporting.reporter(
+                    name, commit, found.flow.qualified_id, "skipped", trigger, None) \
+                    if skipped else None
+                if reporter is not None:  # matched, but the commit message asks to skip
+                    reporter.skipped(f"skipped: {skipped[0].skip}"[:140])
+                    reporter.close()
                 continue
             # one run per flow and event, however many of its triggers match
             key = f"{delivery}:{name}:{found.flow.qualified_id}"

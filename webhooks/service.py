@@ -23,7 +23,7 @@ from typing import Any
 from runner.diagnostics import Diagnostic
 from runner.engine import Engine
 from runner.errors import GitflowsError
-from runner.events import Event, FanOut, LogLine, State, iso
+from runner.events import Event, EventSink, FanOut, LogLine, State, iso
 from runner.execution import Execution
 from runner.executors import Executors
 from runner.git.files import CheckoutFiles
@@ -31,14 +31,17 @@ from runner.git.mirror import ensure_mirror, fetch, is_remote, mirror_path
 from runner.git.repo import GitRepo
 from runner.history.notes import NotesStore
 from runner.history.recorder import HistoryRecorder
+from runner.ids import ulid
 from runner.model import Flow
 from runner.parse import parse_flow
+from runner.reporters.commit_status import StatusReporter
 from runner.reporters.console import ConsoleReporter
 from webhooks import providers
 from webhooks.config import ServerConfig
 from webhooks.flow_triggers import Finished, triggered
 from webhooks.inbox import Inbox
 from webhooks.queue import RunQueue
+from webhooks.reporting import Reporting
 
 FLOWS_DIR = ".flows"
 
@@ -65,6 +68,7 @@ class Record:
     engine: Engine
     logs: list[dict[str, Any]] = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
+    reporter: StatusReporter | None = None
 
 
 class _Snapshot:
@@ -118,6 +122,7 @@ class FlowService:
         self._groups: dict[str, list[str]] = {}  # concurrency group → executions, oldest first
         self.console = ConsoleReporter(sys.stderr)
         config.data_dir.mkdir(parents=True, exist_ok=True)
+        self.reporting = Reporting(config, self.environ)
         self.inbox = Inbox(config.data_dir / "inbox.sqlite3")
         self.queue = RunQueue(config.data_dir / "runs.sqlite3")
         self._queued = threading.Event()
@@ -210,15 +215,22 @@ class FlowService:
                                    on_error=lambda err: self.console.emit(LogLine(
                                        "-", None, None, 0, "WARN", f"history: {err}",
                                        dt.datetime.now(dt.UTC))))
-        engine = Engine(executors, FanOut(self, recorder), environ=self.environ,
+        execution_id = ulid()
+        reporter = self.reporting.reporter(target.repo, target.commit, target.flow.qualified_id,
+                                           execution_id, trigger, checkout)
+        sinks: list[EventSink] = [self, recorder, *([reporter] if reporter else [])]
+        engine = Engine(executors, FanOut(*sinks), environ=self.environ,
                         namespace_files=CheckoutFiles(checkout), flows=_Snapshot(snapshot),
                         data_dir=self.config.data_dir)
         try:
-            execution = engine.prepare(target.flow, inputs, labels=labels)
+            execution = engine.prepare(target.flow, inputs, labels=labels,
+                                       execution_id=execution_id)
         except GitflowsError:
             shutil.rmtree(checkout, ignore_errors=True)
             raise
-        record = Record(execution, target.repo, target.commit, engine)
+        record = Record(execution, target.repo, target.commit, engine, reporter=reporter)
+        if reporter is not None:
+            reporter.pending()
         group = _group(target.repo, target.flow.qualified_id, trigger)
         with self.lock:
             self.records[execution.id] = record
@@ -257,6 +269,8 @@ class FlowService:
                 record.execution.state.set(State.FAILED, record.engine.clock.now())
         finally:
             shutil.rmtree(checkout, ignore_errors=True)
+            self.reporting.finished(record.reporter, record.execution.state.current,
+                                    {**self.describe(record.execution.id), "logs": record.logs})
             record.done.set()
 
     def _flow_triggers(self, record: Record) -> None:
