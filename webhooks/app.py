@@ -17,6 +17,7 @@ from webhooks.events import Ignored
 from webhooks.inbox import MAX_BODY as MAX_DELIVERY_BYTES
 from webhooks.inbox import InboxUnavailableError
 from webhooks.service import FlowService, NotFoundError
+from webhooks.webhook_trigger import find_trigger, signature_ok
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API requests; webhook deliveries may be larger
 
@@ -98,16 +99,18 @@ def create_app(service: FlowService) -> Flask:
     def webhook(namespace: str, flow_id: str, key: str) -> tuple[Response, int]:
         target, _ = service.find(namespace, flow_id, request.args.get("repo"), request.args.get("ref"))
         assert target.flow is not None
-        hooks = [t for t in target.flow.triggers
-                 if t.type == "io.kestra.plugin.core.trigger.Webhook" and not t.disabled]
-        if not any(str(t.props.get("key")) == key for t in hooks):
+        hook = find_trigger(target.flow, key, service.secrets)
+        if hook is None:
             raise NotFoundError(f"no webhook trigger with this key on {namespace}.{flow_id}")
+        if not signature_ok(hook, dict(request.headers.items()), request.get_data(), service.secrets):
+            return _error(401, "missing or invalid signature")
         raw = request.get_data(as_text=True)
         try:
             body: Any = json.loads(raw) if raw else None
         except json.JSONDecodeError:
             body = raw
-        trigger = {"body": body, "headers": {k: v for k, v in request.headers.items()},
+        trigger = {"type": "webhook", "id": hook.id, "body": body,
+                   "headers": {k: v for k, v in request.headers.items()},
                    "parameters": {k: request.args.getlist(k) for k in request.args}}
         execution = service.start(namespace, flow_id, {}, repo=target.repo, ref=target.commit,
                                   trigger=trigger)

@@ -36,6 +36,7 @@ from runner.model import Flow
 from runner.parse import parse_flow
 from runner.reporters.commit_status import StatusReporter
 from runner.reporters.console import ConsoleReporter
+from runner.secrets import Secrets
 from webhooks import providers
 from webhooks.config import ServerConfig
 from webhooks.flow_triggers import Finished, triggered
@@ -123,6 +124,7 @@ class FlowService:
         self.console = ConsoleReporter(sys.stderr)
         config.data_dir.mkdir(parents=True, exist_ok=True)
         self.reporting = Reporting(config, self.environ)
+        self.secrets = Secrets(self.environ)
         self.inbox = Inbox(config.data_dir / "inbox.sqlite3")
         self.queue = RunQueue(config.data_dir / "runs.sqlite3")
         self._queued = threading.Event()

@@ -1,0 +1,99 @@
+"""Kestra's Webhook trigger on a real `flows serve`: key from a secret, optional HMAC."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import FLOWS
+from tests.integration.test_hooks import commit, git
+from tests.integration.test_serve import _free_port, call
+
+FLOW = """\
+id: hooked
+namespace: demo
+triggers:
+  - id: hook
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: "{{ secret('HOOK_KEY') }}"
+    signature:
+      secret: HOOK_SIGNING
+tasks:
+  - id: echo
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ trigger.body.item }}"
+"""
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    commit(repo, ".flows/hooked.yml", FLOW, "flow")
+    port = _free_port()
+    log = (tmp_path / "serve.log").open("w")
+    env = {**os.environ, "SECRET_HOOK_KEY": b64("k3y-from-secret"),
+           "SECRET_HOOK_SIGNING": b64("signing-secret")}
+    proc = subprocess.Popen([*FLOWS, "serve", "--port", str(port), "--data", str(tmp_path / "d"),
+                             "--executor", "process"], cwd=repo, stdout=log, stderr=log, env=env)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if call(base, "GET", "/healthz")[0] == 200:
+                break
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def post(base: str, key: str, payload: dict[str, Any], secret: str | None) -> tuple[int, Any]:
+    body = json.dumps(payload).encode()
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers["X-Hub-Signature-256"] = "sha256=" + hmac.new(secret.encode(), body,
+                                                               hashlib.sha256).hexdigest()
+    request = urllib.request.Request(f"{base}/api/v1/executions/webhook/demo/hooked/{key}",
+                                     data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"null")
+
+
+def test_key_and_signature_are_checked(server: str) -> None:
+    assert post(server, "wrong-key", {"item": 1}, "signing-secret")[0] == 404
+    assert post(server, "k3y-from-secret", {"item": 1}, None)[0] == 401
+    assert post(server, "k3y-from-secret", {"item": 1}, "other-secret")[0] == 401
+    status, execution = post(server, "k3y-from-secret", {"item": "parcel"}, "signing-secret")
+    assert status == 200
+    deadline = time.monotonic() + 10
+    while (found := call(server, "GET", f"/api/v1/executions/{execution['id']}")[1])["state"][
+            "current"] != "SUCCESS":
+        assert time.monotonic() < deadline, found
+        time.sleep(0.05)
+    assert found["taskRunList"][0]["outputs"]["value"] == "parcel"
