@@ -21,4 +21,4 @@ lock:
 	  && /tmp/gitflows-lock/bin/pip freeze > requirements.lock && rm -rf /tmp/gitflows-lock
 
 bench:
-	.venv/bin/python -m bench && .venv/bin/python -m bench.history
+	.venv/bin/python -m bench && .venv/bin/python -m bench.history && .venv/bin/python -m bench.ingress

@@ -94,6 +94,7 @@ class Inbox:
         self.clock = clock
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._writer = threading.Lock()
         self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._init_schema()
@@ -121,6 +122,13 @@ class Inbox:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        # Threads of this process queue on a lock rather than in SQLite's busy handler, which
+        # sleeps in steps of up to 100 ms: that made the p99 of accepting a delivery ~130 ms.
+        with self._writer, self._write_locked() as conn:
+            yield conn
+
+    @contextmanager
+    def _write_locked(self) -> Iterator[sqlite3.Connection]:
         conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")

@@ -50,6 +50,7 @@ class RunQueue:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
+        self._writer = threading.Lock()
         with self._write() as conn:
             conn.execute(_SCHEMA)
 
@@ -66,14 +67,15 @@ class RunQueue:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        with self._writer:  # this process's threads wait here, not in SQLite's busy sleeps
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
 
     def enqueue(self, key: str, repo: str, namespace: str, flow_id: str, commit: str,
                 trigger: dict[str, Any], untrusted: bool = False,
