@@ -39,7 +39,7 @@ import sqlite3
 import threading
 import time
 import zoneinfo
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -293,8 +293,12 @@ class Scheduler:
         """The ticks to fire now, claimed: no other poll, here or elsewhere, returns them."""
         return list(self.poll(now).ticks)
 
-    def poll(self, now: dt.datetime | None = None) -> Poll:
-        """`due`, plus records of the ticks the missed-tick policy skipped (to log)."""
+    def poll(self, now: dt.datetime | None = None,
+             fire: Callable[[Tick], object] | None = None) -> Poll:
+        """`due`, plus records of the ticks the missed-tick policy skipped (to log).
+
+        `fire`, when given, is called for each claimed tick before its claim commits: if it
+        queues the run idempotently, a crash at any point neither loses nor repeats a tick."""
         moment = _floor(now or self.clock.now())
         ticks: list[Tick] = []
         skipped: list[Skipped] = []
@@ -302,11 +306,11 @@ class Scheduler:
             for key in sorted(self._specs):
                 spec, cached = self._specs[key], self._next.get(key)
                 if cached is None or cached[0] != spec or cached[1] <= moment:
-                    self._poll_one(spec, moment, ticks, skipped)
+                    self._poll_one(spec, moment, ticks, skipped, fire)
         return Poll(tuple(ticks), tuple(skipped))
 
     def _poll_one(self, spec: Schedule, now: dt.datetime, ticks: list[Tick],
-                  skipped: list[Skipped]) -> None:
+                  skipped: list[Skipped], fire: Callable[[Tick], object] | None = None) -> None:
         start = stamp = None
         if spec.backfill_start is not None:  # just before the first tick at or after start
             start = _floor(spec.backfill_start + _SECOND - dt.timedelta(microseconds=1)) - _SECOND
@@ -334,7 +338,10 @@ class Scheduler:
                 before = last[0] if last and last[1] == at else previous_tick(spec, at)
                 last = (at, next_tick(spec, at))
                 if claimed == 1:
-                    ticks.append(Tick(*spec.key, at, last[1], before, spec.inputs, backfill))
+                    tick = Tick(*spec.key, at, last[1], before, spec.inputs, backfill)
+                    if fire is not None:
+                        fire(tick)  # inside the transaction: a failure undoes the claim
+                    ticks.append(tick)
             db.execute(f"UPDATE schedule_cursor SET last = ? WHERE {_WHERE} AND last < ?",
                        (_stamp(plan.cursor), *spec.key, _stamp(plan.cursor)))
         self._next[spec.key] = (spec, next_tick(spec, max(plan.cursor, cursor)))

@@ -69,16 +69,17 @@ class Ticker:
     def tick_once(self) -> list[str]:
         """Fire what is due now; the execution ids started."""
         self.refresh()
-        poll = self.scheduler.poll()
+        queued: list[str] = []
+        poll = self.scheduler.poll(fire=lambda tick: queued.append(self._fire(tick) or ""))
         for skipped in poll.skipped:
             log.warning("%s", skipped)
-        return [run for tick in poll.ticks if (run := self._fire(tick)) is not None]
+        return [key for key in queued if key]
 
     def _fire(self, tick: Tick) -> str | None:
         """Queue the tick's run durably: claimed ticks are never lost to a crash."""
         commit = self._heads.get(tick.repo)
-        if commit is None:
-            return None
+        if commit is None:  # raising undoes the claim: the tick fires on a later poll
+            raise GitflowsError(f"{tick.repo}: its HEAD is unknown; tick kept for later")
         key = (f"schedule:{tick.repo}:{tick.namespace}.{tick.flow_id}:{tick.trigger_id}:"
                f"{tick.scheduled_time.isoformat()}")
         trigger = {"type": "schedule", "id": tick.trigger_id, **tick.variables()}

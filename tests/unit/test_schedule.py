@@ -337,3 +337,19 @@ def test_invalid_schedules_are_refused() -> None:
         spec("61 * * * *")
     with pytest.raises(ValueError, match="unknown time zone"):
         spec(timezone="Mars/Olympus")
+
+
+def test_a_failed_fire_undoes_the_claim_so_the_tick_is_not_lost(state: Path) -> None:
+    s = scheduler(state, spec())
+    s.due(at(2024, 1, 1, 0, 0))  # first sight: starts from now
+
+    def crash(tick: Tick) -> None:
+        raise RuntimeError("the server died while queueing the run")
+
+    with pytest.raises(RuntimeError):
+        s.poll(at(2024, 1, 1, 0, 1), fire=crash)
+    queued: list[Tick] = []
+    again = scheduler(state, spec())  # a restart
+    again.poll(at(2024, 1, 1, 0, 1, 10), fire=queued.append)
+    assert [t.scheduled_time for t in queued] == [at(2024, 1, 1, 0, 1)]
+    assert again.poll(at(2024, 1, 1, 0, 1, 30), fire=queued.append).ticks == ()
