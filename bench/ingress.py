@@ -1,12 +1,15 @@
 """python -m bench.ingress [--quick]: signed webhook deliveries accepted durably per second,
 with 8 concurrent senders against a real `flows serve`, and their latency; the baseline is
-the same server answering GET /healthz with the same senders (its HTTP floor)."""
+the same server answering GET /healthz with the same senders (its HTTP floor).
+Then push → pending commit status posted, and push → first step running, against a local
+stand-in for the statuses API; the baseline is the delivery's own HTTP round trip."""
 
 from __future__ import annotations
 
 import argparse
 import hashlib
 import hmac
+import http.server
 import json
 import os
 import shutil
@@ -32,21 +35,67 @@ def _port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _serve(work: Path) -> tuple[subprocess.Popen[bytes], str]:
+FLOW = """\
+id: ci
+namespace: bench
+triggers:
+  - id: on_push
+    type: gitflows.trigger.Push
+tasks:
+  - id: step
+    type: io.kestra.plugin.scripts.shell.Commands
+    taskRunner:
+      type: io.kestra.plugin.core.runner.Process
+    commands: ["true"]
+"""
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=b", "-c",
+                           "user.email=b@example.invalid", *args], check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+class _StatusAPI(http.server.ThreadingHTTPServer):
+    """Answers commit status POSTs with 201 and notes when each sha got its first one."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, float] = {}
+        super().__init__(("127.0.0.1", 0), _StatusHandler)
+
+
+class _StatusHandler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        sha = self.path.rsplit("/", 1)[-1]
+        assert isinstance(self.server, _StatusAPI)
+        self.server.first.setdefault(sha, time.perf_counter())
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _serve(work: Path, api: str = "http://127.0.0.1:9") -> tuple[subprocess.Popen[bytes], str]:
     repo = work / "repo"
     (repo / ".flows").mkdir(parents=True)
+    (repo / ".flows" / "ci.yml").write_text(FLOW)
     subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
-    subprocess.run(["git", "-C", str(repo), "-c", "user.name=b", "-c", "user.email=b@example.invalid",
-                    "commit", "-q", "--allow-empty", "-m", "init"], check=True)
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "init")
     config = work / "serve.yml"
     config.write_text(f"repos:\n  - name: bench/repo\n    location: {repo}\n    provider: github\n"
-                      "    webhook_secret_env: BENCH_SECRET\n")
+                      f"    webhook_secret_env: BENCH_SECRET\n    api_url: {api}\n"
+                      "    token_env: BENCH_TOKEN\n")
     port = _port()
     flows = str(Path(sys.executable).parent / "flows")
     proc = subprocess.Popen([flows, "serve", "--config", str(config), "--port", str(port),
                              "--data", str(work / "data"), "--executor", "process"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "BENCH_SECRET": SECRET})
+                            env={**os.environ, "BENCH_SECRET": SECRET, "BENCH_TOKEN": "t0ken"})
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -102,6 +151,63 @@ def _load(send: Callable[[], None], total: int) -> tuple[float, list[float]]:
     return len(latencies) / (time.perf_counter() - start), latencies
 
 
+def _push(base: str, repo: Path, before: str, after: str) -> float:
+    """Deliver a signed push for after; the time the 202 came back."""
+    body = json.dumps({"ref": "refs/heads/main", "before": before, "after": after,
+                       "created": False, "deleted": False, "forced": False,
+                       "repository": {"full_name": "bench/repo"}, "pusher": {"name": "b"},
+                       "head_commit": {"id": after, "message": "change"}, "commits": []}).encode()
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    request = urllib.request.Request(base + "/hooks/github", data=body, method="POST", headers={
+        "Content-Type": "application/json", "X-GitHub-Event": "push",
+        "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": signature})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 202
+    return time.perf_counter()
+
+
+def _first_running(base: str, after: str, deadline: float) -> float:
+    while time.perf_counter() < deadline:
+        runs = json.loads(urllib.request.urlopen(base + "/api/v1/executions", timeout=5).read())
+        for run in runs:
+            if run["trigger"]["commit"] == after and any(
+                    tr["state"]["current"] != "CREATED" for tr in run["taskRunList"]):
+                return time.perf_counter()
+        time.sleep(0.005)
+    raise RuntimeError(f"no run started for {after}")
+
+
+def push_latency(work: Path, pushes: int) -> list[tuple[str, float, float]]:
+    api = _StatusAPI()
+    threading.Thread(target=api.serve_forever, daemon=True).start()
+    proc, base = _serve(work, f"http://127.0.0.1:{api.server_address[1]}")
+    repo = work / "repo"
+    to_status, to_running, round_trips = [], [], []
+    try:
+        before = _git(repo, "rev-parse", "HEAD")
+        for i in range(pushes):
+            (repo / "file.txt").write_text(str(i))
+            _git(repo, "add", ".")
+            _git(repo, "commit", "-q", "-m", f"change {i}")
+            after = _git(repo, "rev-parse", "HEAD")
+            start = time.perf_counter()
+            answered = _push(base, repo, before, after)
+            running = _first_running(base, after, start + 30)
+            while after not in api.first and time.perf_counter() < start + 30:
+                time.sleep(0.005)
+            round_trips.append(answered - start)
+            to_status.append(api.first[after] - start)
+            to_running.append(running - start)
+            before = after
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        api.shutdown()
+    trip = statistics.median(round_trips)
+    return [("push → pending status posted (median)", statistics.median(to_status), trip),
+            ("push → first step running (median)", statistics.median(to_running), trip)]
+
+
 def _p99(values: list[float]) -> float:
     return sorted(values)[int(len(values) * 0.99) - 1]
 
@@ -130,6 +236,14 @@ def main() -> None:
     print(f"{'delivery latency p99 (ms)':<44} {_p99(lat) * 1000:>12.2f} "
           f"{_p99(health_lat) * 1000:>12.2f} {_p99(lat) / _p99(health_lat):>8.2f}")
     print("baseline: GET /healthz on the same server (its HTTP floor); goal ≥ 500/s, p99 < 50 ms")
+    work = Path(tempfile.mkdtemp(prefix="gitflows-push-"))
+    try:
+        rows = push_latency(work, 3 if args.quick else 10)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for name, ours, trip in rows:
+        print(f"{name:<44} {ours * 1000:>10.1f}ms {trip * 1000:>10.1f}ms {ours / trip:>8.1f}")
+    print("baseline: the push delivery's HTTP round trip; goal: pending status < 1 s")
 
 
 if __name__ == "__main__":
