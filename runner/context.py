@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from runner.cancel import CancelToken
 from runner.events import State
 from runner.execution import TaskRunRecord
-from runner.executors.base import ExecutorError, LineHandler, ProcessResult, ProcessSpec
+from runner.executors.base import ExecutorError, LineHandler, Mount, ProcessResult, ProcessSpec
 from runner.inputs import resolve_inputs
 from runner.model import Input, Task
 from runner.run import FlowRun, PendingPause, Scope
@@ -76,8 +76,16 @@ class RunContext:
                                     "it needs allow_docker_socket in the server configuration")
             if executors.untrusted:  # fork pull requests get no network
                 container = replace(container, network_mode="none")
+        env = dict(spec.env)
+        checkout = self._run.engine.namespace_files
+        if checkout is not None:  # the repository at the run's commit, read-only for steps
+            root = checkout.root.resolve()
+            env.setdefault("GITFLOWS_CHECKOUT", str(root))
+            if container is not None:
+                container = replace(container, mounts=(*container.mounts,
+                                                       Mount(root, str(root), read_only=True)))
         labels = {"io.gitflows.execution": self.execution_id, "io.gitflows.taskrun": self.task_run_id}
-        spec = replace(spec, container=container, labels={**spec.labels, **labels},
+        spec = replace(spec, container=container, env=env, labels={**spec.labels, **labels},
                        session=self.execution_id, share_root=self._run.workdir)
         executor = executors.for_spec(spec)
         if container is not None:

@@ -239,3 +239,21 @@ def test_network_mode_entrypoint_and_shm_size(run: Run) -> None:
     logs = run.logs("entry")
     assert "via-entrypoint" in logs and "step-ran" in logs
     assert logs.index("via-entrypoint") < logs.index("step-ran")
+
+
+def test_the_checkout_is_readable_but_not_writable_in_containers(
+        docker_executor: DockerExecutor, tmp_path: Path) -> None:
+    from runner.git.files import CheckoutFiles
+
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    (checkout / "README.txt").write_text("from the repository")
+    reader = Run(docker_executor, tmp_path / "r")
+    reader.engine.namespace_files = CheckoutFiles(checkout)
+    execution = reader(flow(step(
+        "look", 'out text "$(cat "$GITFLOWS_CHECKOUT/README.txt")"',
+        'touch "$GITFLOWS_CHECKOUT/new" 2>/dev/null && echo writable || echo read-only')))
+    assert str(execution.state.current) == "SUCCESS", reader.logs("look")
+    assert outputs(execution, "look")["text"] == "from the repository"
+    assert "read-only" in reader.logs("look")
+    assert not (checkout / "new").exists()
