@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from runner.tasks import core, flow, git_triggers, http, kv, scripts
+from runner.tasks import core, flow, git_triggers, http, kv, scripts, storage
 from runner.tasks.base import Outcome, TaskContext, TaskFailed
 from runner.tasks.registry import Registry, Resolved, TypeDef
 
@@ -14,5 +14,5 @@ __all__ = ["Outcome", "Registry", "Resolved", "TaskContext", "TaskFailed", "Type
 
 @cache
 def default_registry() -> Registry:
-    return Registry([*core.TYPES, *flow.TYPES, *kv.TYPES, *http.TYPES, *scripts.TYPES,
+    return Registry([*core.TYPES, *flow.TYPES, *kv.TYPES, *http.TYPES, *scripts.TYPES, *storage.TYPES,
                      *git_triggers.TYPES])

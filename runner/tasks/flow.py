@@ -12,6 +12,7 @@ from runner.durations import parse_duration
 from runner.events import State, worst
 from runner.model import Input, Task
 from runner.tasks.base import Outcome, TaskContext, TaskFailed, is_truthy
+from runner.tasks.files import collect_output_files, copy_namespace_files, write_input_files
 from runner.tasks.registry import TypeDef
 
 CORE = "io.kestra.plugin.core.flow"
@@ -40,11 +41,12 @@ def run_sequential(task: Task, ctx: TaskContext) -> Outcome:
 
 
 def run_working_directory(task: Task, ctx: TaskContext) -> Outcome:
-    for name, content in (ctx.render(task.props.get("inputFiles")) or {}).items():
-        target = ctx.workdir / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(str(content), encoding="utf-8")
-    return _outcome(run_block(task, ctx, task.subtasks.get("tasks", ()), ctx_workdir=ctx.workdir))
+    copy_namespace_files(task.props, ctx)
+    write_input_files(task.props, ctx)
+    state = _outcome(run_block(task, ctx, task.subtasks.get("tasks", ()),
+                               ctx_workdir=ctx.workdir)).state
+    kept = collect_output_files(task.props, ctx)
+    return Outcome(state, {"outputFiles": kept} if kept else {})
 
 
 def run_allow_failure(task: Task, ctx: TaskContext) -> Outcome:

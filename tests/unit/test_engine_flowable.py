@@ -494,3 +494,30 @@ def test_plugin_defaults_can_supply_required_properties(h: Harness) -> None:
     """)
     assert execution.state.current is State.SUCCESS
     assert h.logs("quiet") == ["from defaults for quiet"]
+
+
+def test_local_files_and_working_directory_output_files(h: Harness) -> None:
+    execution = h.run(f"""
+        id: files
+        namespace: t
+        tasks:
+          - id: shared
+            type: {FLOW}.WorkingDirectory
+            inputFiles:
+              seed.txt: "seed from {{{{ flow.id }}}}"
+            outputFiles: ["*.out"]
+            tasks:
+              - id: local
+                type: io.kestra.plugin.core.storage.LocalFiles
+                inputs:
+                  data.csv: "a,b\\n1,2"
+                outputs: ["*.csv"]
+              - id: use
+                type: {SHELL}
+                commands: ["cat seed.txt data.csv > all.out"]
+    """)
+    assert execution.state.current is State.SUCCESS, h.logs()
+    kept = runs(execution, "local")[0]["outputs"]["uris"]
+    assert Path(kept["data.csv"]).read_text() == "a,b\n1,2"
+    combined = runs(execution, "shared")[0]["outputs"]["outputFiles"]["all.out"]
+    assert Path(combined).read_text() == "seed from filesa,b\n1,2"
