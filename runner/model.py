@@ -112,6 +112,7 @@ class Flow:
     variables: Mapping[str, Any] = field(default_factory=dict)
     errors: tuple[Task, ...] = ()
     finally_: tuple[Task, ...] = ()
+    after_execution: tuple[Task, ...] = ()  # run once the final state is known; cannot change it
     outputs: tuple[Output, ...] = ()
     triggers: tuple[Trigger, ...] = ()
     disabled: bool = False
@@ -123,6 +124,6 @@ class Flow:
         return f"{self.namespace}.{self.id}"
 
     def all_tasks(self) -> Iterator[Task]:
-        for group in (self.tasks, self.errors, self.finally_):
+        for group in (self.tasks, self.errors, self.finally_, self.after_execution):
             for task in group:
                 yield from task.walk()

@@ -110,6 +110,7 @@ class _Builder:
             variables=dict(data.get("variables") or {}),
             errors=self.tasks(data.get("errors"), ("errors",)),
             finally_=self.tasks(data.get("finally"), ("finally",)),
+            after_execution=self.tasks(data.get("afterExecution"), ("afterExecution",)),
             outputs=tuple(
                 Output(o["id"], o.get("type", "STRING"), o["value"], self.position(("outputs", n)))
                 for n, o in enumerate(data.get("outputs") or [])),

@@ -57,6 +57,7 @@ class FlowRun:
         self.lock = threading.RLock()
         self.outputs: dict[str, Any] = {}
         self.exit_state: State | None = None
+        self.final_state: State | None = None  # known before afterExecution tasks run
         self.pauses: dict[str, PendingPause] = {}
         self.functions: dict[str, Callable[..., Any]] = {
             "secret": self._secret, "kv": self._kv, "read": self._read}
@@ -158,6 +159,9 @@ class FlowRun:
             except ExpressionError as err:
                 self.log(None, "ERROR", f"flow outputs: {err}")
                 state = State.FAILED
+        if flow.after_execution:  # they see the final state and cannot change it
+            self.final_state, self.exit_state = state, None
+            self.run_tasks(flow.after_execution, Scope(CancelToken()), after_failure=True)
         self.set_state(state)
 
     def stopped(self, scope: Scope, after_failure: bool = False) -> bool:
@@ -185,7 +189,8 @@ class FlowRun:
         with self.lock:
             ctx["outputs"] = dict(self.outputs)
             ctx["labels"] = dict(self.execution.labels)
-        ctx["execution"] = {"id": self.execution.id, "state": str(self.execution.state.current),
+        current = self.final_state or self.execution.state.current
+        ctx["execution"] = {"id": self.execution.id, "state": str(current),
                             "startDate": self.execution.state.to_json()["startDate"]}
         if task is not None and record is not None:
             ctx["task"] = {"id": task.id, "type": task.type}

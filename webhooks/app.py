@@ -5,14 +5,14 @@ Kestra-compatible execution API, JSON for the UI, /healthz.
 
 from __future__ import annotations
 
-import html
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
 from runner.errors import GitflowsError, UsageError
-from webhooks import providers
+from webhooks import providers, ui
 from webhooks.events import Ignored
 from webhooks.inbox import MAX_BODY as MAX_DELIVERY_BYTES
 from webhooks.inbox import InboxUnavailableError
@@ -140,22 +140,69 @@ def create_app(service: FlowService) -> Flask:
             return _error(409, f"execution {execution_id} is not paused")
         return jsonify(service.describe(execution_id)), 200
 
+    _ui_routes(app, service)
+    return app
+
+
+# -- web UI: the static single-page app and its JSON/SSE API ------------------------------
+FOLLOW_POLL_SECONDS = 15.0  # an SSE comment is sent this often while no log line arrives
+
+
+def _sse(event: str, data: Any, event_id: int | None = None) -> str:
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data)}\n\n"
+
+
+def _ui_routes(app: Flask, service: FlowService) -> None:
     @app.get("/")
     def index() -> Response:
-        rows = "".join(
-            f"<tr><td>{html.escape(f.repo)}</td><td>{html.escape(f.file)}</td>"
-            f"<td>{html.escape(f.flow.namespace + '.' + f.flow.id) if f.flow else 'invalid'}</td>"
-            f"<td><code>{f.commit[:10]}</code></td></tr>" for f in service.flows())
-        runs = "".join(
-            f"<tr><td><code>{html.escape(e['id'])}</code></td>"
-            f"<td>{html.escape(e['namespace'] + '.' + e['flowId'])}</td>"
-            f"<td>{html.escape(e['state']['current'])}</td></tr>" for e in service.recent(20))
-        page = (f"<!doctype html><meta charset=utf-8><title>gitflows</title>"
-                f"<h1>gitflows</h1><h2>Flows</h2><table>{rows}</table>"
-                f"<h2>Recent executions</h2><table>{runs}</table>")
-        return Response(page, mimetype="text/html")
+        return Response((ui.STATIC / "index.html").read_bytes(), mimetype="text/html")
 
-    return app
+    @app.get("/ui/static/<name>")
+    def asset(name: str) -> Response | tuple[Response, int]:
+        if name not in ui.ASSETS:
+            return _error(404, f"no UI asset {name}")
+        response = Response((ui.STATIC / name).read_bytes(), mimetype=ui.ASSETS[name])
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+    @app.get("/api/v1/flows/<namespace>/<flow_id>/source")
+    def flow_source(namespace: str, flow_id: str) -> Response:
+        target, text = service.source(namespace, flow_id, request.args.get("repo"),
+                                      request.args.get("ref"))
+        assert target.flow is not None
+        return jsonify({"repo": target.repo, "commit": target.commit, "ref": target.ref,
+                        "file": target.file, "source": text, "flow": ui.flow_detail(target.flow),
+                        "diagnostics": [d.as_dict() for d in target.diagnostics]})
+
+    @app.post("/api/v1/flows/validate")
+    def validate_source() -> Response:
+        text = request.get_data(as_text=True)
+        return jsonify(ui.validate_text(text, request.args.get("file", "flow.yml")))
+
+    @app.get("/api/v1/executions/<execution_id>/follow")
+    @app.get("/api/v1/logs/<execution_id>/follow")
+    def follow(execution_id: str) -> Response:
+        """Server-Sent Events: each log line as it is written, then `end` with the final state."""
+        service.record(execution_id)  # 404 before the stream starts
+        last = request.headers.get("Last-Event-ID", "")
+        start = int(last) + 1 if last.isdigit() else 0
+
+        def stream() -> Iterator[str]:
+            index = start
+            while True:
+                lines, over = service.follow(execution_id, index, FOLLOW_POLL_SECONDS)
+                for line in lines:
+                    yield _sse("log", line, index)
+                    index += 1
+                if over and not lines:
+                    yield _sse("end", service.describe(execution_id)["state"])
+                    return
+                if not lines:
+                    yield ": waiting\n\n"
+
+        return Response(stream(), mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 def serve(app: Flask, host: str, port: int) -> None:

@@ -130,6 +130,7 @@ class FlowService:
         self._queued = threading.Event()
         self.secret_for = providers.config_secrets(config.repos, self.environ)
         self._wake = threading.Event()
+        self._logs_changed = threading.Condition(self.lock)
 
     def wake_dispatcher(self) -> None:
         """A delivery was stored: let the dispatcher look now rather than at its next poll."""
@@ -274,6 +275,8 @@ class FlowService:
             self.reporting.finished(record.reporter, record.execution.state.current,
                                     {**self.describe(record.execution.id), "logs": record.logs})
             record.done.set()
+            with self._logs_changed:
+                self._logs_changed.notify_all()
 
     def _flow_triggers(self, record: Record) -> None:
         """Queue the flows whose Flow trigger this execution's end fires (same commit)."""
@@ -288,6 +291,23 @@ class FlowService:
             self.enqueue(f"flow:{execution.id}:{flow.qualified_id}", record.repo, flow.namespace,
                          flow.id, record.commit, {**done.variables(), "id": trigger.id},
                          inputs=trigger.props.get("inputs") or {})
+
+    def source(self, namespace: str, flow_id: str, repo: str | None = None,
+               ref: str | None = None) -> tuple[FlowAtCommit, str]:
+        """A flow and its YAML text at the commit it was read from."""
+        target, _ = self.find(namespace, flow_id, repo, ref)
+        text = self.repos[target.repo].files_at(target.commit, FLOWS_DIR)[target.file]
+        return target, text
+
+    def follow(self, execution_id: str, start: int,
+               timeout: float) -> tuple[list[dict[str, Any]], bool]:
+        """The log lines from index start on, waiting up to timeout for some; and whether
+        the execution is over (then no line follows those returned)."""
+        record = self.record(execution_id)
+        with self._logs_changed:
+            self._logs_changed.wait_for(lambda: len(record.logs) > start or record.done.is_set(),
+                                        timeout)
+            return record.logs[start:], record.done.is_set()
 
     def record(self, execution_id: str) -> Record:
         with self.lock:
@@ -335,3 +355,5 @@ class FlowService:
                 record.logs.append({"taskRunId": event.task_run_id, "taskId": event.task_id,
                                     "attemptNumber": event.attempt, "level": event.level,
                                     "message": event.message, "timestamp": iso(event.at)})
+                with self._logs_changed:
+                    self._logs_changed.notify_all()

@@ -521,3 +521,22 @@ def test_local_files_and_working_directory_output_files(h: Harness) -> None:
     assert Path(kept["data.csv"]).read_text() == "a,b\n1,2"
     combined = runs(execution, "shared")[0]["outputs"]["outputFiles"]["all.out"]
     assert Path(combined).read_text() == "seed from filesa,b\n1,2"
+
+
+def test_after_execution_sees_the_final_state_and_cannot_change_it(h: Harness) -> None:
+    execution = h.run(f"""
+        id: after
+        namespace: t
+        tasks:
+          - id: bad
+            type: io.kestra.plugin.core.execution.Fail
+        afterExecution:
+          - id: report
+            type: {LOG}
+            message: "ended {{{{ execution.state }}}}"
+          - id: also_fails
+            type: io.kestra.plugin.core.execution.Fail
+    """)
+    assert execution.state.current is State.FAILED
+    assert h.logs("report") == ["ended FAILED"]
+    assert final(execution, "also_fails") == "FAILED"

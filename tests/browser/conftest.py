@@ -1,0 +1,120 @@
+"""A real `flows serve` on a temporary git repository with two flows, for the UI tests."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import FLOWS
+
+GREET = """\
+id: greet
+namespace: demo
+description: Says hello, slowly
+inputs:
+  - id: who
+    type: STRING
+    defaults: world
+  - id: times
+    type: INT
+    defaults: 3
+  - id: loud
+    type: BOOLEAN
+    defaults: false
+  - id: color
+    type: SELECT
+    values: [red, green]
+    defaults: green
+  - id: note
+    type: STRING
+    required: false
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.log.Log
+    message: "hello {{ inputs.who }} x{{ inputs.times }} {{ inputs.color }}"
+  - id: lines
+    type: io.kestra.plugin.scripts.shell.Commands
+    taskRunner:
+      type: io.kestra.plugin.core.runner.Process
+    commands:
+      - 'for i in 1 2 3; do echo line $i; sleep 0.5; done'
+"""
+
+OTHER = """\
+id: other
+namespace: demo.tools
+tasks:
+  - id: both
+    type: io.kestra.plugin.core.flow.Parallel
+    tasks:
+      - id: one
+        type: io.kestra.plugin.core.debug.Return
+        format: "1"
+      - id: two
+        type: io.kestra.plugin.core.debug.Return
+        format: "2"
+triggers:
+  - id: nightly
+    type: io.kestra.plugin.core.trigger.Schedule
+    cron: "0 3 * * *"
+"""
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get_json(url: str, method: str = "GET", body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method,
+                                     headers={"Content-Type": "application/json"} if data else {})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[str]:
+    """The base URL of a `flows serve` process serving a repository with GREET and OTHER."""
+    repo = tmp_path / "repo"
+    (repo / ".flows").mkdir(parents=True)
+    (repo / ".flows" / "greet.yml").write_text(GREET)
+    (repo / ".flows" / "other.yml").write_text(OTHER)
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", ".")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "init")
+    port = _free_port()
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen([*FLOWS, "serve", "--port", str(port), "--data", str(tmp_path / "data"),
+                             "--executor", "process"], cwd=repo, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            get_json(base + "/healthz")
+            break
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+        assert time.monotonic() < deadline, "server did not answer"
+        time.sleep(0.1)
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()

@@ -1,0 +1,45 @@
+"""The web UI: a static single-page bundle (index.html, app.js, app.css in this folder)
+and the flask-free helpers its JSON API answers with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from runner.model import Flow, Input, Task
+from runner.parse import parse_flow
+from runner.validate import check_flows
+
+STATIC = Path(__file__).resolve().parent
+ASSETS = {"app.js": "text/javascript", "app.css": "text/css"}
+
+
+def validate_text(text: str, file: str) -> list[dict[str, object]]:
+    """The diagnostics `flows validate` reports for this text, as JSON objects."""
+    flow, diagnostics = parse_flow(text, file)
+    found = list(diagnostics) + (check_flows([flow]) if flow is not None else [])
+    return [d.as_dict() for d in sorted(found)]
+
+
+def task_outline(task: Task) -> dict[str, Any]:
+    return {"id": task.id, "type": task.type, "line": task.position.line,
+            "disabled": task.disabled,
+            "children": [{"name": name, "tasks": [task_outline(t) for t in tasks]}
+                         for name, tasks in task.subtasks.items()]}
+
+
+def input_spec(spec: Input) -> dict[str, Any]:
+    values = spec.props.get("values") or spec.props.get("options")
+    return {"id": spec.id, "type": spec.type.upper(), "required": spec.required,
+            "defaults": spec.defaults, "description": spec.description,
+            "values": list(values) if isinstance(values, list | tuple) else None}
+
+
+def flow_detail(flow: Flow) -> dict[str, Any]:
+    """What the flow page shows beside the source: inputs (for the run form), task outline."""
+    return {"namespace": flow.namespace, "id": flow.id, "description": flow.description,
+            "inputs": [input_spec(i) for i in flow.inputs],
+            "tasks": [task_outline(t) for t in flow.tasks],
+            "errors": [task_outline(t) for t in flow.errors],
+            "finally": [task_outline(t) for t in flow.finally_],
+            "triggers": [{"id": t.id, "type": t.type} for t in flow.triggers]}
