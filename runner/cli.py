@@ -377,3 +377,37 @@ def bisect(flow_id: str, repo: str | None, ref: str, executor: str) -> None:
         click.echo(f"last passing commit:  {result.last_good}")
     click.echo(f"ran the flow at {len(result.ran)} commit(s); the rest came from history",
                err=True)
+
+
+@main.command()
+@click.option("--event", help="push, pull_request, workflow_dispatch, manual ($GITHUB_EVENT_NAME).")
+@click.option("--payload", type=click.Path(dir_okay=False), help="Event JSON ($GITHUB_EVENT_PATH).")
+@click.option("--repo", type=click.Path(file_okay=False), help="The checkout ($GITHUB_WORKSPACE).")
+@click.option("--flows", "flows_dir", type=click.Path(file_okay=False), help="Default: .flows/")
+@click.option("--flow", "names", multiple=True, metavar="NS.ID", help="Only (manual: run) these.")
+@click.option("--input", "-i", "inputs", multiple=True, metavar="KEY=VALUE")
+@click.option("--executor", type=click.Choice(["auto", "docker", "process"]), default="auto")
+@click.option("--provider", type=click.Choice(["github", "gitea", "gitlab"]), help="Status API.")
+@click.option("--jobs", type=click.IntRange(1, 16), default=1, help="Flows run at once.")
+@click.option("--summary", type=click.Path(dir_okay=False), help="($GITHUB_STEP_SUMMARY)")
+@click.option("--outputs", type=click.Path(dir_okay=False), help="($GITHUB_OUTPUT)")
+@click.option("--push-history/--no-push-history", default=False, help="To origin; not for forks.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def ci(event: str | None, payload: str | None, repo: str | None, flows_dir: str | None,
+       names: tuple[str, ...], inputs: tuple[str, ...], executor: str, provider: str | None,
+       jobs: int, summary: str | None, outputs: str | None, push_history: bool,
+       as_json: bool) -> None:
+    """Run the flows a CI event triggers (push, pull request), report and record them;
+    exit 0 when all succeed or none ran, 1 when one fails. See README: GitHub Action."""
+    from runner.ci import CiOptions, describe, run_ci
+
+    def path(value: str | None) -> Path | None:
+        return Path(value) if value else None
+
+    options = CiOptions(event, path(payload), path(repo), path(flows_dir), names,
+                        _parse_inputs(inputs, ()), path(summary), path(outputs), push_history,
+                        provider, jobs)
+    result = run_ci(options, os.environ, lambda: _executors(executor), sys.stderr)
+    if as_json:
+        click.echo(describe(result))
+    sys.exit(result.exit_code)

@@ -1,0 +1,188 @@
+"""The event `flows ci` acts on: options and CI variables → a `Context`.
+
+Inside GitHub Actions (GITHUB_ACTIONS=true; Gitea Actions sets the same variables) missing
+options come from GITHUB_EVENT_NAME, GITHUB_EVENT_PATH, GITHUB_SHA, GITHUB_REPOSITORY and
+GITHUB_WORKSPACE. Elsewhere the event is `--event push|pull_request --payload FILE`, a payload in
+GitHub's shape (a small generic one is enough), normalised by webhooks/providers/github.py.
+Changed paths and the head commit message come from git (runner/git/diff.py), as the server
+computes them; a shallow clone without the `before` commit leaves the paths unknown, and path
+filters then pass, as on GitHub.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from runner.errors import GitflowsError, UsageError
+from runner.git.diff import changed_paths, commit_message, pull_request_paths
+from runner.git.files import find_root
+from runner.git.repo import GitRepo
+from webhooks import providers
+from webhooks.dispatch import GitEvent
+from webhooks.events import Ignored, Ping, PullRequest, Push
+
+PR_EVENTS = ("pull_request", "pull_request_target")
+MANUAL_EVENTS = ("workflow_dispatch", "manual")
+FORGES = ("github", "gitea", "gitlab")
+TOKEN_VARS = {"github": ("GITHUB_TOKEN",), "gitea": ("GITEA_TOKEN", "GITHUB_TOKEN"),
+              "gitlab": ("GITLAB_TOKEN",)}
+
+
+@dataclass(frozen=True)
+class CiOptions:
+    event: str | None = None
+    payload: Path | None = None
+    repo: Path | None = None
+    flows_dir: Path | None = None
+    flows: tuple[str, ...] = ()  # namespace.id filters (manual events: the flows to run)
+    inputs: Mapping[str, Any] = field(default_factory=dict)
+    summary: Path | None = None
+    outputs: Path | None = None
+    push_history: bool = False
+    provider: str | None = None  # status API: github | gitea | gitlab (default from the CI)
+    jobs: int = 1
+
+
+@dataclass(frozen=True)
+class Context:
+    """The resolved event: what commit, which flows directory, how to report and record."""
+
+    event: str
+    root: Path
+    flows_dir: Path
+    sha: str  # the commit statuses and history are for (a pull request's head)
+    repo: str
+    ref: str | None  # recorded in history: the branch, the tag, or refs/pull/N/head
+    trigger: dict[str, Any]  # the flows' `trigger.*` variables
+    git_event: GitEvent | None  # None: a manual run of named flows
+    untrusted: bool
+    provider: str
+    api_url: str | None
+    token: str | None
+    target_url: str | None
+    runner: str
+
+
+def github_env(environ: Mapping[str, str], name: str) -> str | None:
+    """A GitHub Actions variable, read only inside Actions."""
+    return (environ.get(name) or None) if environ.get("GITHUB_ACTIONS") == "true" else None
+
+
+def _default_provider(environ: Mapping[str, str]) -> str:
+    if environ.get("GITEA_ACTIONS") == "true":
+        return "gitea"
+    return "gitlab" if environ.get("GITLAB_CI") == "true" else "github"
+
+
+def _forge(provider: str, environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """(status API URL, token) for the provider, from the CI's variables."""
+    api = environ.get("FLOWS_API_URL") or {
+        "github": environ.get("GITHUB_API_URL") or "https://api.github.com",
+        "gitea": environ.get("GITHUB_API_URL") or environ.get("GITEA_API_URL"),
+        "gitlab": environ.get("CI_API_V4_URL")}[provider]
+    token = environ.get("FLOWS_TOKEN") or next(
+        (environ[v] for v in TOKEN_VARS[provider] if environ.get(v)), None)
+    return api, token
+
+
+def _target_url(environ: Mapping[str, str]) -> str | None:
+    """Where a commit status links to: the CI job."""
+    if environ.get("FLOWS_TARGET_URL"):
+        return environ["FLOWS_TARGET_URL"]
+    server, repo, run = (environ.get(k) for k in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY",
+                                                   "GITHUB_RUN_ID"))
+    if server and repo and run:
+        return f"{server.rstrip('/')}/{repo}/actions/runs/{run}"
+    return environ.get("CI_JOB_URL") or environ.get("BUILD_URL") or None
+
+
+def _read_event(name: str, payload: Path) -> tuple[Push | PullRequest, str | None]:
+    """The normalised event and the repository's default branch, from a payload file."""
+    try:
+        body = payload.read_bytes()
+    except OSError as err:
+        raise UsageError(f"--payload {payload}: {err.strerror}") from None
+    headers = {"X-GitHub-Event": "pull_request" if name in PR_EVENTS else name,
+               "X-GitHub-Delivery": f"flows-ci-{uuid.uuid4()}", "Content-Type": "application/json"}
+    github = providers.get("github")
+    assert github is not None
+    event = github.normalise(headers, body)
+    if isinstance(event, Ignored | Ping):
+        why = event.reason if isinstance(event, Ignored) else "a ping"
+        raise UsageError(f"--payload {payload}: not a usable {name} event ({why})")
+    try:
+        default = json.loads(body)["repository"]["default_branch"]
+    except (ValueError, KeyError, TypeError):
+        default = None
+    return event, default if isinstance(default, str) and default else None
+
+
+def resolve(options: CiOptions, environ: Mapping[str, str]) -> Context:
+    """Options and CI variables → the event to act on. UsageError when they do not add up."""
+    event = options.event or github_env(environ, "GITHUB_EVENT_NAME")
+    if not event:
+        raise UsageError("give --event NAME (push, pull_request, workflow_dispatch) and --payload "
+                         "FILE, or run inside GitHub Actions (GITHUB_ACTIONS=true)")
+    start = options.repo or Path(github_env(environ, "GITHUB_WORKSPACE") or ".")
+    if not start.is_dir():
+        raise UsageError(f"--repo {start}: no such directory")
+    root = find_root(start)
+    git = GitRepo(root)
+    try:
+        head = git.resolve("HEAD")
+    except GitflowsError:
+        raise UsageError(f"flows ci needs a git repository with a commit ({root})") from None
+    flows_dir = (options.flows_dir or root / ".flows").resolve()
+    if not flows_dir.is_dir():
+        raise UsageError(f"{flows_dir}: no flows directory")
+    provider = options.provider or _default_provider(environ)
+    if provider not in FORGES:
+        raise UsageError(f"--provider must be one of {', '.join(FORGES)}")
+    api_url, token = _forge(provider, environ)
+    base: dict[str, Any] = dict(
+        event=event, root=root, flows_dir=flows_dir, provider=provider, api_url=api_url,
+        token=token, target_url=_target_url(environ),
+        runner=f"flows ci@{environ.get('RUNNER_NAME') or socket.gethostname()}")
+    if event in MANUAL_EVENTS or (options.flows and event not in ("push", *PR_EVENTS)):
+        sha = github_env(environ, "GITHUB_SHA") or head
+        branch = git.current_branch() or github_env(environ, "GITHUB_REF_NAME")
+        repo = github_env(environ, "GITHUB_REPOSITORY") or environ.get("CI_PROJECT_PATH") \
+            or root.name
+        return Context(**base, sha=sha, repo=repo, ref=branch, git_event=None, untrusted=False,
+                       trigger={"type": "manual", "sha": sha, "branch": branch})
+    if event not in ("push", *PR_EVENTS):
+        raise UsageError(f"event '{event}' starts no git trigger (push and pull_request do); "
+                         "name the flows to run with --flow NAMESPACE.ID")
+    path = github_env(environ, "GITHUB_EVENT_PATH")
+    payload = options.payload or (Path(path) if path else None)
+    if payload is None:
+        raise UsageError(f"--event {event} needs --payload FILE (the event's JSON payload)")
+    found, default = _read_event(event, payload)
+    trigger: dict[str, Any]
+    if isinstance(found, Push):
+        if found.deleted:
+            raise UsageError(f"the push deletes {found.ref}: there is nothing to run")
+        message = found.head_commit_message or commit_message(git, found.after)
+        paths = changed_paths(git, found.before, found.after, default_branch=default)
+        git_event = GitEvent.for_push(found.ref, repo=found.repo, changed_paths=paths,
+                                      head_commit_message=message, default_branch=default)
+        trigger = {"type": "push", "repo": found.repo, "ref": found.ref, "branch": found.branch,
+                   "tag": found.tag, "before": found.before, "after": found.after,
+                   "sha": found.after, "pusher": found.pusher}
+        return Context(**base, sha=found.after, repo=found.repo, ref=found.branch or found.tag,
+                       git_event=git_event, untrusted=False, trigger=trigger)
+    paths = pull_request_paths(git, found.base_sha or found.base_ref, found.head_sha)
+    git_event = GitEvent.from_pull_request(found, paths, commit_message(git, found.head_sha),
+                                           default)
+    trigger = {"type": "pull_request", "repo": found.repo, "number": found.number,
+               "action": found.action, "base": found.base_ref, "head": found.head_ref,
+               "sha": found.head_sha, "fork": found.fork}
+    return Context(**base, sha=found.head_sha, repo=found.repo,
+                   ref=f"refs/pull/{found.number}/head", git_event=git_event,
+                   untrusted=found.fork, trigger=trigger)
