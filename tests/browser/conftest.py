@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -14,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FLOWS
+from tests.conftest import Server
 
 GREET = """\
 id: greet
@@ -73,12 +71,6 @@ def _git(repo: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def get_json(url: str, method: str = "GET", body: Any = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method,
@@ -97,24 +89,9 @@ def served(tmp_path: Path) -> Iterator[str]:
     _git(repo, "init", "-q", "-b", "main")
     _git(repo, "add", ".")
     _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "init")
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen([*FLOWS, "serve", "--port", str(port), "--data", str(tmp_path / "data"),
-                             "--executor", "process"], cwd=repo, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            get_json(base + "/healthz")
-            break
-        except (urllib.error.URLError, ConnectionError):
-            pass
-        assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-        assert time.monotonic() < deadline, "server did not answer"
-        time.sleep(0.1)
+    server = Server(["--data", str(tmp_path / "data"), "--executor", "process"], cwd=repo,
+                    log=tmp_path / "serve.log")
     try:
-        yield base
+        yield server.base
     finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()
+        server.stop()

@@ -6,15 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
-import urllib.error
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import FLOWS, run_cli
+from tests.conftest import Server, free_port, run_cli
 from tests.integration.test_hooks import SECRET, commit, deliver, git, push_payload
-from tests.integration.test_serve import _free_port, call
+from tests.integration.test_serve import call
 from tests.unit.test_providers_github import octokit_examples  # noqa: F401 (fixture)
 
 SLOW = """\
@@ -32,21 +30,10 @@ tasks:
 """
 
 
-def start(tmp_path: Path, config: Path, port: int, name: str) -> subprocess.Popen[bytes]:
-    log = (tmp_path / f"{name}.log").open("w")
-    proc = subprocess.Popen([*FLOWS, "serve", "--config", str(config), "--port", str(port),
-                             "--data", str(tmp_path / "data"), "--executor", "process"],
-                            stdout=log, stderr=log, env={**os.environ, "HELLO_SECRET": SECRET})
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if call(f"http://127.0.0.1:{port}", "GET", "/healthz")[0] == 200:
-                return proc
-        except (urllib.error.URLError, ConnectionError):
-            pass
-        assert proc.poll() is None, (tmp_path / f"{name}.log").read_text()
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+def start(tmp_path: Path, config: Path, port: int, name: str) -> Server:
+    return Server(["--config", str(config), "--data", str(tmp_path / "data"), "--executor",
+                   "process"], port=port, log=tmp_path / f"{name}.log",
+                  env={"HELLO_SECRET": SECRET})
 
 
 def test_a_run_survives_kill_9_of_the_server(
@@ -59,7 +46,7 @@ def test_a_run_survives_kill_9_of_the_server(
     config = tmp_path / "serve.yml"
     config.write_text(f"queue_lease: 2s\nrepos:\n  - name: octo/hello\n    location: {repo}\n"
                       "    provider: github\n    webhook_secret_env: HELLO_SECRET\n")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = start(tmp_path, config, port, "first")
     status, _ = deliver(base, push_payload(octokit_examples, first, second, "change"))
@@ -70,8 +57,8 @@ def test_a_run_survives_kill_9_of_the_server(
         assert time.monotonic() < deadline
         time.sleep(0.05)
     dead = call(base, "GET", "/api/v1/executions")[1][0]["id"]
-    os.kill(server.pid, signal.SIGKILL)
-    server.wait(10)
+    os.kill(server.proc.pid, signal.SIGKILL)
+    server.proc.wait(10)
 
     server = start(tmp_path, config, port, "second")
     try:
@@ -89,8 +76,7 @@ def test_a_run_survives_kill_9_of_the_server(
         states = {r["run"]: r["state"] for r in rows}
         assert states == {dead: "KILLED", runs[0]["id"]: "SUCCESS"}
     finally:
-        server.terminate()
-        server.wait(10)
+        server.stop()
 
 
 def test_a_newer_push_to_the_branch_cancels_the_older_run(
@@ -104,7 +90,7 @@ def test_a_newer_push_to_the_branch_cancels_the_older_run(
     config = tmp_path / "serve.yml"
     config.write_text(f"repos:\n  - name: octo/hello\n    location: {repo}\n"
                       "    provider: github\n    webhook_secret_env: HELLO_SECRET\n")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = start(tmp_path, config, port, "serve")
     try:
@@ -125,5 +111,4 @@ def test_a_newer_push_to_the_branch_cancels_the_older_run(
         assert runs[0]["trigger"]["commit"] == third
         assert runs[0]["state"]["current"] == "RUNNING"
     finally:
-        server.terminate()
-        server.wait(10)
+        server.stop()

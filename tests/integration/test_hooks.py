@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FLOWS
-from tests.integration.test_serve import _free_port, call
+from tests.conftest import Server
+from tests.integration.test_serve import call
 from tests.unit.test_providers_github import octokit_examples  # noqa: F401 (fixture)
 
 SECRET = "s3cret-for-tests"
@@ -68,28 +68,12 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path, list[str]]]:
     config = tmp_path / "serve.yml"
     config.write_text(f"repos:\n  - name: octo/hello\n    location: {repo}\n    provider: github\n"
                       "    webhook_secret_env: HELLO_SECRET\n")
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen([*FLOWS, "serve", "--config", str(config), "--port", str(port),
-                             "--data", str(tmp_path / "data"), "--executor", "process"],
-                            stdout=log, stderr=log,
-                            env={**__import__("os").environ, "HELLO_SECRET": SECRET})
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if call(base, "GET", "/healthz")[0] == 200:
-                break
-        except (urllib.error.URLError, ConnectionError):
-            pass
-        assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    server = Server(["--config", str(config), "--data", str(tmp_path / "data"), "--executor",
+                     "process"], log=tmp_path / "serve.log", env={"HELLO_SECRET": SECRET})
     try:
-        yield base, repo, [first]
+        yield server.base, repo, [first]
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.stop()
 
 
 def push_payload(examples: dict[str, list[dict[str, Any]]], before: str, after: str,

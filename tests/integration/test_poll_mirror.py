@@ -3,18 +3,15 @@ new commits pushed to the remote start runs without any webhook."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
-import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import FLOWS
+from tests.conftest import Server
 from tests.integration.test_hooks import FLOW, commit, executions_after, git
-from tests.integration.test_serve import _free_port, call
 
 
 @pytest.fixture
@@ -34,28 +31,13 @@ def remote(tmp_path: Path) -> tuple[Path, Path]:
 @pytest.fixture
 def server(tmp_path: Path, remote: tuple[Path, Path]) -> Iterator[str]:
     origin, _ = remote
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen([*FLOWS, "serve", "--repo", f"octo/app=file://{origin}", "--port",
-                             str(port), "--data", str(tmp_path / "data"), "--executor", "process",
-                             "--poll", "0.3s"], stdout=log, stderr=log, env=dict(os.environ))
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if call(base, "GET", "/healthz")[0] == 200:
-                break
-        except (urllib.error.URLError, ConnectionError):
-            pass
-        assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    server = Server(["--repo", f"octo/app=file://{origin}", "--data", str(tmp_path / "data"),
+                     "--executor", "process", "--poll", "0.3s"], log=tmp_path / "serve.log")
     time.sleep(1)  # the first poll round records the refs as they are
     try:
-        yield base
+        yield server.base
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.stop()
 
 
 def test_pushes_to_the_remote_start_runs_in_poll_mode(server: str,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 import urllib.error
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FLOWS
+from tests.conftest import Server
 
 HELLO = """\
 id: hello
@@ -58,10 +57,6 @@ def _git(repo: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def call(base: str, method: str, path: str, body: Any = None,
@@ -90,26 +85,12 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     _git(repo, "init", "-q", "-b", "main")
     _git(repo, "add", ".")
     _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "init")
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen([*FLOWS, "serve", "--port", str(port), "--data", str(tmp_path / "data"),
-                             "--executor", "process"], cwd=repo, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if call(base, "GET", "/healthz")[0] == 200:
-                break
-        except (urllib.error.URLError, ConnectionError):
-            pass
-        assert proc.poll() is None, (tmp_path / "serve.log").read_text()
-        assert time.monotonic() < deadline, "server did not answer"
-        time.sleep(0.1)
+    server = Server(["--data", str(tmp_path / "data"), "--executor", "process"], cwd=repo,
+                    log=tmp_path / "serve.log")
     try:
-        yield base, repo
+        yield server.base, repo
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.stop()
 
 
 def test_manual_run_uses_the_committed_flow_and_files(server: tuple[str, Path]) -> None:

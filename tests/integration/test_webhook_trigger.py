@@ -6,8 +6,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -17,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FLOWS
+from tests.conftest import Server
 from tests.integration.test_hooks import commit, git
-from tests.integration.test_serve import _free_port, call
+from tests.integration.test_serve import call
 
 FLOW = """\
 id: hooked
@@ -47,27 +45,14 @@ def server(tmp_path: Path) -> Iterator[str]:
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
     commit(repo, ".flows/hooked.yml", FLOW, "flow")
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("w")
-    env = {**os.environ, "SECRET_HOOK_KEY": b64("k3y-from-secret"),
-           "SECRET_HOOK_SIGNING": b64("signing-secret")}
-    proc = subprocess.Popen([*FLOWS, "serve", "--port", str(port), "--data", str(tmp_path / "d"),
-                             "--executor", "process"], cwd=repo, stdout=log, stderr=log, env=env)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if call(base, "GET", "/healthz")[0] == 200:
-                break
-        except (urllib.error.URLError, ConnectionError):
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline
-        time.sleep(0.1)
+    server = Server(["--data", str(tmp_path / "d"), "--executor", "process"], cwd=repo,
+                    log=tmp_path / "serve.log",
+                    env={"SECRET_HOOK_KEY": b64("k3y-from-secret"),
+                         "SECRET_HOOK_SIGNING": b64("signing-secret")})
     try:
-        yield base
+        yield server.base
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.stop()
 
 
 def post(base: str, key: str, payload: dict[str, Any], secret: str | None) -> tuple[int, Any]:
