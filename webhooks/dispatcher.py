@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import time
 from typing import Any
 
 from runner.git.diff import changed_paths, commit_message, pull_request_paths
 from webhooks import providers
+from webhooks.background import Background
 from webhooks.dispatch import GitEvent, matching_triggers, skipped_triggers
 from webhooks.events import Ignored, Ping, PullRequest, Push
 from webhooks.service import FlowService
@@ -27,28 +27,26 @@ RETRY_SECONDS = 30.0
 MAX_ATTEMPTS = 5
 
 
-class Dispatcher:
+class Dispatcher(Background):
+    name = "gitflows-dispatch"
+
     def __init__(self, service: FlowService) -> None:
+        super().__init__()
         self.service = service
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def start(self) -> None:
         self.service.inbox.requeue_expired()
-        self._thread = threading.Thread(target=self._loop, name="gitflows-dispatch", daemon=True)
-        self._thread.start()
+        super().start()
 
-    def stop(self) -> None:
-        self._stop.set()
+    def round(self) -> bool:
+        return self.process_one()
+
+    def idle(self) -> None:
+        self.service.wait_for_delivery(POLL_SECONDS)
+
+    def wake(self) -> None:
         self.service.wake_dispatcher()
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            if not self.process_one():
-                self.service.wait_for_delivery(POLL_SECONDS)
 
     def process_one(self) -> bool:
         """Handle the next delivery; False when the inbox has nothing to do now."""

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import threading
 from pathlib import Path
 
 from runner.errors import GitflowsError
+from webhooks.background import Background
 from webhooks.service import FlowService
 
 log = logging.getLogger("gitflows.poll")
@@ -22,9 +22,12 @@ ZERO = "0" * 40
 REFS = ("refs/heads", "refs/tags", "refs/pull")
 
 
-class Poller:
+class Poller(Background):
+    name = "gitflows-poll"
+
     def __init__(self, service: FlowService, interval: float,
                  state_path: Path | None = None) -> None:
+        super().__init__()
         self.service = service
         self.interval = interval
         self.db = sqlite3.connect(state_path or service.config.data_dir / "poll.sqlite3",
@@ -32,26 +35,10 @@ class Poller:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS refs (repo TEXT, ref TEXT, sha TEXT, "
                         "PRIMARY KEY (repo, ref))")
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="gitflows-poll", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                self.poll_once()
-            except Exception as err:  # one bad round must not end polling
-                log.error("poll failed: %s", err)
-            if self._stop.wait(self.interval):
-                return
+    def round(self) -> bool:
+        self.poll_once()
+        return False  # then wait the interval
 
     def poll_once(self) -> int:
         """One round over every served repository; the number of events stored."""

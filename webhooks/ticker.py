@@ -7,10 +7,10 @@ make every tick fire once across restarts and across servers sharing the state f
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
 from runner.errors import GitflowsError
+from webhooks.background import Background
 from webhooks.schedule import Schedule, Scheduler, Tick, schedules_of
 from webhooks.service import FlowService
 
@@ -18,30 +18,20 @@ log = logging.getLogger("gitflows.schedule")
 POLL_SECONDS = 0.5
 
 
-class Ticker:
+class Ticker(Background):
+    name = "gitflows-schedule"
+    interval = POLL_SECONDS
+
     def __init__(self, service: FlowService, state_path: Path | None = None) -> None:
+        super().__init__()
         self.service = service
         self.scheduler = Scheduler(state_path or service.config.data_dir / "schedule.sqlite3")
         self._heads: dict[str, str] = {}
         self._schedules: dict[str, list[Schedule]] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="gitflows-schedule", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(POLL_SECONDS):
-            try:
-                self.tick_once()
-            except Exception as err:  # a bad poll must not stop the schedule for good
-                log.error("schedule poll failed: %s", err)
+    def round(self) -> bool:
+        self.tick_once()
+        return False
 
     def refresh(self) -> None:
         """Re-read the schedules of repositories whose HEAD moved."""

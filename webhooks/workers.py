@@ -11,12 +11,12 @@ import datetime as dt
 import logging
 import os
 import socket
-import threading
 import time
 
 from runner.errors import GitflowsError
 from runner.events import iso
 from runner.history.records import HistoryEvent
+from webhooks.background import Background
 from webhooks.queue import QueuedRun, RunQueue
 from webhooks.service import FlowService, Record
 
@@ -26,40 +26,28 @@ POLL_SECONDS = 0.2
 DEAD_SEQ = 1_000_000  # above any seq a live run writes: the KILLED verdict is final
 
 
-class QueueWorker:
+class QueueWorker(Background):
+    name = "gitflows-queue"
+
     def __init__(self, service: FlowService, queue: RunQueue, lease: float = LEASE_SECONDS) -> None:
+        super().__init__()
         self.service = service
         self.queue = queue
         self.lease = lease
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{time.time_ns()}"
         self.slots = service.config.workers
         self._active: dict[int, Record] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._last_extend = 0.0
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="gitflows-queue", daemon=True)
-        self._thread.start()
+    def round(self) -> bool:
+        self._reap_finished()
+        if time.monotonic() - self._last_extend > self.lease / 3:
+            self.queue.extend(self.owner, self.lease)
+            self._last_extend = time.monotonic()
+        return self.step()
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def _loop(self) -> None:
-        last_extend = 0.0
-        while not self._stop.is_set():
-            try:
-                self._reap_finished()
-                if time.monotonic() - last_extend > self.lease / 3:
-                    self.queue.extend(self.owner, self.lease)
-                    last_extend = time.monotonic()
-                claimed = self.step()
-            except Exception as err:  # the queue must outlive one bad round
-                log.error("run queue: %s", err)
-                claimed = False
-            if not claimed:
-                self.service.wait_for_queue(POLL_SECONDS)
+    def idle(self) -> None:
+        self.service.wait_for_queue(POLL_SECONDS)
 
     def _reap_finished(self) -> None:
         for run_id, record in list(self._active.items()):
