@@ -411,3 +411,24 @@ def ci(event: str | None, payload: str | None, repo: str | None, flows_dir: str 
     if as_json:
         click.echo(describe(result))
     sys.exit(result.exit_code)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print {types, problems} as JSON.")
+def plugins(as_json: bool) -> None:
+    """List every task and trigger type with its provider (built-in or a plugin), and plugin
+    problems. Plugins register types through the `gitflows.plugins` entry-point group."""
+    from runner.plugins import describe, installed
+
+    found = installed()
+    types = describe(default_registry(), found)
+    problems = [{"plugin": p.plugin, "provider": p.provider, "message": p.message}
+                for p in found.problems]
+    if as_json:
+        click.echo(json.dumps({"types": types, "problems": problems}, indent=2))
+        return
+    width = max((len(t["name"]) for t in types), default=0)
+    for t in types:
+        click.echo(f"{t['name']:<{width}}  {t['kind']:<7}  {t['provider']:<16}  {t['title']}")
+    for problem in found.problems:
+        click.echo(f"problem: {problem.format()}", err=True)

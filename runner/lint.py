@@ -23,6 +23,7 @@ from runner.durations import parse_duration
 from runner.errors import UsageError
 from runner.inputs import coerce
 from runner.model import Input, Position
+from runner.plugins import missing_extra
 from runner.tasks.git_triggers import check as git_trigger_problems
 from runner.tasks.registry import Registry, TypeDef
 from runner.yamlsource import Located, Path
@@ -179,8 +180,9 @@ def _check_type(node: dict[str, Any], path: Path, kind: str, registry: Registry,
     resolved = registry.resolve(name, kind)
     if resolved is None:
         label = _KIND_LABEL.get(kind, kind)
+        hint = missing_extra(name)
         out.error((*path, "type"), "unknown-type",
-                  f"unknown {label} type '{name}'{_suggest(name, kind, registry)}", value=True)
+                  hint or f"unknown {label} type '{name}'{_suggest(name, kind, registry)}", value=True)
         return None
     if resolved.via_alias:
         out.warn((*path, "type"), "deprecated-type",
