@@ -140,6 +140,19 @@ def create_app(service: FlowService) -> Flask:
             return _error(409, f"execution {execution_id} is not paused")
         return jsonify(service.describe(execution_id)), 200
 
+    @app.get("/api/v1/history")
+    def history() -> Response:
+        """Recorded runs from the served repositories' notes, newest first."""
+        limit = int(request.args.get("limit", 100))
+        return jsonify(service.history_rows(repo=request.args.get("repo"),
+                                            flow=request.args.get("flow"),
+                                            ref=request.args.get("ref"),
+                                            state=request.args.get("state"), limit=limit))
+
+    @app.get("/api/v1/history/<run>")
+    def history_run(run: str) -> Response:
+        return jsonify(service.history_run(run, request.args.get("repo")))
+
     _ui_routes(app, service)
     return app
 

@@ -29,6 +29,7 @@ from runner.executors import Executors
 from runner.git.files import CheckoutFiles
 from runner.git.mirror import ensure_mirror, fetch, is_remote, mirror_path
 from runner.git.repo import GitRepo
+from runner.history import query
 from runner.history.notes import NotesStore
 from runner.history.recorder import HistoryRecorder
 from runner.ids import ulid
@@ -249,6 +250,29 @@ class FlowService:
                                               dt.datetime.now(dt.UTC)))
         self.pool.submit(self._execute, record, checkout, trigger)
         return execution
+
+    def history_rows(self, *, repo: str | None = None, flow: str | None = None,
+                     ref: str | None = None, state: str | None = None,
+                     limit: int = 100) -> list[dict[str, Any]]:
+        """Recorded runs of the served repositories (all, or one), newest first."""
+        rows: list[dict[str, Any]] = []
+        for name in self.repos:
+            if repo is None or name == repo:
+                found = query.history(self.history(name), flow=flow, ref=ref,
+                                      state=state.upper() if state else None, limit=limit)
+                rows += [{**row, "repo": name} for row in query.history_json(found)]
+        rows.sort(key=lambda row: str(row.get("started") or ""), reverse=True)
+        return rows[:limit]
+
+    def history_run(self, run: str, repo: str | None = None) -> dict[str, Any]:
+        """One recorded run (a unique prefix will do), searched in every served repository."""
+        for name in self.repos:
+            if repo is None or name == repo:
+                try:
+                    return {**query.show_json(query.show(self.history(name), run)), "repo": name}
+                except query.UnknownRunError:
+                    continue
+        raise NotFoundError(f"no recorded run {run}")
 
     def history(self, name: str) -> NotesStore:
         """The run history of a served repository: its own refs/notes/flows."""

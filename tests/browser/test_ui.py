@@ -106,3 +106,15 @@ def test_user_text_is_escaped(served: str, page: Page) -> None:
     page.goto(f"{served}/#/executions/{runs[0]['id']}")
     page.wait("document.getElementById('logs')?.textContent.includes('<img src=x')", timeout=10)
     assert page.js("document.querySelectorAll('#logs img').length") == 0
+
+
+def test_history_page_lists_recorded_runs_and_filters_them(served: str, page: Page) -> None:
+    ok = get_json(served + "/api/v1/executions/demo/greet?wait=true", "POST", {"who": "Ada"})
+    assert ok["state"]["current"] == "SUCCESS"
+    page.goto(served + "/#/history")
+    page.wait(f"document.querySelector(\"tr[data-run='{ok['id']}']\")")
+    row = _text(page, f"tr[data-run='{ok['id']}']")
+    assert "demo.greet" in row and "SUCCESS" in row and "manual" in row
+    page.js("document.getElementById('history-state').value = 'FAILED'")
+    page.js("document.querySelector('#history-filter button').click()")
+    page.wait("document.querySelectorAll('#history tbody tr').length === 0")

@@ -193,6 +193,35 @@ async function executionsPage() {
   every(2000, () => refresh().catch(() => {}));
 }
 
+// -- history (from the repositories' git notes) -----------------------------------------------
+async function historyPage(query) {
+  const params = new URLSearchParams(query || "");
+  const flow = h("input", { id: "history-flow", placeholder: "namespace.id", value: params.get("flow") || "" });
+  const ref = h("input", { id: "history-ref", placeholder: "branch", value: params.get("ref") || "" });
+  const stateFilter = h("select", { id: "history-state" },
+    ["", "SUCCESS", "WARNING", "FAILED", "KILLED", "RUNNING"].map((s) =>
+      h("option", s === (params.get("state") || "") ? { value: s, selected: "" } : { value: s }, s || "any state")));
+  const body = h("tbody", {});
+  const load = async () => {
+    const q = new URLSearchParams();
+    if (flow.value) q.set("flow", flow.value);
+    if (ref.value) q.set("ref", ref.value);
+    if (stateFilter.value) q.set("state", stateFilter.value);
+    const rows = await api("GET", `/api/v1/history?${q}`);
+    body.replaceChildren(...rows.map((r) => h("tr", { "data-run": r.run },
+      h("td", {}, h("code", {}, r.run)), h("td", {}, r.flow), h("td", {}, state(r.state)),
+      h("td", {}, h("code", {}, (r.commit || "").slice(0, 10))), h("td", {}, r.ref || ""),
+      h("td", {}, r.trigger || ""), h("td", {}, when(r.started)),
+      h("td", {}, r.dur_ms == null ? "" : `${(r.dur_ms / 1000).toFixed(1)}s`))));
+  };
+  const form = h("form", { id: "history-filter" }, flow, ref, stateFilter, h("button", { type: "submit" }, "Filter"));
+  form.addEventListener("submit", (event) => { event.preventDefault(); load().catch((err) => show(failure(err))); });
+  await load();
+  show(h("h1", {}, "History"), h("p", { class: "muted" }, "Every recorded run, from the repositories' refs/notes/flows."),
+    form, h("table", { id: "history" }, h("thead", {}, h("tr", {},
+      ["Run", "Flow", "State", "Commit", "Ref", "Trigger", "Started", "Duration"].map((t) => h("th", {}, t)))), body));
+}
+
 function taskRuns(runs) {
   return h("table", { id: "taskruns" }, h("thead", {}, h("tr", {},
     ["Task", "Value", "State", "Attempts", "Duration", "Outputs"].map((t) => h("th", {}, t)))),
@@ -251,6 +280,7 @@ async function route() {
     if (parts[0] === "flows" && parts.length === 3) await flowPage(parts[1], parts[2]);
     else if (parts[0] === "executions" && parts.length === 2) await executionPage(parts[1]);
     else if (parts[0] === "executions") await executionsPage();
+    else if (parts[0].startsWith("history")) await historyPage(location.hash.split("?")[1]);
     else await flowsPage();
   } catch (err) { show(failure(err)); }
   document.body.dataset.route = parts.join("/");
