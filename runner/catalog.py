@@ -1,34 +1,44 @@
 """The flows of a directory (a work tree's `.flows/`), found by namespace and id.
 
-`flows run` uses it so a Subflow task finds its child flow next to the parent.
+`flows run`, `flows ci` and `flows bisect` use it: a Subflow task finds its child flow
+next to the parent, and each file is parsed once however many runs look things up.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+from runner.diagnostics import Diagnostic
 from runner.model import Flow
 from runner.parse import parse_flow
+from runner.validate import flow_files
 
-SUFFIXES = (".yml", ".yaml")
+InvalidHandler = Callable[[Path, list[Diagnostic]], None]
 
 
 class DirectoryFlows:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, on_invalid: InvalidHandler | None = None) -> None:
         self.root = root
+        self.on_invalid = on_invalid  # told about each file that is not a valid flow
         self._flows: dict[tuple[str, str], Flow] | None = None
 
     def _load(self) -> dict[tuple[str, str], Flow]:
         if self._flows is None:
             found: dict[tuple[str, str], Flow] = {}
-            files = sorted(p for p in self.root.rglob("*") if p.suffix in SUFFIXES and p.is_file()) \
-                if self.root.is_dir() else []
-            for path in files:
-                flow, _ = parse_flow(path.read_text(encoding="utf-8", errors="replace"), str(path))
+            for path in flow_files([self.root]) if self.root.is_dir() else ():
+                flow, diagnostics = parse_flow(
+                    path.read_text(encoding="utf-8", errors="replace"), str(path))
                 if flow is not None:
                     found.setdefault((flow.namespace, flow.id), flow)
+                elif self.on_invalid is not None:
+                    self.on_invalid(path, diagnostics)
             self._flows = found
         return self._flows
+
+    def all(self) -> dict[str, Flow]:
+        """Valid flows by namespace.id (the first file wins a duplicate)."""
+        return {flow.qualified_id: flow for flow in self._load().values()}
 
     def get(self, namespace: str, flow_id: str) -> Flow | None:
         return self._load().get((namespace, flow_id))

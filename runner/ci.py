@@ -27,8 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from runner.catalog import SUFFIXES, DirectoryFlows
+from runner.catalog import DirectoryFlows
 from runner.ci_event import CiOptions, Context, github_env, resolve
+from runner.diagnostics import Diagnostic
 from runner.engine import Engine
 from runner.errors import GitflowsError, UsageError
 from runner.events import Event, EventSink, FanOut, LogLine, State, TaskRunStateChanged, worst
@@ -39,7 +40,6 @@ from runner.history.notes import NotesStore, default_index_path
 from runner.history.recorder import HistoryRecorder
 from runner.ids import ulid
 from runner.model import Flow
-from runner.parse import parse_flow
 from runner.reporters.commit_status import StatusReporter
 from runner.reporters.console import ConsoleReporter
 from runner.reporters.status_text import seconds_text
@@ -101,18 +101,18 @@ class CiResult:
 
 # -- which flows -------------------------------------------------------------------------------
 
+def catalog(folder: Path, say: Callable[[str], None]) -> DirectoryFlows:
+    """The flows of a directory, parsed once and shared by every run (subflows too)."""
+    def invalid(path: Path, diagnostics: list[Diagnostic]) -> None:
+        errors = [d.format() for d in diagnostics if d.is_error]
+        say(f"warning: {path} is not a valid flow, not run: {'; '.join(errors[:3])}")
+
+    return DirectoryFlows(folder, on_invalid=invalid)
+
+
 def load_flows(folder: Path, say: Callable[[str], None]) -> dict[str, Flow]:
     """The valid flows of a directory by namespace.id (the first file wins a duplicate)."""
-    found: dict[str, Flow] = {}
-    for path in sorted(p for p in folder.rglob("*") if p.suffix in SUFFIXES and p.is_file()):
-        flow, diagnostics = parse_flow(path.read_text(encoding="utf-8", errors="replace"),
-                                       str(path))
-        if flow is None:
-            errors = [d.format() for d in diagnostics if d.is_error]
-            say(f"warning: {path} is not a valid flow, not run: {'; '.join(errors[:3])}")
-        else:
-            found.setdefault(flow.qualified_id, flow)
-    return found
+    return catalog(folder, say).all()
 
 
 def select(ctx: Context, flows: Mapping[str, Flow], names: Sequence[str],
@@ -175,6 +175,7 @@ class _Runner:
     inputs: Mapping[str, Any]
     store: NotesStore | None
     err: TextIO
+    flows: DirectoryFlows
     errors: list[str] = field(default_factory=list)
 
     def reporter(self, flow: str, run_id: str) -> StatusReporter | None:
@@ -199,7 +200,7 @@ class _Runner:
             sinks.append(reporter)
         engine = Engine(self.executors, FanOut(*sinks), environ=self.environ,
                         namespace_files=CheckoutFiles(self.ctx.root),
-                        flows=DirectoryFlows(self.ctx.flows_dir), secrets=self.secrets,
+                        flows=self.flows, secrets=self.secrets,
                         data_dir=Path(self.environ.get("RUNNER_TEMP") or tempfile.gettempdir())
                         / "gitflows-ci")
         declared = {i.id for i in flow.inputs}
@@ -236,8 +237,8 @@ def run_ci(options: CiOptions, environ: MutableMapping[str, str],
         + (f" ({ctx.ref})" if ctx.ref else "") + (", untrusted (fork)" if ctx.untrusted else ""))
     if head != ctx.sha:
         say(f"flows ci: note: the work tree is at {head[:12]}; flows are read from it")
-    flows = load_flows(ctx.flows_dir, say)
-    planned, skipped = select(ctx, flows, options.flows, say)
+    flows = catalog(ctx.flows_dir, say)
+    planned, skipped = select(ctx, flows.all(), options.flows, say)
     unused = set(options.inputs) - {i.id for flow, _ in planned for i in flow.inputs}
     if unused and planned:
         say(f"warning: no flow that runs declares the input(s) {', '.join(sorted(unused))}")
@@ -253,7 +254,7 @@ def run_ci(options: CiOptions, environ: MutableMapping[str, str],
         store = None
     built = executors() if planned else Executors(LocalExecutor())
     runner = _Runner(ctx, dataclasses.replace(built, untrusted=True) if ctx.untrusted else built,
-                     dict(environ), secrets, options.inputs, store, err)
+                     dict(environ), secrets, options.inputs, store, err, flows)
     if not ctx.token and ctx.git_event is not None:
         say("flows ci: no token (GITHUB_TOKEN): commit statuses are not posted")
     for skip in skipped:
