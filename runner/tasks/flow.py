@@ -20,16 +20,22 @@ LEGACY = "io.kestra.core.tasks.flows"
 _DURATION = {"$ref": "#/definitions/duration"}
 
 
-def run_block(task: Task, ctx: TaskContext, tasks: tuple[Task, ...], *, value: str | None = None,
-              ctx_workdir: Any = None) -> State:
-    """Run tasks, then this flowable's own `errors` on failure and `finally` always."""
-    state = ctx.run_tasks(tasks, value=value, workdir=ctx_workdir)
+def handlers(task: Task, ctx: TaskContext, state: State, *, value: str | None = None,
+             workdir: Any = None) -> State:
+    """After a flowable's children: its own `errors` on failure, then `finally` always."""
     if state.failed and task.subtasks.get("errors") and not ctx.cancel.is_set():
-        ctx.run_tasks(task.subtasks["errors"], value=value, workdir=ctx_workdir)
+        ctx.run_tasks(task.subtasks["errors"], value=value, workdir=workdir)
     if task.subtasks.get("finally"):
         state = worst([state, ctx.run_tasks(task.subtasks["finally"], value=value,
-                                            workdir=ctx_workdir)])
+                                            workdir=workdir)])
     return state
+
+
+def run_block(task: Task, ctx: TaskContext, tasks: tuple[Task, ...], *, value: str | None = None,
+              ctx_workdir: Any = None) -> State:
+    """Run tasks, then this flowable's handlers."""
+    state = ctx.run_tasks(tasks, value=value, workdir=ctx_workdir)
+    return handlers(task, ctx, state, value=value, workdir=ctx_workdir)
 
 
 def _outcome(state: State) -> Outcome:
@@ -58,10 +64,7 @@ def run_parallel(task: Task, ctx: TaskContext) -> Outcome:
     limit = int(ctx.render(task.props.get("concurrent", 0)))
     children = task.subtasks.get("tasks", ())
     states = ctx.map_concurrently(lambda child: ctx.run_tasks((child,)), children, limit)
-    state = worst(states)
-    if state.failed and task.subtasks.get("errors"):
-        ctx.run_tasks(task.subtasks["errors"])
-    return _outcome(state)
+    return _outcome(handlers(task, ctx, worst(states)))
 
 
 def run_if(task: Task, ctx: TaskContext) -> Outcome:
@@ -94,12 +97,7 @@ def run_for_each(task: Task, ctx: TaskContext) -> Outcome:
     limit = int(ctx.render(task.props.get("concurrencyLimit", 1)))
     children = task.subtasks.get("tasks", ())
     states = ctx.map_concurrently(lambda v: ctx.run_tasks(children, value=v), values, limit)
-    state = worst(states)
-    if state.failed and task.subtasks.get("errors"):
-        ctx.run_tasks(task.subtasks["errors"])
-    if task.subtasks.get("finally"):
-        state = worst([state, ctx.run_tasks(task.subtasks["finally"])])
-    return _outcome(state)
+    return _outcome(handlers(task, ctx, worst(states)))
 
 
 def run_dag(task: Task, ctx: TaskContext) -> Outcome:
@@ -119,9 +117,7 @@ def run_dag(task: Task, ctx: TaskContext) -> Outcome:
     if len(done) < len(children) and not state.failed:
         raise TaskFailed("dependsOn has a cycle; these tasks never became ready: "
                          + ", ".join(sorted(set(children) - set(done))))
-    if state.failed and task.subtasks.get("errors"):
-        ctx.run_tasks(task.subtasks["errors"])
-    return _outcome(state)
+    return _outcome(handlers(task, ctx, state))
 
 
 def run_subflow(task: Task, ctx: TaskContext) -> Outcome:

@@ -540,3 +540,32 @@ def test_after_execution_sees_the_final_state_and_cannot_change_it(h: Harness) -
     assert execution.state.current is State.FAILED
     assert h.logs("report") == ["ended FAILED"]
     assert final(execution, "also_fails") == "FAILED"
+
+
+@pytest.mark.parametrize("kind", ["Parallel", "Dag", "ForEach"])
+def test_every_flowable_runs_its_errors_and_finally(h: Harness, kind: str) -> None:
+    child = "type: io.kestra.plugin.core.execution.Fail"
+    body = {
+        "Parallel": f"tasks:\n              - id: bad\n                {child}",
+        "Dag": f"tasks:\n              - task:\n                  id: bad\n                  {child}",
+        "ForEach": f"values: [x]\n            tasks:\n              - id: bad\n                {child}",
+    }[kind]
+    execution = h.run(f"""
+        id: handlers
+        namespace: t
+        tasks:
+          - id: group
+            type: {FLOW}.{kind}
+            {body}
+            errors:
+              - id: on_error
+                type: {LOG}
+                message: handled
+            finally:
+              - id: always
+                type: {LOG}
+                message: cleaned
+    """)
+    assert execution.state.current is State.FAILED
+    assert final(execution, "on_error") == "SUCCESS"
+    assert final(execution, "always") == "SUCCESS"
