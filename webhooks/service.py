@@ -71,13 +71,15 @@ class Record:
     logs: list[dict[str, Any]] = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
     reporter: StatusReporter | None = None
+    snapshot: _Snapshot | None = None  # the flows of the run's commit (subflows, Flow triggers)
 
 
 class _Snapshot:
     """The flows of one commit, usable as the engine's FlowLookup for subflows."""
 
     def __init__(self, flows: list[FlowAtCommit]) -> None:
-        self.by_id = {(f.flow.namespace, f.flow.id): f.flow for f in flows if f.flow is not None}
+        self.flows = [f.flow for f in flows if f.flow is not None]
+        self.by_id = {(flow.namespace, flow.id): flow for flow in self.flows}
 
     def get(self, namespace: str, flow_id: str) -> Flow | None:
         return self.by_id.get((namespace, flow_id))
@@ -123,7 +125,6 @@ class FlowService:
         self._stores: dict[str, NotesStore] = {}
         self._groups: dict[str, list[str]] = {}  # concurrency group → executions, oldest first
         self.console = ConsoleReporter(sys.stderr)
-        config.data_dir.mkdir(parents=True, exist_ok=True)
         self.reporting = Reporting(config, self.environ)
         self.secrets = Secrets(self.environ)
         self.inbox = Inbox(config.data_dir / "inbox.sqlite3")
@@ -210,6 +211,7 @@ class FlowService:
         """Check the inputs now (UsageError on bad ones) and queue the run."""
         target, snapshot = self.find(namespace, flow_id, repo, ref)
         assert target.flow is not None
+        flows_at_commit = _Snapshot(snapshot)
         checkout = Path(tempfile.mkdtemp(prefix="gitflows-checkout-", dir=self.config.data_dir))
         executors = replace(self.executors, untrusted=True) if untrusted else self.executors
         trigger = dict(trigger or {"type": "manual"})
@@ -224,7 +226,7 @@ class FlowService:
                                            execution_id, trigger, checkout)
         sinks: list[EventSink] = [self, recorder, *([reporter] if reporter else [])]
         engine = Engine(executors, FanOut(*sinks), environ=self.environ,
-                        namespace_files=CheckoutFiles(checkout), flows=_Snapshot(snapshot),
+                        namespace_files=CheckoutFiles(checkout), flows=flows_at_commit,
                         data_dir=self.config.data_dir)
         try:
             execution = engine.prepare(target.flow, inputs, labels=labels,
@@ -232,7 +234,8 @@ class FlowService:
         except GitflowsError:
             shutil.rmtree(checkout, ignore_errors=True)
             raise
-        record = Record(execution, target.repo, target.commit, engine, reporter=reporter)
+        record = Record(execution, target.repo, target.commit, engine, reporter=reporter,
+                        snapshot=flows_at_commit)
         if reporter is not None:
             reporter.pending()
         group = _group(target.repo, target.flow.qualified_id, trigger)
@@ -307,7 +310,7 @@ class FlowService:
         execution = record.execution
         done = Finished(execution.id, execution.flow.namespace, execution.flow.id,
                         execution.state.current, execution.flow.revision, execution.outputs)
-        flows = [f.flow for f in self.flows(record.repo, record.commit) if f.flow is not None]
+        flows = record.snapshot.flows if record.snapshot is not None else []
         for flow, trigger, notes in triggered(flows, done):
             for note in notes:
                 self.console.emit(LogLine(execution.id, None, None, 0, "WARN", note,
