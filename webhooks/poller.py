@@ -51,8 +51,8 @@ class Poller(Background):
                 log.error("%s: %s", name, err)
                 continue
             known = dict(self.db.execute("SELECT ref, sha FROM refs WHERE repo = ?", (name,)))
-            first_round = not known and not self.db.execute(
-                "SELECT 1 FROM refs WHERE repo = ? LIMIT 1", (name,)).fetchone()
+            first_round = not known
+            known.pop("", None)  # the row that marks an empty repository as seen is no ref
             if not first_round:
                 for ref in sorted(set(known) | set(now)):
                     before, after = known.get(ref, ZERO), now.get(ref, ZERO)

@@ -54,3 +54,23 @@ def test_pushes_to_the_remote_start_runs_in_poll_mode(server: str,
     commit(work, "src/app.txt", "v3", "feature work")
     git(work, "push", "-q", "origin", "feature")
     assert len(executions_after(server, 1)) == 1  # branches: [main] filters the feature push
+
+
+def test_an_empty_repository_is_polled_without_phantom_events(tmp_path: Path) -> None:
+    from runner.executors import Executors, LocalExecutor
+    from webhooks.config import RepoConfig, ServerConfig
+    from webhooks.poller import Poller
+    from webhooks.service import FlowService
+
+    origin = tmp_path / "empty.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)
+    config = ServerConfig(data_dir=tmp_path / "data",
+                          repos=(RepoConfig(name="octo/empty", location=f"file://{origin}"),))
+    service = FlowService(config, Executors(LocalExecutor()), environ={})
+    poller = Poller(service, 60)
+    try:
+        assert poller.poll_once() == 0  # first round: records that there is nothing
+        assert poller.poll_once() == 0  # still nothing moved
+        assert service.inbox.pending_count() == 0
+    finally:
+        service.close()
