@@ -92,7 +92,7 @@ def _parse_inputs(pairs: tuple[str, ...], files: tuple[str, ...]) -> dict[str, A
     return values
 
 
-def _recorder(root: Path, secrets: list[str]) -> HistoryRecorder:
+def _recorder(root: Path) -> HistoryRecorder:
     from runner.history.notes import NotesStore, default_index_path
     from runner.history.recorder import HistoryRecorder
 
@@ -103,8 +103,7 @@ def _recorder(root: Path, secrets: list[str]) -> HistoryRecorder:
         raise UsageError(f"--record needs a git repository with a commit ({root})") from None
     store = NotesStore(root, index=default_index_path(root))
     return HistoryRecorder(store, commit, git.current_branch(), "manual",
-                           f"flows run@{socket.gethostname()}", dirty=git.is_dirty(),
-                           secrets=secrets)
+                           f"flows run@{socket.gethostname()}", dirty=git.is_dirty())
 
 
 def _user_data_dir() -> Path:
@@ -154,14 +153,12 @@ def run(file: str, inputs: tuple[str, ...], input_files: tuple[str, ...], execut
         raise UsageError(f"{file}: no such file")
     flow = load_flow(file)
     values = _parse_inputs(inputs, input_files)
-    secrets = [v for i in flow.inputs if i.type.upper() == "SECRET"
-               for v in [str(values.get(i.id, ""))] if v]
-    console = ConsoleReporter(sys.stderr, level=log_level, secrets=secrets)
+    console = ConsoleReporter(sys.stderr, level=log_level)  # the engine masks secrets already
     root = find_root(Path(file))
     flows_dir = Path(file).resolve().parent if Path(file).resolve().parent.name == DEFAULT_FLOWS_DIR \
         else root / DEFAULT_FLOWS_DIR
     sinks: list[EventSink] = [console]
-    recorder = _recorder(root, secrets) if record else None
+    recorder = _recorder(root) if record else None
     if recorder is not None:
         sinks.append(recorder)
     engine = Engine(_executors(executor), FanOut(*sinks), environ=os.environ,

@@ -16,7 +16,7 @@ from runner.cancel import CancelToken
 from runner.events import State
 from runner.execution import TaskRunRecord
 from runner.executors.base import ExecutorError, LineHandler, Mount, ProcessResult, ProcessSpec
-from runner.inputs import resolve_inputs
+from runner.inputs import resolve
 from runner.model import Input, Task
 from runner.run import FlowRun, PendingPause, Scope
 from runner.tasks.base import SubflowResult, TaskFailed
@@ -194,8 +194,4 @@ class RunContext:
 
 def resume_inputs(pending: PendingPause, raw: Mapping[str, Any], flow_id: str) -> dict[str, Any]:
     """Validate onResume inputs like flow inputs (required, types, defaults)."""
-    from runner.model import Flow, Position
-
-    holder = Flow(id=flow_id, namespace="resume", position=Position("<resume>", 1, 1), tasks=(),
-                  inputs=tuple(pending.on_resume))
-    return resolve_inputs(holder, raw)
+    return resolve(pending.on_resume, raw, f"resuming {flow_id}")

@@ -11,7 +11,7 @@ import datetime as dt
 import json
 import re
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from runner.durations import parse_duration
@@ -24,21 +24,27 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def resolve_inputs(flow: Flow, raw: Mapping[str, Any]) -> dict[str, Any]:
-    known = {i.id for i in flow.inputs}
+    return resolve(flow.inputs, raw, f"flow {flow.qualified_id}")
+
+
+def resolve(specs: Sequence[Input], raw: Mapping[str, Any], owner: str) -> dict[str, Any]:
+    """Typed values for the declared inputs (defaults, required, validators); `owner` names
+    who declares them in error messages (a flow, a Pause's onResume)."""
+    known = {i.id for i in specs}
     unknown = sorted(set(raw) - known)
     if unknown:
         listed = ", ".join(sorted(known)) or "none"
-        raise UsageError(f"unknown input(s) {', '.join(unknown)} for flow {flow.qualified_id} "
+        raise UsageError(f"unknown input(s) {', '.join(unknown)} for {owner} "
                          f"(declared: {listed})")
     values: dict[str, Any] = {}
-    for spec in flow.inputs:
+    for spec in specs:
         if spec.id in raw and raw[spec.id] is not None:
             values[spec.id] = coerce(spec, raw[spec.id])
         elif spec.defaults is not None:
             values[spec.id] = coerce(spec, spec.defaults)
         elif spec.required:
-            raise UsageError(f"missing required input '{spec.id}' ({spec.type}) for flow "
-                             f"{flow.qualified_id}; pass --input {spec.id}=VALUE")
+            raise UsageError(f"missing required input '{spec.id}' ({spec.type}) for {owner}; "
+                             f"pass --input {spec.id}=VALUE")
         else:
             values[spec.id] = None
     return values
