@@ -61,11 +61,27 @@ class GitRepo:
 
     def files_at(self, commit: str, folder: str) -> dict[str, str]:
         """path → text of every *.yml / *.yaml file under folder at commit."""
-        listing = self._git("ls-tree", "-r", "-z", "--name-only", commit, "--", folder)
-        paths = [p for p in listing.decode("utf-8", "surrogateescape").split("\0")
-                 if p.endswith((".yml", ".yaml"))]
-        return {path: self._git("show", f"{commit}:{path}").decode("utf-8", "replace")
-                for path in paths}
+        listing = self._git("ls-tree", "-r", "-z", commit, "--", folder)
+        blobs: list[tuple[str, str]] = []  # (object id, path)
+        for entry in listing.decode("utf-8", "surrogateescape").split("\0"):
+            meta, _, path = entry.partition("\t")
+            fields = meta.split()
+            if len(fields) == 3 and fields[1] == "blob" and path.endswith((".yml", ".yaml")):
+                blobs.append((fields[2], path))
+        if not blobs:
+            return {}
+        # one `git cat-file --batch` for every file, not one process per file
+        out = self._git("cat-file", "--batch",
+                        input_bytes="".join(f"{oid}\n" for oid, _ in blobs).encode())
+        files: dict[str, str] = {}
+        position = 0
+        for _, path in blobs:
+            header_end = out.index(b"\n", position)
+            size = int(out[position:header_end].split()[2])
+            start = header_end + 1
+            files[path] = out[start:start + size].decode("utf-8", "replace")
+            position = start + size + 1  # the content is followed by a newline
+        return files
 
     def export(self, commit: str, dest: Path) -> None:
         """Write the tree of commit into dest (like a checkout without .git)."""
