@@ -14,6 +14,12 @@ from runner.executors import Executors, LocalExecutor
 from runner.model import Flow
 from runner.parse import parse_flow
 
+FLOW = "io.kestra.plugin.core.flow"
+LOG = "io.kestra.plugin.core.log.Log"
+RETURN = "io.kestra.plugin.core.debug.Return"
+SHELL = "io.kestra.plugin.scripts.shell.Commands"
+FAIL = "io.kestra.plugin.core.execution.Fail"
+
 
 def flow_of(text: str, file: str = "flow.yml") -> Flow:
     flow, diagnostics = parse_flow(textwrap.dedent(text).lstrip("\n"), file)

@@ -9,17 +9,7 @@ import pytest
 
 from runner.errors import UsageError
 from runner.events import ExecutionStateChanged, State
-from tests.unit.engine_helpers import Harness, final, runs
-
-LOG = "io.kestra.plugin.core.log.Log"
-RETURN = "io.kestra.plugin.core.debug.Return"
-SHELL = "io.kestra.plugin.scripts.shell.Commands"
-FAIL = "io.kestra.plugin.core.execution.Fail"
-
-
-@pytest.fixture
-def h(tmp_path: Path) -> Harness:
-    return Harness(tmp_path)
+from tests.unit.engine_helpers import FAIL, LOG, RETURN, SHELL, Harness, final, runs
 
 
 def test_outputs_flow_between_tasks_and_into_flow_outputs(h: Harness) -> None:

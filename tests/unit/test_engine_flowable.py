@@ -11,17 +11,7 @@ import pytest
 
 from runner.errors import UsageError
 from runner.events import ExecutionStateChanged, State
-from tests.unit.engine_helpers import Flows, Harness, final, runs
-
-FLOW = "io.kestra.plugin.core.flow"
-LOG = "io.kestra.plugin.core.log.Log"
-RETURN = "io.kestra.plugin.core.debug.Return"
-SHELL = "io.kestra.plugin.scripts.shell.Commands"
-
-
-@pytest.fixture
-def h(tmp_path: Path) -> Harness:
-    return Harness(tmp_path)
+from tests.unit.engine_helpers import FLOW, LOG, RETURN, SHELL, Flows, Harness, final, runs
 
 
 def test_parallel_runs_children_at_the_same_time(h: Harness) -> None:
