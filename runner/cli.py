@@ -196,6 +196,7 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
     from webhooks.app import serve as run_server
     from webhooks.config import RepoConfig, load_config, parse_interval, with_overrides
     from webhooks.dispatcher import Dispatcher
+    from webhooks.event_triggers import EventTriggers
     from webhooks.poller import Poller
     from webhooks.service import FlowService
     from webhooks.ticker import Ticker
@@ -221,12 +222,13 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
     service = FlowService(config, _executors(config.executor))
     for flow in service.flows():
         click.echo(f"serving {flow.repo}:{flow.file} at {flow.commit[:10]}", err=True)
-    dispatcher, ticker = Dispatcher(service), Ticker(service)
+    dispatcher, ticker, watcher = Dispatcher(service), Ticker(service), EventTriggers(service)
     poller = Poller(service, config.poll) if config.poll else None
     worker = QueueWorker(service, service.queue, lease=config.queue_lease)
     worker.start()
     dispatcher.start()
     ticker.start()
+    watcher.start()
     if poller is not None:
         poller.start()
     click.echo(f"gitflows on http://{config.host}:{config.port}/", err=True)
@@ -236,6 +238,7 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
     finally:
         if poller is not None:
             poller.stop()
+        watcher.stop()
         ticker.stop()
         dispatcher.stop()
         worker.stop()

@@ -23,6 +23,7 @@ from runner.tasks.registry import Registry, TypeDef
 
 GROUP = "gitflows.plugins"
 BUILT_IN = "built-in"
+OWN_DISTRIBUTION = "gitflows"
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class Plugins:
     types: tuple[TypeDef, ...]
     providers: Mapping[str, str]  # type name -> distribution name
     problems: tuple[PluginProblem, ...]
+    not_installed: tuple[str, ...] = ()  # gitflows's own extras whose client library is missing
 
 
 def missing_extra(type_name: str) -> str | None:
@@ -87,11 +89,19 @@ def load_plugins(builtins: Iterable[TypeDef],
     found: list[TypeDef] = []
     providers: dict[str, str] = {}
     problems: list[PluginProblem] = []
+    not_installed: list[str] = []
     selected = entry_points(group=GROUP) if entries is None else entries
     for entry in sorted(selected, key=lambda e: e.name):
         provider = _provider(entry)
         try:
             types = _load_entry(entry)
+        except ModuleNotFoundError as err:
+            if provider == OWN_DISTRIBUTION and entry.name in EXTRAS.values():
+                not_installed.append(entry.name)  # `pip install 'gitflows[<extra>]'` brings it
+                continue
+            problems.append(PluginProblem(entry.name, provider,
+                                          f"failed to load: {type(err).__name__}: {err}"))
+            continue
         except Exception as err:  # a broken plugin must not break gitflows
             problems.append(PluginProblem(entry.name, provider,
                                           f"failed to load: {type(err).__name__}: {err}"))
@@ -113,7 +123,7 @@ def load_plugins(builtins: Iterable[TypeDef],
         providers.update({typedef.name: provider for typedef in types})
     for problem in problems:
         log.warning("%s", problem.format())
-    return Plugins(tuple(found), providers, tuple(problems))
+    return Plugins(tuple(found), providers, tuple(problems), tuple(not_installed))
 
 
 @cache

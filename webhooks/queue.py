@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +26,12 @@ CREATE TABLE IF NOT EXISTS runs (
   flow_id TEXT NOT NULL, commit_id TEXT NOT NULL, trigger TEXT NOT NULL, untrusted INTEGER NOT NULL,
   inputs TEXT NOT NULL DEFAULT '{}',
   status TEXT NOT NULL DEFAULT 'queued', owner TEXT, lease_until REAL, execution_id TEXT,
-  attempts INTEGER NOT NULL DEFAULT 0, queued_at REAL NOT NULL, finished_at REAL)
+  attempts INTEGER NOT NULL DEFAULT 0, queued_at REAL NOT NULL, finished_at REAL);
+CREATE TABLE IF NOT EXISTS trigger_cursors (
+  trigger TEXT PRIMARY KEY, cursor TEXT NOT NULL, updated_at REAL NOT NULL)
 """
+_INSERT = ("INSERT OR IGNORE INTO runs (key, repo, namespace, flow_id, commit_id, trigger, "
+           "untrusted, inputs, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,18 @@ class QueuedRun:
     dead_execution: str | None  # the execution of a previous claim whose server died
 
 
+@dataclass(frozen=True)
+class NewRun:
+    key: str
+    repo: str
+    namespace: str
+    flow_id: str
+    commit: str
+    trigger: dict[str, Any]
+    untrusted: bool = False
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
 class RunQueue:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -52,7 +68,8 @@ class RunQueue:
         self._local = threading.local()
         self._writer = threading.Lock()
         with self._write() as conn:
-            conn.execute(_SCHEMA)
+            for statement in _SCHEMA.split(";"):
+                conn.execute(statement)
 
     def _conn(self) -> sqlite3.Connection:
         if getattr(self._local, "pid", None) != os.getpid():
@@ -82,12 +99,35 @@ class RunQueue:
                 inputs: dict[str, Any] | None = None) -> bool:
         """Queue a run; False when a run with this key was queued before (whatever its state)."""
         with self._write() as conn:
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO runs (key, repo, namespace, flow_id, commit_id, trigger, "
-                "untrusted, inputs, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, repo, namespace, flow_id, commit, json.dumps(trigger, default=str),
-                 int(untrusted), json.dumps(inputs or {}, default=str), time.time()))
+            cursor = conn.execute(_INSERT, (key, repo, namespace, flow_id, commit,
+                                            json.dumps(trigger, default=str), int(untrusted),
+                                            json.dumps(inputs or {}, default=str), time.time()))
             return cursor.rowcount == 1
+
+    def enqueue_batch(self, runs: list[NewRun], trigger_key: str, cursor: Any) -> int:
+        """Queue an event trigger's runs and save its cursor in one transaction (all or
+        nothing: see runner.triggers); a cursor of None keeps the saved one. The number of
+        runs added (runs whose key was queued before are left out)."""
+        now = time.time()
+        with self._write() as conn:
+            added = 0
+            for run in runs:
+                added += conn.execute(_INSERT, (
+                    run.key, run.repo, run.namespace, run.flow_id, run.commit,
+                    json.dumps(run.trigger, default=str), int(run.untrusted),
+                    json.dumps(run.inputs, default=str), now)).rowcount
+            if cursor is not None:
+                conn.execute("INSERT INTO trigger_cursors (trigger, cursor, updated_at) VALUES "
+                             "(?, ?, ?) ON CONFLICT(trigger) DO UPDATE SET cursor = excluded.cursor, "
+                             "updated_at = excluded.updated_at",
+                             (trigger_key, json.dumps(cursor, default=str), now))
+            return added
+
+    def cursor(self, trigger_key: str) -> Any:
+        """The cursor an event trigger's last committed batch saved, or None."""
+        row = self._conn().execute("SELECT cursor FROM trigger_cursors WHERE trigger = ?",
+                                   (trigger_key,)).fetchone()
+        return None if row is None else json.loads(row[0])
 
     def claim(self, owner: str, lease_seconds: float) -> QueuedRun | None:
         """The oldest queued run, or a running one whose server's lease expired."""

@@ -151,6 +151,10 @@ class FlowService:
         self._queued.set()
         return added
 
+    def wake_queue(self) -> None:
+        """Runs were queued behind enqueue's back (a batch of events): start them now."""
+        self._queued.set()
+
     def wait_for_queue(self, timeout: float) -> None:
         self._queued.wait(timeout)
         self._queued.clear()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.tasks.base import TaskRun
+from runner.triggers import TriggerPoll
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class TypeDef:
     task_slots: tuple[str, ...] = ()  # properties that hold lists of tasks
     task_maps: tuple[str, ...] = ()  # properties that map names to lists of tasks (Switch cases)
     dag_slot: str | None = None  # a list of {task, dependsOn} (Dag tasks)
+    poll: TriggerPoll | None = None  # event triggers: what the server polls (runner.triggers)
 
     def children(self, raw: Mapping[str, Any]) -> Iterator[tuple[tuple[str | int, ...], Any]]:
         """(path below the task, child task mapping) for every direct child of a raw task."""
