@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from runner.tasks import core, flow, git_triggers, http, kv, notifications, scripts, storage
+from runner.tasks import core, flow, fs_local, git_triggers, http, kv, notifications, scripts, storage
 from runner.tasks.base import Outcome, TaskContext, TaskFailed
 from runner.tasks.registry import Registry, Resolved, TypeDef
 
@@ -14,7 +14,7 @@ __all__ = ["BUILTIN_TYPES", "Outcome", "Registry", "Resolved", "TaskContext", "T
 
 BUILTIN_TYPES: tuple[TypeDef, ...] = (
     *core.TYPES, *flow.TYPES, *kv.TYPES, *http.TYPES, *scripts.TYPES, *storage.TYPES,
-    *git_triggers.TYPES, *notifications.TYPES)
+    *git_triggers.TYPES, *notifications.TYPES, *fs_local.TYPES)
 
 
 @cache

@@ -103,10 +103,20 @@ def test_without_the_plugin_the_type_is_unknown_and_builtins_work(
     assert ran.returncode == 0, ran.stderr
 
 
-def test_validate_names_the_missing_extra(write_flow: Callable[..., Path]) -> None:
+def test_validate_names_the_missing_extra(write_flow: Callable[..., Path], tmp_path: Path) -> None:
+    """Without the s3 extra's client library (hidden here by a package that fails to
+    import, as an absent one does), the s3 types are unknown and the message says how to
+    install them."""
+    hidden = tmp_path / "hidden" / "boto3"
+    hidden.mkdir(parents=True)
+    (hidden / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'boto3'\", "
+                                        "name='boto3')\n")
     flow = write_flow("id: q\nnamespace: company.team\ntasks:\n  - id: a\n"
                       "    type: io.kestra.plugin.aws.s3.Upload\n")
-    checked = run_cli("validate", str(flow))
+    env = {"PYTHONPATH": os.pathsep.join([str(hidden.parent), os.environ.get("PYTHONPATH", "")])}
+    listed = run_cli("plugins", env=env)
+    assert "not installed: the s3 plugin (pip install 'gitflows[s3]')" in listed.stdout
+    checked = run_cli("validate", str(flow), env=env)
     assert checked.returncode == 1
     assert ("io.kestra.plugin.aws.s3.Upload needs the s3 plugin: pip install 'gitflows[s3]'"
             in checked.stdout + checked.stderr)
