@@ -11,7 +11,7 @@ from typing import Any
 from runner.events import State
 from runner.reporters.commit_status import StatusReporter
 from runner.reporters.github_app import AppAuthError, AppCredentials, GitHubApp
-from runner.reporters.notify import notify_failure
+from runner.reporters.notify import send_alerts
 from runner.reporters.status_text import files_under
 from webhooks.config import RepoConfig, ServerConfig
 
@@ -58,7 +58,7 @@ class Reporting:
         if reporter is not None:
             reporter.close(state)
         if state is State.FAILED and self.config.notify:
-            notify_failure(list(self.config.notify), execution)
+            send_alerts(self.config.notify, execution, environ=self.environ)
 
 
 __all__ = ["AppAuthError", "Reporting"]

@@ -1,14 +1,20 @@
-"""Failure alerts: a JSON summary of a FAILED run POSTed to each configured URL
-(or a Slack-compatible `{"text": …}` message), with the reporters' retry policy.
+"""Failure alerts: a JSON summary of a FAILED run POSTed to each configured URL (or, with
+`format: slack`, a Slack-compatible `{"text": …}` message), with the reporters' retry
+policy; or an e-mail over SMTP.
 
-Webhook URLs often carry a secret in their path: logs name only the host.
+Webhook URLs often carry a secret in their path: logs name only the host. SMTP credentials
+come from environment variables named in the configuration.
 """
 
 from __future__ import annotations
 
 import logging
+import smtplib
+import ssl
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from email.message import EmailMessage
 from typing import Any
 
 from runner.reporters.http import HttpError, Transport
@@ -17,6 +23,28 @@ from runner.reporters.status_text import clean, is_errorish, truncate
 log = logging.getLogger("gitflows.report")
 
 TAIL_LINES = 20
+FORMATS = ("json", "slack")
+SMTP_STRATEGIES = {"SMTP": 25, "SMTPS": 465, "SMTP_TLS": 587}  # strategy → default port
+
+
+@dataclass(frozen=True)
+class WebhookAlert:
+    url: str
+    format: str = "json"  # json: the summary object | slack: {"text": …}
+
+
+@dataclass(frozen=True)
+class EmailAlert:
+    to: tuple[str, ...]
+    sender: str
+    host: str
+    port: int | None = None  # None: the strategy's usual port
+    strategy: str = "SMTP_TLS"  # SMTP | SMTPS | SMTP_TLS (STARTTLS)
+    username_env: str | None = None
+    password_env: str | None = None
+
+
+Alert = WebhookAlert | EmailAlert
 
 
 def _current(state: Any) -> str:
@@ -73,30 +101,84 @@ def _shown(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or '?'}/…"
 
 
+def mail_message(summary: Mapping[str, Any], alert: EmailAlert) -> EmailMessage:
+    message = EmailMessage()
+    message["From"], message["To"] = alert.sender, ", ".join(alert.to)
+    at = f" at {summary['failedTask']}" if summary.get("failedTask") else ""
+    message["Subject"] = f"[gitflows] {summary['flow']} {summary['state']}{at}"
+    lines = [f"Flow {summary['flow']}: {summary['state']}{at}",
+             f"Execution: {summary.get('execution')}"]
+    lines += [f"{label}: {summary[key]}" for key, label in (
+        ("repo", "Repository"), ("commit", "Commit"), ("error", "Error"), ("url", "Details"))
+        if summary.get(key)]
+    tail = [str(line)[:300] for line in summary.get("logTail") or []]
+    if tail:
+        lines += ["", "Last log lines:", *tail]
+    message.set_content("\n".join(lines) + "\n")
+    return message
+
+
+def send_mail(alert: EmailAlert, message: EmailMessage, environ: Mapping[str, str],
+              timeout: float = 30) -> None:
+    """Deliver over SMTP; smtplib.SMTPException or OSError when it fails."""
+    port = alert.port or SMTP_STRATEGIES[alert.strategy]
+    smtp: smtplib.SMTP
+    if alert.strategy == "SMTPS":
+        smtp = smtplib.SMTP_SSL(alert.host, port, timeout=timeout, context=ssl.create_default_context())
+    else:
+        smtp = smtplib.SMTP(alert.host, port, timeout=timeout)
+    with smtp:
+        if alert.strategy == "SMTP_TLS":
+            smtp.starttls(context=ssl.create_default_context())
+        username = environ.get(alert.username_env) if alert.username_env else None
+        if username:
+            smtp.login(username, environ.get(alert.password_env or "", ""))
+        smtp.send_message(message, to_addrs=list(alert.to))
+
+
+def _post(sender: Transport, alert: WebhookAlert, summary: Mapping[str, Any]) -> bool:
+    payload: dict[str, Any] = slack_message(summary) if alert.format == "slack" else dict(summary)
+    secret = urllib.parse.urlsplit(alert.url)
+    hidden = [p for p in (secret.path, secret.query, secret.password) if p and len(p) > 1]
+    try:
+        sender.request("POST", alert.url, payload, secrets=hidden)
+        return True
+    except (HttpError, ValueError, OSError) as err:
+        log.error("failure alert to %s not delivered: %s", _shown(alert.url),
+                  str(err).replace(alert.url, _shown(alert.url)))
+        return False
+
+
+def send_alerts(alerts: Sequence[Alert], execution_json: Mapping[str, Any], *,
+                environ: Mapping[str, str] | None = None, logs: Sequence[Mapping[str, Any]] = (),
+                transport: Transport | None = None) -> list[bool]:
+    """Send the failure alert of a FAILED run to each target; one bool per target, True when
+    delivered. Never raises."""
+    try:
+        if _current(execution_json.get("state")) != "FAILED" or not alerts:
+            return []
+        summary = failure_summary(execution_json, logs)
+    except Exception:
+        log.exception("failure alert: could not build the message")
+        return [False] * len(alerts)
+    sender = transport or Transport()
+    delivered = []
+    for alert in alerts:
+        if isinstance(alert, WebhookAlert):
+            delivered.append(_post(sender, alert, summary))
+            continue
+        try:
+            send_mail(alert, mail_message(summary, alert), environ or {})
+            delivered.append(True)
+        except (smtplib.SMTPException, OSError, ValueError) as err:
+            log.error("failure alert mail through %s not delivered: %s", alert.host, err)
+            delivered.append(False)
+    return delivered
+
+
 def notify_failure(urls: Iterable[str], execution_json: Mapping[str, Any], slack: bool = False, *,
                    logs: Sequence[Mapping[str, Any]] = (),
                    transport: Transport | None = None) -> list[bool]:
-    """POST the failure summary to each URL (FAILED runs only); one bool per URL, True when
-    delivered. Never raises."""
-    targets = list(urls)
-    try:
-        if _current(execution_json.get("state")) != "FAILED" or not targets:
-            return []
-        summary = failure_summary(execution_json, logs)
-        payload: dict[str, Any] = slack_message(summary) if slack else summary
-    except Exception:
-        log.exception("failure alert: could not build the message")
-        return [False] * len(targets)
-    sender = transport or Transport()
-    delivered = []
-    for url in targets:
-        secret = urllib.parse.urlsplit(url)
-        hidden = [p for p in (secret.path, secret.query, secret.password) if p and len(p) > 1]
-        try:
-            sender.request("POST", url, payload, secrets=hidden)
-            delivered.append(True)
-        except (HttpError, ValueError, OSError) as err:
-            log.error("failure alert to %s not delivered: %s", _shown(url),
-                      str(err).replace(url, _shown(url)))
-            delivered.append(False)
-    return delivered
+    """POST the failure summary (or a Slack message) to each URL; see send_alerts."""
+    alerts = [WebhookAlert(url, "slack" if slack else "json") for url in urls]
+    return send_alerts(alerts, execution_json, logs=logs, transport=transport)
