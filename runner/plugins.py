@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 EXTRAS: Mapping[str, str] = {
     "io.kestra.plugin.jdbc.postgresql.": "postgres",
     "io.kestra.plugin.jdbc.mysql.": "mysql",
+    "gitflows.plugin.postgresql.": "postgres",
     "io.kestra.plugin.aws.s3.": "s3",
     "io.kestra.plugin.redis.": "redis",
     "io.kestra.plugin.amqp.": "amqp",

@@ -113,6 +113,7 @@ def test_unknown_types_outside_the_table_have_no_extra() -> None:
 
 
 def test_validate_says_which_extra_provides_a_missing_type() -> None:
+    """With only the built-in types (the postgres extra not installed)."""
     text = textwrap.dedent("""
         id: q
         namespace: company.team
@@ -121,7 +122,7 @@ def test_validate_says_which_extra_provides_a_missing_type() -> None:
             type: io.kestra.plugin.jdbc.postgresql.Query
             sql: select 1
     """).lstrip("\n")
-    _, diagnostics = parse_flow(text, "f.yml")
+    _, diagnostics = parse_flow(text, "f.yml", Registry(BUILTIN_TYPES))
     [diagnostic] = [d for d in diagnostics if d.code == "unknown-type"]
     assert diagnostic.message == ("io.kestra.plugin.jdbc.postgresql.Query needs the postgres plugin: "
                                   "pip install 'gitflows[postgres]'")
