@@ -73,8 +73,10 @@ def _git(repo: Path, *args: str) -> None:
 
 def get_json(url: str, method: str = "GET", body: Any = None) -> Any:
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
+    headers = {"Content-Type": "application/json"} if data else {}
+    if method != "GET":
+        headers["X-Gitflows-Request"] = "1"  # the CSRF header every state-changing call carries
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 

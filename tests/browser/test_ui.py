@@ -42,9 +42,10 @@ def test_flows_editor_run_and_live_execution(served: str, page: Page, tmp_path: 
     # flow page: the committed YAML, the outline, the run form
     page.js("document.querySelector(\"tr[data-flow='demo.greet'] a\").click()")
     page.wait("document.body.dataset.route === 'flows/demo/greet'")
-    assert page.js("document.getElementById('editor').value") == GREET
+    page.wait("window.gitflowsEditor && document.querySelector('#graph .node')")
+    assert page.js("window.gitflowsEditor.getText()") == GREET
     page.wait("document.querySelector('#diagnostics li.ok')")  # the committed flow is valid
-    assert page.js("[...document.querySelectorAll('#outline li')].map(l => l.dataset.task)") \
+    assert page.js("[...document.querySelectorAll('#graph .node')].map(l => l.dataset.task)") \
         == ["hello", "lines"]
     form = page.js("""[...document.querySelectorAll('#run-form [name]')].map(e => ({
         name: e.name, kind: e.type, value: e.type === 'checkbox' ? e.checked : e.value,
@@ -61,12 +62,10 @@ def test_flows_editor_run_and_live_execution(served: str, page: Page, tmp_path: 
 
     # inline validation as one types
     line = next(i for i, text in enumerate(GREET.splitlines(), 1) if "message:" in text)
-    page.js("""(() => { const area = document.getElementById('editor');
-        area.value = area.value.replace('message:', 'mesage:');
-        area.dispatchEvent(new Event('input')); })()""")
+    page.js("window.gitflowsEditor.setText(window.gitflowsEditor.getText().replace('message:', 'mesage:'))")
     marked = f"#diagnostics li[data-code='unknown-property'][data-line='{line}']"
     page.wait(f"document.querySelector({json.dumps(marked)})", timeout=3)
-    assert page.js(f"document.querySelector(\"#gutter div[data-line='{line}']\").className") == "err"
+    page.wait("document.querySelector('#editor .cm-lintRange-error')")  # marked in the editor
     page.screenshot(tmp_path / "flow-page.png")
 
     # run it with typed inputs: the execution page streams its logs live

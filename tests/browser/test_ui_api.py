@@ -25,7 +25,8 @@ def test_source_and_validate(served: str) -> None:
     assert source["flow"]["inputs"][3]["values"] == ["red", "green"]
     assert [t["id"] for t in source["flow"]["tasks"]] == ["hello", "lines"]
     request = urllib.request.Request(served + "/api/v1/flows/validate",
-                                     data=GREET.replace("message:", "mesage:").encode(), method="POST")
+                                     data=GREET.replace("message:", "mesage:").encode(), method="POST",
+                                     headers={"X-Gitflows-Request": "1"})
     with urllib.request.urlopen(request, timeout=10) as response:
         found = json.loads(response.read())
     line = GREET.splitlines().index('    message: "hello {{ inputs.who }} x{{ inputs.times }} '

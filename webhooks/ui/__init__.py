@@ -1,17 +1,28 @@
-"""The web UI: a static single-page bundle (index.html, app.js, app.css in this folder)
-and the flask-free helpers its JSON API answers with."""
+"""The web UI: a static single-page app (index.html, app.js, app.css in this folder, and
+dist/editor.js + dist/editor.css built from src/ by scripts/build-ui) and the flask-free
+helpers its JSON API answers with."""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 from runner.model import Flow, Input, Task
 from runner.parse import parse_flow
+from runner.schema import build_schema
+from runner.tasks import default_registry
 from runner.validate import check_flows
 
 STATIC = Path(__file__).resolve().parent
-ASSETS = {"app.js": "text/javascript", "app.css": "text/css"}
+ASSETS = {"app.js": "text/javascript", "app.css": "text/css",
+          "dist/editor.js": "text/javascript", "dist/editor.css": "text/css"}
+
+
+@cache
+def flow_schema() -> dict[str, Any]:
+    """The flow JSON Schema `flows schema` prints (task types of this process's registry)."""
+    return build_schema(default_registry())
 
 
 def validate_text(text: str, file: str) -> list[dict[str, object]]:

@@ -1,0 +1,160 @@
+// The flow page: YAML editor and visual editor side by side, kept in step both ways, the
+// selected task's property form, the save panel and the run form.
+import { h, api, enc } from "./dom.js";
+import { FlowModel, freshId } from "./yamlmodel.js";
+import { renderGraph } from "./graph.js";
+import { Schema, propertyForm } from "./form.js";
+import { createEditor } from "./codeeditor.js";
+import { savePanel } from "./save.js";
+import { completeAt } from "./complete.js";
+import { runForm } from "./runform.js";
+
+const REPARSE_MS = 300;
+let schemaPromise = null;
+
+export function loadSchema() {
+  schemaPromise = schemaPromise || api("GET", "/api/v1/schema").then((json) => new Schema(json))
+    .catch(() => { schemaPromise = null; return new Schema(null); });
+  return schemaPromise;
+}
+
+function diagnosticItems(found) {
+  return found.length ? found.map((d) => h("li", { class: d.severity, "data-code": d.code, "data-line": d.line },
+    h("code", {}, `${d.line}:${d.column}`), " ", h("strong", {}, `${d.severity} ${d.code}`), `: ${d.message}`))
+    : [h("li", { class: "ok" }, "valid")];
+}
+
+// Mount the flow page into `root`; returns a cleanup function. data: GET …/source answer.
+export async function mountFlowPage(root, data, namespace, id) {
+  const schema = await loadSchema();
+  const state = { repo: data.repo, branch: data.branch || data.ref || "", branches: data.branches || [],
+    base: data.commit, file: data.file, namespace, id };
+  let model = new FlowModel(data.source);
+  let selected = null;
+  let timer = null;
+  let lintSeq = 0;
+
+  const graphBox = h("div", { class: "graph", id: "graph" });
+  const graphError = h("div", { class: "graph-error", id: "graph-error", hidden: true });
+  const formBox = h("div", { class: "task-form", id: "form-box" });
+  const diagnostics = h("ul", { class: "diagnostics", id: "diagnostics" });
+  const editorBox = h("div", { class: "cm-box", id: "editor" });
+
+  const lint = async (text) => {
+    const mine = ++lintSeq;
+    try {
+      const found = await api("POST", `/api/v1/flows/validate?file=${enc(state.file)}`, text, "application/x-yaml");
+      if (mine !== lintSeq) return null;
+      diagnostics.replaceChildren(...diagnosticItems(found));
+      return found;
+    } catch (err) {
+      diagnostics.replaceChildren(h("li", {}, String(err.message)));
+      return [];
+    }
+  };
+
+  const complete = (pos) => completeAt(schema, editor.getText(), pos);
+
+  const render = () => {
+    if (selected && !model.find(selected)) selected = null;
+    graphBox.replaceChildren(renderGraph(model, selected, actions));
+    const task = selected ? model.find(selected) : null;
+    formBox.replaceChildren(task ? propertyForm(schema, model, task, edits(task))
+      : h("p", { class: "muted" }, "Select a task in the graph to edit its properties."));
+  };
+
+  const reparse = (text) => {
+    clearTimeout(timer);
+    const next = new FlowModel(text);
+    if (!next.ok) {
+      graphError.hidden = false;
+      graphError.textContent = next.errors.length ? `YAML error: ${next.errors[0].message}` : "The flow is not a YAML mapping.";
+      return false;
+    }
+    graphError.hidden = true;
+    model = next;
+    render();
+    return true;
+  };
+
+  const editor = createEditor(editorBox, data.source, {
+    lint, complete,
+    onChange: (text) => { clearTimeout(timer); timer = setTimeout(() => reparse(text), REPARSE_MS); },
+  });
+
+  // A visual edit: bring the model up to the text first, then write the edited text back.
+  const apply = (change) => {
+    if (model.text !== editor.getText() && !reparse(editor.getText())) return;
+    const text = change(model);
+    if (text === null || text === undefined || text === model.text) return;
+    editor.setText(text);
+    reparse(text);
+  };
+
+  const edits = (task) => ({
+    set: (key, value) => apply((m) => m.setProperty(task.path, key, value)),
+    setYaml: (key, text) => apply((m) => m.setYaml(task.path, key, text)),
+    setType: (type) => apply((m) => m.setProperty(task.path, "type", type)),
+  });
+
+  const actions = {
+    select: (task) => { selected = task.path; render(); },
+    move: (task, delta) => {
+      if (selected && JSON.stringify(selected) === JSON.stringify(task.path)) selected = [...task.listPath, task.index + delta, ...task.path.slice(task.listPath.length + 1)];
+      apply((m) => m.moveTask(task.listPath, task.index, delta));
+    },
+    remove: (task) => {
+      if (!window.confirm(`Remove task ${task.id}?`)) return;
+      selected = null;
+      apply((m) => m.removeTask(task.listPath, task.index));
+    },
+    add: (listPath, index, dag) => {
+      const picker = addPicker(schema, (type) => {
+        const taskId = freshId(model, type);
+        apply((m) => m.addTask(listPath, index, schema.skeleton(type, taskId), dag));
+        const added = model.all().find((t) => t.id === taskId);
+        if (added) { selected = added.path; render(); }
+      });
+      formBox.replaceChildren(picker);
+      picker.querySelector("select").focus();
+    },
+    drop: (fromPath, target) => {
+      const from = model.find(fromPath);
+      if (!from || JSON.stringify(from.path) === JSON.stringify(target.path)) return;
+      selected = null;
+      apply((m) => m.moveTo(from.listPath, from.index, target.listPath, target.index, target.dag));
+    },
+  };
+
+  render();
+  lint(data.source);
+  const query = () => `repo=${enc(state.repo)}&ref=${enc(state.base)}`;
+  const save = savePanel(state, editor, { saved: () => {}, reloaded: (source) => { if (typeof source === "string") reparse(source); } });
+
+  root.replaceChildren(...[
+    h("h1", {}, `${namespace}.${id}`),
+    h("p", { class: "muted", id: "flow-meta" }, `${data.repo} · `, h("code", {}, data.file), " at ", h("code", {}, data.commit.slice(0, 10)),
+      state.branch ? ` · ${state.branch}` : ""),
+    data.flow.description ? h("p", {}, data.flow.description) : null,
+    save,
+    h("div", { class: "flow-editor" },
+      h("section", { class: "pane-yaml" }, h("h2", {}, "YAML"), editorBox, h("h2", {}, "Diagnostics"), diagnostics),
+      h("section", { class: "pane-graph" }, h("h2", {}, "Tasks"), graphError, graphBox),
+      h("section", { class: "pane-form" }, h("h2", {}, "Task"), formBox,
+        h("h2", {}, "Run"), runForm(data.flow, query)))].filter(Boolean));
+
+  // for tests and the console: the editor's text, as the page sees it
+  window.gitflowsEditor = { getText: editor.getText, setText: (t) => editor.setText(t, true), view: editor.view,
+    get model() { return model; } };
+  return () => { clearTimeout(timer); editor.view.destroy(); };
+}
+
+function addPicker(schema, chosen) {
+  const select = h("select", { id: "add-type" }, schema.taskTypes().map((t) =>
+    h("option", { value: t, selected: t === "io.kestra.plugin.core.log.Log" }, t)));
+  const form = h("form", { class: "props", id: "add-form" }, h("h3", {}, "Add a task"),
+    h("label", { for: "add-type" }, "Type"), select,
+    h("div", {}, h("button", { type: "submit", class: "primary", id: "add-confirm" }, "Add")));
+  form.addEventListener("submit", (e) => { e.preventDefault(); chosen(select.value); });
+  return form;
+}
