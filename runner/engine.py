@@ -61,11 +61,16 @@ class Engine:
     # -- public API -----------------------------------------------------------
     def prepare(self, flow: Flow, inputs: Mapping[str, Any] | None = None, *,
                 execution_id: str | None = None,
-                labels: Mapping[str, str] | None = None) -> Execution:
-        """Check inputs and create the execution; bad inputs raise UsageError, nothing runs."""
+                labels: Mapping[str, str] | None = None,
+                reuse: Mapping[str, Any] | None = None) -> Execution:
+        """Check inputs and create the execution; bad inputs raise UsageError, nothing runs.
+
+        reuse (a re-run): task id → its outputs in an earlier run (`outputs.<id>`); the flow's
+        `tasks` named there (top level) are marked SUCCESS with those outputs instead of
+        running, the other entries (their subtasks' outputs) are restored as they were."""
         return Execution(id=execution_id or ulid(), flow=apply_plugin_defaults(flow),
                          inputs=resolve_inputs(flow, inputs or {}),
-                         labels={**flow.labels, **(labels or {})})
+                         labels={**flow.labels, **(labels or {})}, reuse=dict(reuse or {}))
 
     def run(self, flow: Flow, inputs: Mapping[str, Any] | None = None, *,
             execution_id: str | None = None, labels: Mapping[str, str] | None = None,

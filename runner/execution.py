@@ -71,6 +71,10 @@ class Execution:
     state: StateHistory = field(default_factory=StateHistory)
     task_runs: list[TaskRunRecord] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
+    # outputs.<task> as expressions see them (loop-shaped under ForEach), kept for re-runs
+    task_outputs: dict[str, Any] = field(default_factory=dict)
+    # a re-run's outputs of an earlier run: top-level tasks named here are not run again
+    reuse: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The shape of Kestra's execution API (`taskRunList`, `state.current` …)."""

@@ -6,6 +6,7 @@ task runs are recorded here too, each with its parent and loop value.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import threading
 import time
@@ -55,12 +56,18 @@ class FlowRun:
         self.workdir = workdir
         self.cancel = cancel
         self.lock = threading.RLock()
-        self.outputs: dict[str, Any] = {}
+        # the execution keeps outputs.<task> (a later re-run reuses them); a re-run starts with
+        # the outputs it reuses
+        self.outputs: dict[str, Any] = execution.task_outputs
+        self.outputs.update(copy.deepcopy(execution.reuse))
+        self.reused = {task.id for task in execution.flow.tasks} & set(execution.reuse)
         self.exit_state: State | None = None
         self.final_state: State | None = None  # known before afterExecution tasks run
         self.pauses: dict[str, PendingPause] = {}
         self.functions: dict[str, Callable[..., Any]] = {
-            "secret": self._secret, "kv": self._kv, "read": self._read}
+            "secret": self._secret, "kv": self._kv, "read": self._read,
+            "errorLogs": lambda: [dict(e) for e in self.error_logs]}
+        self.error_logs: list[dict[str, Any]] = []  # Kestra's errorLogs(): for `errors` branches
         self.secrets: set[str] = {str(execution.inputs[i.id]) for i in execution.flow.inputs
                                   if i.type.upper() == "SECRET" and execution.inputs.get(i.id)}
         flow = execution.flow
@@ -96,6 +103,16 @@ class FlowRun:
         return value
 
     def _read(self, path: str) -> str:
+        """A file of the repository (`read('scripts/a.sql')`), or a file this run was handed:
+        its own artifacts (`read(outputs.download.uri)`) and event-trigger files
+        (`read(trigger.files[0].uri)`); nothing else outside the checkout."""
+        text = str(path).removeprefix("file://")
+        data_dir = self.engine.data_dir
+        if Path(text).is_absolute():
+            target = Path(text).resolve()
+            handed = (data_dir / "artifacts" / self.execution.id, data_dir / "triggers")
+            if target.is_file() and any(root.resolve() in target.parents for root in handed):
+                return target.read_text(encoding="utf-8", errors="replace")
         files = self.engine.namespace_files
         if files is None:
             raise LookupError("read() needs a repository checkout")
@@ -133,9 +150,15 @@ class FlowRun:
     def log(self, record: TaskRunRecord | None, level: str, message: str, stream: str = "log") -> None:
         for secret in sorted(self.secrets, key=len, reverse=True):
             message = message.replace(secret, "******")
+        at = self.now()
+        if level == "ERROR" and record is not None:
+            with self.lock:
+                self.error_logs.append({"taskId": record.task_id, "taskRunId": record.id,
+                                        "level": level, "message": message,
+                                        "timestamp": at.isoformat().replace("+00:00", "Z")})
         self.emit(LogLine(
             self.execution.id, record.id if record else None, record.task_id if record else None,
-            len(record.attempts) if record else 0, level, message, self.now(), stream))
+            len(record.attempts) if record else 0, level, message, at, stream))
 
     # -- flow -----------------------------------------------------------------
     def run(self) -> None:
@@ -218,6 +241,8 @@ class FlowRun:
     def run_task(self, task: Task, scope: Scope) -> State | None:
         if task.disabled:
             return None
+        if scope.parent is None and task.id in self.reused:  # `tasks` only, not errors/finally
+            return self.reuse_task(task)
         record = TaskRunRecord(id=ulid(), task_id=task.id,
                                value=scope.values[-1] if scope.values else None,
                                parent_task_run_id=scope.parent.id if scope.parent else None)
@@ -258,6 +283,18 @@ class FlowRun:
         self.store_outputs(task.id, scope.values, record.outputs)
         self.set_task_state(record, state)
         return state
+
+    def reuse_task(self, task: Task) -> State:
+        """A re-run: the task succeeded in the earlier run; keep its outputs, do not run it."""
+        outputs = self.execution.reuse[task.id]
+        record = TaskRunRecord(id=ulid(), task_id=task.id,
+                               outputs=copy.deepcopy(outputs) if isinstance(outputs, dict) else {})
+        with self.lock:
+            self.execution.task_runs.append(record)
+        self.set_task_state(record, State.CREATED)
+        self.log(record, "INFO", "not run again: outputs reused from the earlier run")
+        self.set_task_state(record, State.SUCCESS)
+        return State.SUCCESS
 
     def attempt(self, task: Task, record: TaskRunRecord, scope: Scope) -> Outcome:
         from runner.context import RunContext  # context imports run: break the cycle here

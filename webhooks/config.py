@@ -8,6 +8,8 @@ from typing import Any
 
 from runner.durations import parse_duration
 from runner.errors import UsageError
+from runner.git.commit_file import Identity
+from runner.reporters.notify import FORMATS, SMTP_STRATEGIES, Alert, EmailAlert, WebhookAlert
 from runner.yamlsource import YamlSyntaxError, load
 
 
@@ -28,6 +30,16 @@ class RepoConfig:
 
 
 @dataclass(frozen=True)
+class UiAuth:
+    """Who may use the UI and API (webhook endpoints have their own signatures): a bearer
+    token and/or a user + password (basic auth), both read from the environment."""
+
+    token_env: str = "GITFLOWS_UI_TOKEN"
+    user: str | None = None  # default: $GITFLOWS_UI_USER
+    password_env: str = "GITFLOWS_UI_PASSWORD"
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     data_dir: Path = Path(".flows-data")
     port: int = 8080
@@ -38,14 +50,18 @@ class ServerConfig:
     queue_lease: float = 15.0  # seconds without a heartbeat before a run is taken over
     public_url: str | None = None  # how users reach this server (links in commit statuses)
     repos: tuple[RepoConfig, ...] = ()
-    notify: tuple[str, ...] = field(default_factory=tuple)
+    notify: tuple[Alert, ...] = field(default_factory=tuple)  # failure alerts
+    ui_auth: UiAuth = UiAuth()
+    ui_author: str | None = None  # 'Name <email>': committer (and default author) of UI saves
+    insecure_no_auth: bool = False  # listen beyond localhost without auth (a proxy authenticates)
 
 
 _REPO_KEYS = {"name", "location", "provider", "webhook_secret_env", "api_url", "token_env",
               "trusted_forks", "superseded", "app_id", "app_key_file", "app_key_env",
               "installation_id"}
 _TOP_KEYS = {"data_dir", "port", "host", "executor", "workers", "poll", "queue_lease", "repos",
-             "notify", "public_url"}
+             "notify", "public_url", "ui_auth", "ui_author", "insecure_no_auth"}
+_UI_AUTH_KEYS = {"token_env", "user", "password_env"}
 
 
 def load_config(path: Path | None) -> ServerConfig:
@@ -81,9 +97,59 @@ def load_config(path: Path | None) -> ServerConfig:
         queue_lease=parse_interval(str(data.get("queue_lease", "15s"))),
         public_url=str(data["public_url"]) if data.get("public_url") else None,
         repos=tuple(repos),
-        notify=tuple(str(n["url"]) if isinstance(n, dict) else str(n)
-                     for n in data.get("notify") or []),
+        notify=tuple(_alert(item, f"{path}:{':'.join(map(str, located.pos(('notify', index))))}")
+                     for index, item in enumerate(data.get("notify") or [])),
+        ui_auth=_ui_auth(data.get("ui_auth"), path, located.pos(("ui_auth",))),
+        ui_author=_ui_author(data.get("ui_author")),
+        insecure_no_auth=bool(data.get("insecure_no_auth", False)),
     )
+
+
+def _ui_author(raw: Any) -> str | None:
+    """'Name <email>', checked when the server starts rather than at the first save."""
+    if not raw:
+        return None
+    Identity.parse(str(raw))
+    return str(raw)
+
+
+def _ui_auth(raw: Any, path: Path, pos: tuple[int, int]) -> UiAuth:
+    if raw is None:
+        return UiAuth()
+    if not isinstance(raw, dict) or set(raw) - _UI_AUTH_KEYS:
+        raise UsageError(f"{path}:{pos[0]}:{pos[1]}: ui_auth takes "
+                         f"{', '.join(sorted(_UI_AUTH_KEYS))} (secrets are named by env var)")
+    return UiAuth(**{k: str(v) for k, v in raw.items() if v is not None})
+
+
+_URL_KEYS = {"url", "format"}
+_EMAIL_KEYS = {"to", "from", "host", "port", "strategy", "username_env", "password_env"}
+
+
+def _alert(raw: Any, where: str) -> Alert:
+    """One `notify:` item: a URL, {url, format: json|slack} or {email: {to, from, host, …}}."""
+    if isinstance(raw, str):
+        return WebhookAlert(raw)
+    if isinstance(raw, dict) and set(raw) == {"email"} and isinstance(raw["email"], dict):
+        mail = raw["email"]
+        bad = set(mail) - _EMAIL_KEYS
+        to = mail.get("to")
+        recipients = tuple(str(t) for t in (to if isinstance(to, list) else [to] if to else []))
+        strategy = str(mail.get("strategy", "SMTP_TLS")).upper()
+        if bad or not recipients or not mail.get("from") or not mail.get("host") \
+                or strategy not in SMTP_STRATEGIES:
+            raise UsageError(f"{where}: an email alert needs to, from and host; strategy is one of "
+                             f"{', '.join(SMTP_STRATEGIES)} (known keys: {', '.join(sorted(_EMAIL_KEYS))})")
+        return EmailAlert(recipients, str(mail["from"]), str(mail["host"]),
+                          int(mail["port"]) if mail.get("port") else None, strategy,
+                          mail.get("username_env"), mail.get("password_env"))
+    if isinstance(raw, dict) and "url" in raw and not set(raw) - _URL_KEYS:
+        form = str(raw.get("format", "json")).lower()
+        if form not in FORMATS:
+            raise UsageError(f"{where}: format must be {' or '.join(FORMATS)}, got '{form}'")
+        return WebhookAlert(str(raw["url"]), form)
+    raise UsageError(f"{where}: a notify item is a URL, {{url, format: json|slack}} or "
+                     "{email: {to, from, host, port, strategy, username_env, password_env}}")
 
 
 def parse_interval(text: str) -> float:

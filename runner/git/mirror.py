@@ -54,3 +54,10 @@ def ensure_mirror(url: str, path: Path, token: str | None = None) -> Path:
 def fetch(path: Path, token: str | None = None) -> None:
     """Bring the mirror up to date with its remote (all refs, pruned)."""
     _git(["fetch", "--prune", "--quiet", "origin"], token, cwd=path)
+
+
+def push(path: Path, url: str, commit: str, ref: str, token: str | None = None) -> None:
+    """Push commit to ref of the repository at url, fast-forward only (no force): GitError
+    when the remote refuses. The URL, not the mirror's origin, so `remote.origin.mirror`
+    does not turn it into a push of every ref."""
+    _git(["push", "--quiet", url, f"{commit}:{ref}"], token, cwd=path)

@@ -67,6 +67,8 @@ def call(base: str, method: str, path: str, body: Any = None,
     elif form is not None:
         data = urllib.parse.urlencode(form).encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if method != "GET":
+        headers["X-Gitflows-Request"] = "1"  # the CSRF header API clients send (see README)
     request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
