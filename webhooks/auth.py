@@ -8,9 +8,12 @@ that runs before every request (Gate.check), without flask.
   is accepted too, so the browser's own login prompt opens the UI. Compared in constant time.
 - Exempt: /healthz and the webhook endpoints (/hooks/*, /api/v1/executions/webhook/*), which
   check their own signatures or keys.
-- CSRF: a POST/PUT/PATCH/DELETE needs the bearer token or the header `X-Gitflows-Request: 1`
-  (a cross-site form can send neither; basic credentials do not count, since a browser
-  attaches them on its own), and an Origin header, when there is one, naming this server.
+- CSRF: a POST/PUT/PATCH/DELETE from a browser (it has an Origin or Sec-Fetch-* header,
+  which browsers always send on such requests) needs the bearer token or the header
+  `X-Gitflows-Request: 1` (a cross-site form can send neither; basic credentials do not
+  count, since a browser attaches them on its own), and an Origin naming this server.
+  Other clients (curl, scripts, Kestra API clients) need neither: a forged request can only
+  come from a browser.
 - Without auth the server listens on loopback only (`flows serve` refuses anything else
   unless --insecure-no-auth), and then the Host header must name a loopback host (or
   public_url's): a web page cannot reach the API through DNS rebinding.
@@ -34,6 +37,7 @@ EXEMPT_PATHS = frozenset({"/healthz"})
 EXEMPT_PREFIXES = ("/hooks/", "/api/v1/executions/webhook/")
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_HEADER = "x-gitflows-request"
+BROWSER_HEADERS = ("origin", "sec-fetch-site", "sec-fetch-mode")  # on every browser write
 _SCHEME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
@@ -191,7 +195,8 @@ class Gate:
                               {"WWW-Authenticate": 'Basic realm="gitflows", charset="UTF-8"'})
         if method.upper() not in UNSAFE_METHODS:
             return None
-        if not by_token and headers.get(CSRF_HEADER, "").strip() != "1":
+        from_browser = any(name in headers for name in BROWSER_HEADERS)
+        if from_browser and not by_token and headers.get(CSRF_HEADER, "").strip() != "1":
             return Denied(403, "state-changing requests need the header X-Gitflows-Request: 1 "
                                "(or a bearer token): a cross-site form cannot send it")
         origin = headers.get("origin")

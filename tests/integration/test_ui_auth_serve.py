@@ -75,7 +75,7 @@ def test_with_a_token_everything_but_webhooks_needs_it(tmp_path: Path) -> None:
         status, run, _ = raw(server.base, "POST", "/api/v1/executions/demo/hello?wait=true", bearer, {})
         assert status == 200 and run["state"]["current"] == "SUCCESS", run
         # basic credentials are sent by browsers on their own: a write needs the CSRF header too
-        browser = {"Authorization": basic("me", TOKEN)}
+        browser = {"Authorization": basic("me", TOKEN), "Origin": server.base}
         assert raw(server.base, "POST", "/api/v1/executions/demo/hello", browser, {})[0] == 403
         status, _, _ = raw(server.base, "POST", "/api/v1/executions/demo/hello",
                            {**browser, "X-Gitflows-Request": "1"}, {})
@@ -109,16 +109,20 @@ def test_without_auth_on_localhost_writes_need_the_header_and_own_origin(tmp_pat
                     log=tmp_path / "serve.log", env={"GITFLOWS_UI_TOKEN": ""})
     try:
         assert raw(server.base, "GET", "/api/v1/flows")[0] == 200
-        # what a cross-site HTML form can send: refused
-        status, refused, _ = raw(server.base, "POST", "/api/v1/executions/demo/hello", body={})
+        # what a cross-site HTML form sends: refused
+        form = {"Origin": "http://evil.example", "Sec-Fetch-Site": "cross-site"}
+        status, refused, _ = raw(server.base, "POST", "/api/v1/executions/demo/hello", form, {})
         assert status == 403 and "X-Gitflows-Request: 1" in refused["message"]
+        # curl and scripts (no browser headers) start runs as with Kestra's API
+        assert raw(server.base, "POST", "/api/v1/executions/demo/hello", body={})[0] == 200
         csrf = {"X-Gitflows-Request": "1"}
         assert raw(server.base, "POST", "/api/v1/executions/demo/hello", csrf, {})[0] == 200
         own = {**csrf, "Origin": server.base}
         assert raw(server.base, "POST", "/api/v1/executions/demo/hello", own, {})[0] == 200
         foreign = {**csrf, "Origin": "http://evil.example"}
         assert raw(server.base, "POST", "/api/v1/executions/demo/hello", foreign, {})[0] == 403
-        assert raw(server.base, "DELETE", "/api/v1/flows/demo/hello?branch=main&base=HEAD")[0] == 403
+        assert raw(server.base, "DELETE", "/api/v1/flows/demo/hello?branch=main&base=HEAD",
+                   {"Sec-Fetch-Site": "same-site"})[0] == 403
         # DNS rebinding: a page at evil.example resolving to 127.0.0.1 sends its own Host
         rebound = {"Host": f"evil.example:{server.port}"}
         assert raw(server.base, "GET", "/api/v1/flows", rebound)[0] == 403

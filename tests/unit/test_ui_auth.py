@@ -78,14 +78,21 @@ def test_malformed_headers() -> None:
 
 
 # -- authentication -------------------------------------------------------------------------
-def test_no_auth_on_loopback_lets_reads_through_and_needs_the_csrf_header_to_write() -> None:
+def test_no_auth_on_loopback_lets_reads_through_and_browsers_need_the_csrf_header_to_write() -> None:
     check = gate().check
     assert check("GET", "/api/v1/flows", {}, LOCAL) is None
-    denied = check("POST", "/api/v1/executions/demo/hello", {}, LOCAL)
-    assert denied is not None and denied.status == 403 and "X-Gitflows-Request" in denied.message
-    assert check("POST", "/api/v1/executions/demo/hello", CSRF, LOCAL) is None
+    own = {"origin": "http://127.0.0.1:8080"}
+    for browser in (own, {"sec-fetch-site": "cross-site"}, {"sec-fetch-mode": "navigate"},
+                    {"origin": "null"}):
+        denied = check("POST", "/api/v1/executions/demo/hello", browser, LOCAL)
+        assert denied is not None and denied.status == 403, browser
+    denied = check("POST", "/api/v1/executions/demo/hello", own, LOCAL)
+    assert denied is not None and "X-Gitflows-Request" in denied.message
+    assert check("POST", "/api/v1/executions/demo/hello", {**own, **CSRF}, LOCAL) is None
     for method in ("PUT", "DELETE", "PATCH"):
-        assert check(method, "/api/v1/flows/demo/hello", {}, LOCAL) is not None
+        assert check(method, "/api/v1/flows/demo/hello", own, LOCAL) is not None
+    # curl, scripts and Kestra API clients send no browser headers: nothing to forge
+    assert check("POST", "/api/v1/executions/demo/hello", {}, LOCAL) is None
 
 
 def test_token_auth_everything_but_webhooks_and_healthz() -> None:
@@ -143,9 +150,11 @@ def test_csrf_with_auth_bearer_counts_basic_does_not() -> None:
     check = gate({"GITFLOWS_UI_TOKEN": TOKEN}).check
     path = "/api/v1/executions/demo/hello"
     assert check("POST", path, {"authorization": f"Bearer {TOKEN}"}, LOCAL) is None
-    denied = check("POST", path, {"authorization": basic("me", TOKEN)}, LOCAL)
+    browser = {"authorization": basic("me", TOKEN), "origin": "http://127.0.0.1:8080"}
+    denied = check("POST", path, browser, LOCAL)
     assert denied is not None and denied.status == 403  # the browser sends basic on its own
-    assert check("POST", path, {"authorization": basic("me", TOKEN), **CSRF}, LOCAL) is None
+    assert check("POST", path, {**browser, **CSRF}, LOCAL) is None
+    assert check("POST", path, {"authorization": basic("me", TOKEN)}, LOCAL) is None  # curl -u
 
 
 def test_foreign_origin_is_refused_own_origin_accepted() -> None:
