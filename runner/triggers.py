@@ -19,8 +19,9 @@ the commit fails it calls `finish(False)`.
   with the same `key` (a message id, or a digest kept in the cursor) to be dropped.
 
 Polls run on server threads, never inside a flow run: they must return within about
-`MAX_POLL_SECONDS` and must not keep state in globals (several triggers of one type
-poll concurrently).
+`MAX_POLL_SECONDS`, and several triggers of one type poll concurrently. State belongs in
+the cursor; a connection kept open between polls (MQTT sessions, LISTEN) lives in a table
+keyed by the trigger and is closed when the trigger stops polling.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_INTERVAL = dt.timedelta(seconds=60)
+# Kestra's realtime triggers have no `interval`: they wait for messages. Here they are polled
+# this often (each poll takes what arrived; a connection may stay open between polls).
+REALTIME_INTERVAL = dt.timedelta(seconds=0.5)
+REALTIME_SUFFIXES = ("RealtimeTrigger", ".Listen")
 MAX_POLL_SECONDS = 30.0
 
 # JSON Schema of the properties every event trigger accepts (merge into a TypeDef's own).

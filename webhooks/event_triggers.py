@@ -26,7 +26,14 @@ from runner.expressions import Renderer
 from runner.model import Flow, Trigger
 from runner.tasks import default_registry
 from runner.tasks.registry import Registry, TypeDef
-from runner.triggers import DEFAULT_INTERVAL, Batch, TriggerContext, redact
+from runner.triggers import (
+    DEFAULT_INTERVAL,
+    REALTIME_INTERVAL,
+    REALTIME_SUFFIXES,
+    Batch,
+    TriggerContext,
+    redact,
+)
 from webhooks.background import Background
 from webhooks.queue import NewRun
 from webhooks.service import FlowService
@@ -63,8 +70,9 @@ def watches_of(repo: str, commit: str, flow: Flow, registry: Registry) -> tuple[
         if trigger.disabled or resolved is None or resolved.typedef.poll is None:
             continue
         raw = trigger.props.get("interval")
+        default = REALTIME_INTERVAL if trigger.type.endswith(REALTIME_SUFFIXES) else DEFAULT_INTERVAL
         try:
-            interval = parse_duration(str(raw)) if raw is not None else DEFAULT_INTERVAL
+            interval = parse_duration(str(raw)) if raw is not None else default
         except ValueError as err:
             problems.append(f"{flow.qualified_id} trigger {trigger.id}: interval: {err}")
             continue
@@ -148,27 +156,30 @@ class EventTriggers(Background):
             return 0
 
     def _commit(self, watch: Watch, batch: Batch) -> int:
-        runs = [NewRun(f"event:{watch.key}:{event.key}", watch.repo, watch.flow.namespace,
-                       watch.flow.id, watch.commit,
-                       {**event.variables, "type": "event", "id": watch.trigger.id,
-                        "source": watch.trigger.type},
-                       inputs=dict(watch.trigger.props.get("inputs") or {}))
-                for event in batch.events]
         committed = False
         try:
-            added = self.service.queue.enqueue_batch(runs, watch.key, batch.cursor)
+            added = self._enqueue(watch, batch)
             committed = True
         finally:
             if batch.finish is not None:
                 try:
                     batch.finish(committed)
                 except Exception as err:
-                    log.error("%s: after queueing %d run(s): %s", watch.key, len(runs),
+                    log.error("%s: after queueing %d event(s): %s", watch.key, len(batch.events),
                               redact(str(err)))
         if added:
-            log.info("%s: %d event(s) → %d run(s) queued", watch.key, len(runs), added)
+            log.info("%s: %d event(s) → %d run(s) queued", watch.key, len(batch.events), added)
             self.service.wake_queue()
         return added
+
+    def _enqueue(self, watch: Watch, batch: Batch) -> int:
+        runs = [NewRun(f"event:{watch.key}:{event.key}", watch.repo, watch.flow.namespace,
+                       watch.flow.id, watch.commit,
+                       {**event.variables, "type": "event", "id": watch.trigger.id,
+                        "source": watch.trigger.type},
+                       inputs=dict(watch.trigger.props.get("inputs") or {}))
+                for event in batch.events]
+        return self.service.queue.enqueue_batch(runs, watch.key, batch.cursor)
 
     def _context(self, watch: Watch, masked: set[str]) -> TriggerContext:
         def secret(name: str) -> str:

@@ -167,3 +167,12 @@ def test_a_bad_interval_is_reported_and_the_trigger_left_out(tmp_path: Path) -> 
 ])
 def test_redact_hides_url_passwords(text: str, shown: str) -> None:
     assert redact(text) == shown
+
+
+def test_realtime_triggers_poll_often_others_every_minute_by_default(tmp_path: Path) -> None:
+    types = [TypeDef(name=name, kind="trigger", title="t", poll=lambda ctx: Batch())
+             for name in ("io.example.mq.RealtimeTrigger", "io.example.mq.Trigger")]
+    triggers = tuple(Trigger(f"t{i}", t.name, Position("f.yml", 3, 5)) for i, t in enumerate(types))
+    flow = Flow(id="f", namespace="demo", position=Position("f.yml", 1, 1), tasks=(), triggers=triggers)
+    watches, _ = watches_of("demo", "0" * 40, flow, Registry(types))
+    assert [w.interval for w in watches] == [0.5, 60.0]
