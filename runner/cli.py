@@ -189,11 +189,15 @@ def run(file: str, inputs: tuple[str, ...], input_files: tuple[str, ...], execut
 @click.option("--poll", metavar="INTERVAL",
               help="Poll the repositories for new commits (e.g. 60s), for those without webhooks.")
 @click.option("--broker", help="redis://… to hand runs to `flows worker` processes.")
+@click.option("--insecure-no-auth", is_flag=True,
+              help="Listen beyond localhost without authentication (a proxy in front authenticates).")
 def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, host: str | None,
-          data_dir: str | None, executor: str | None, poll: str | None, broker: str | None) -> None:
+          data_dir: str | None, executor: str | None, poll: str | None, broker: str | None,
+          insecure_no_auth: bool = False) -> None:
     """Serve the API and UI (http://localhost:8080) and run flows of the served repositories."""
     from webhooks.app import create_app
     from webhooks.app import serve as run_server
+    from webhooks.auth import require_auth_when_exposed
     from webhooks.config import RepoConfig, load_config, parse_interval, with_overrides
     from webhooks.dispatcher import Dispatcher
     from webhooks.event_triggers import EventTriggers
@@ -202,12 +206,12 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
     from webhooks.ticker import Ticker
     from webhooks.workers import QueueWorker
 
-    if broker:
-        raise UsageError("--broker (distributed workers) is not available yet")
     config = with_overrides(load_config(Path(config_file) if config_file else None), port=port,
                             host=host, executor=executor,
                             data_dir=Path(data_dir) if data_dir else None,
-                            poll=parse_interval(poll) if poll else None)
+                            poll=parse_interval(poll) if poll else None,
+                            insecure_no_auth=insecure_no_auth or None)
+    require_auth_when_exposed(config, os.environ)  # before anything starts
     parsed = []
     for item in repos:
         name, sep, location = item.partition("=")
@@ -224,8 +228,14 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
         click.echo(f"serving {flow.repo}:{flow.file} at {flow.commit[:10]}", err=True)
     dispatcher, ticker, watcher = Dispatcher(service), Ticker(service), EventTriggers(service)
     poller = Poller(service, config.poll) if config.poll else None
-    worker = QueueWorker(service, service.queue, lease=config.queue_lease)
-    worker.start()
+    if broker:  # runs go to `flows worker` processes; their events come back
+        from webhooks.scale.commands import attach
+
+        loops = attach(service, broker)
+    else:
+        loops = [QueueWorker(service, service.queue, lease=config.queue_lease)]
+    for loop in loops:
+        loop.start()
     dispatcher.start()
     ticker.start()
     watcher.start()
@@ -241,8 +251,46 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
         watcher.stop()
         ticker.stop()
         dispatcher.stop()
-        worker.stop()
+        for loop in loops:
+            loop.stop()
         service.close()
+
+
+@main.command()
+@click.option("--broker", required=True, help="redis://HOST:6379/0, as given to `flows serve`.")
+@click.option("--queues", default="default", show_default=True,
+              help="Comma-separated queues (a flow's workerGroup key routes it to one).")
+@click.option("--concurrency", type=click.IntRange(1), default=4, show_default=True)
+@click.option("--data", "data_dir", type=click.Path(file_okay=False), default=".flows-worker",
+              show_default=True, help="Mirrors and indexes of this worker (one per worker).")
+@click.option("--executor", type=click.Choice(["auto", "docker", "process"]), default="auto")
+@click.option("--repo", "repos", multiple=True, metavar="NAME=PATH",
+              help="Where this machine finds a repository (default: the server's location).")
+@click.option("--heartbeat-timeout", type=float, default=30.0, show_default=True,
+              help="Seconds without heartbeat before a worker's runs go to others (same on all).")
+@click.option("--grace", type=float, default=60.0, show_default=True,
+              help="On SIGTERM, seconds current runs may finish in before they are handed back.")
+def worker(broker: str, queues: str, concurrency: int, data_dir: str, executor: str,
+           repos: tuple[str, ...], heartbeat_timeout: float, grace: float) -> None:
+    """Run the runs that `flows serve --broker` queues (on any machine reaching Redis)."""
+    from webhooks.scale.commands import run_worker
+    from webhooks.scale.worker import WorkerOptions
+
+    options = WorkerOptions(queues=tuple(q.strip() for q in queues.split(",") if q.strip()),
+                            concurrency=concurrency, data_dir=Path(data_dir),
+                            heartbeat_timeout=heartbeat_timeout, grace=grace,
+                            locations=dict(item.partition("=")[::2] for item in repos))
+    run_worker(broker, options, _executors(executor))
+
+
+@main.command()
+@click.option("--broker", required=True, help="redis://HOST:6379/0")
+@click.option("--json", "as_json", is_flag=True)
+def workers(broker: str, as_json: bool) -> None:
+    """Live workers: queues, concurrency, last heartbeat, current runs."""
+    from webhooks.scale.commands import workers_listing
+
+    click.echo(workers_listing(broker, as_json))
 
 
 @main.command()
@@ -425,10 +473,13 @@ def plugins(as_json: bool) -> None:
     problems = [{"plugin": p.plugin, "provider": p.provider, "message": p.message}
                 for p in found.problems]
     if as_json:
-        click.echo(json.dumps({"types": types, "problems": problems}, indent=2))
+        click.echo(json.dumps({"types": types, "problems": problems,
+                               "not_installed": list(found.not_installed)}, indent=2))
         return
     width = max((len(t["name"]) for t in types), default=0)
     for t in types:
         click.echo(f"{t['name']:<{width}}  {t['kind']:<7}  {t['provider']:<16}  {t['title']}")
+    for extra in found.not_installed:
+        click.echo(f"not installed: the {extra} plugin (pip install 'gitflows[{extra}]')")
     for problem in found.problems:
         click.echo(f"problem: {problem.format()}", err=True)

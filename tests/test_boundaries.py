@@ -34,6 +34,8 @@ OWNERS: dict[str, str | tuple[str, ...]] = {
     # and the Redis plugin family a flow uses (an optional extra, independent of the broker).
     "redis": ("webhooks/scale/", "runner/extras/redis_lists.py"),
     "pika": "runner/extras/amqp.py",
+    "dramatiq": "webhooks/scale/broker.py",
+    "prometheus_client": "webhooks/scale/metrics.py",
     "git": "runner/none",  # gitpython: not used; the git CLI and pygit2 are
 }
 

@@ -6,14 +6,15 @@ Kestra-compatible execution API, JSON for the UI, /healthz.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
 from runner.errors import GitflowsError, UsageError
-from webhooks import providers, ui
+from webhooks import auth, editing, providers, ui
 from webhooks.events import Ignored
+from webhooks.httpapi import Call, Route
 from webhooks.inbox import MAX_BODY as MAX_DELIVERY_BYTES
 from webhooks.inbox import InboxUnavailableError
 from webhooks.service import FlowService, NotFoundError
@@ -51,6 +52,14 @@ def create_app(service: FlowService) -> Flask:
     def invalid(err: GitflowsError) -> tuple[Response, int]:
         return _error(422, err.message)
 
+    gate = auth.Gate(service.config, service.environ)  # refuses an exposed server without auth
+
+    @app.before_request
+    def guard() -> tuple[Response, int, dict[str, str]] | None:
+        denied = gate.check(request.method, request.path, _headers(), request.host)
+        return None if denied is None else (jsonify({"message": denied.message}), denied.status,
+                                            denied.headers)
+
     @app.errorhandler(413)
     def too_large(_err: Exception) -> tuple[Response, int]:
         limit = MAX_DELIVERY_BYTES if request.path.startswith("/hooks/") else MAX_BODY_BYTES
@@ -76,6 +85,14 @@ def create_app(service: FlowService) -> Flask:
     @app.get("/healthz")
     def healthz() -> Response:
         return jsonify({"status": "ok", "repos": sorted(service.repos)})
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        """Prometheus: queue depth, runs by state, run durations, live workers."""
+        from webhooks.scale.metrics import exposition
+
+        body, content_type = exposition(service)
+        return Response(body, content_type=content_type)
 
     @app.get("/api/v1/flows")
     def flows() -> Response:
@@ -153,8 +170,23 @@ def create_app(service: FlowService) -> Flask:
     def history_run(run: str) -> Response:
         return jsonify(service.history_run(run, request.args.get("repo")))
 
+    for route in editing.routes(service):  # saving flows as commits, re-runs
+        app.add_url_rule(route.rule, route.name, _view(route), methods=[route.method])
     _ui_routes(app, service)
     return app
+
+
+def _headers() -> dict[str, str]:
+    return {name.lower(): value for name, value in request.headers.items()}
+
+
+def _view(route: Route) -> Callable[..., tuple[Response, int, dict[str, str]]]:
+    """A flask view around a flask-free handler (webhooks/httpapi.py)."""
+    def view(**params: str) -> tuple[Response, int, dict[str, str]]:
+        reply = route.handler(Call(params, request.args.to_dict(),
+                                   request.get_json(force=True, silent=True), _headers()))
+        return jsonify(reply.body), reply.status, dict(reply.headers)
+    return view
 
 
 # -- web UI: the static single-page app and its JSON/SSE API ------------------------------
@@ -171,7 +203,7 @@ def _ui_routes(app: Flask, service: FlowService) -> None:
     def index() -> Response:
         return Response((ui.STATIC / "index.html").read_bytes(), mimetype="text/html")
 
-    @app.get("/ui/static/<name>")
+    @app.get("/ui/static/<path:name>")
     def asset(name: str) -> Response | tuple[Response, int]:
         if name not in ui.ASSETS:
             return _error(404, f"no UI asset {name}")
@@ -186,7 +218,13 @@ def _ui_routes(app: Flask, service: FlowService) -> None:
         assert target.flow is not None
         return jsonify({"repo": target.repo, "commit": target.commit, "ref": target.ref,
                         "file": target.file, "source": text, "flow": ui.flow_detail(target.flow),
+                        **editing.branch_info(service, target),
                         "diagnostics": [d.as_dict() for d in target.diagnostics]})
+
+    @app.get("/api/v1/schema")
+    def flow_schema() -> Response:
+        """The flow JSON Schema (`flows schema`): the UI's completion and property forms."""
+        return jsonify(ui.flow_schema())
 
     @app.post("/api/v1/flows/validate")
     def validate_source() -> Response:

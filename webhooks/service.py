@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from runner.diagnostics import Diagnostic
 from runner.engine import Engine
@@ -72,6 +72,20 @@ class Record:
     done: threading.Event = field(default_factory=threading.Event)
     reporter: StatusReporter | None = None
     snapshot: _Snapshot | None = None  # the flows of the run's commit (subflows, Flow triggers)
+    view: dict[str, Any] | None = None  # the execution as the worker running it last reported it
+    remote: bool = False  # runs in a `flows worker` process (scale-out), seen through its events
+
+
+class RunBroker(Protocol):
+    """Scale-out dispatch (webhooks/scale): queued runs go to `flows worker` processes."""
+
+    def enqueue(self, key: str, repo: str, namespace: str, flow_id: str, commit: str,
+                trigger: dict[str, Any], untrusted: bool, inputs: dict[str, Any],
+                execution_id: str | None = None) -> bool: ...
+
+    def cancel(self, execution_id: str) -> bool: ...
+
+    def resume(self, execution_id: str, inputs: Mapping[str, Any]) -> bool: ...
 
 
 class _Snapshot:
@@ -131,6 +145,11 @@ class FlowService:
         self.queue = RunQueue(config.data_dir / "runs.sqlite3")
         self._queued = threading.Event()
         self.secret_for = providers.config_secrets(config.repos, self.environ)
+        # scale-out: with a broker, enqueue hands runs to workers; `executes` False (flows serve
+        # --broker) also sends API-started runs there; extra sinks see every run's events
+        self.broker: RunBroker | None = None
+        self.executes = True
+        self.sinks: list[EventSink] = []
         self._wake = threading.Event()
         self._logs_changed = threading.Condition(self.lock)
 
@@ -145,7 +164,10 @@ class FlowService:
     def enqueue(self, key: str, repo: str, namespace: str, flow_id: str, commit: str,
                 trigger: Mapping[str, Any], untrusted: bool = False,
                 inputs: Mapping[str, Any] | None = None) -> bool:
-        """Queue a run durably (once per key); the queue worker starts it."""
+        """Queue a run durably (once per key); the queue worker (or a `flows worker`) starts it."""
+        if self.broker is not None:
+            return self.broker.enqueue(key, repo, namespace, flow_id, commit, dict(trigger),
+                                       untrusted, dict(inputs or {}))
         added = self.queue.enqueue(key, repo, namespace, flow_id, commit, dict(trigger), untrusted,
                                    dict(inputs or {}))
         self._queued.set()
@@ -211,8 +233,11 @@ class FlowService:
     def start(self, namespace: str, flow_id: str, inputs: Mapping[str, Any], *,
               repo: str | None = None, ref: str | None = None,
               trigger: Mapping[str, Any] | None = None,
-              labels: Mapping[str, str] | None = None, untrusted: bool = False) -> Execution:
-        """Check the inputs now (UsageError on bad ones) and queue the run."""
+              labels: Mapping[str, str] | None = None, untrusted: bool = False,
+              execution_id: str | None = None,
+              reuse: Mapping[str, Any] | None = None) -> Execution:
+        """Check the inputs now (UsageError on bad ones) and queue the run; reuse: a re-run's
+        outputs of an earlier run (Engine.prepare)."""
         target, snapshot = self.find(namespace, flow_id, repo, ref)
         assert target.flow is not None
         flows_at_commit = _Snapshot(snapshot)
@@ -225,21 +250,25 @@ class FlowService:
                                    on_error=lambda err: self.console.emit(LogLine(
                                        "-", None, None, 0, "WARN", f"history: {err}",
                                        dt.datetime.now(dt.UTC))))
-        execution_id = ulid()
+        execution_id = execution_id or ulid()
         reporter = self.reporting.reporter(target.repo, target.commit, target.flow.qualified_id,
                                            execution_id, trigger, checkout)
-        sinks: list[EventSink] = [self, recorder, *([reporter] if reporter else [])]
+        sinks: list[EventSink] = [self, recorder, *([reporter] if reporter else []), *self.sinks]
         engine = Engine(executors, FanOut(*sinks), environ=self.environ,
                         namespace_files=CheckoutFiles(checkout), flows=flows_at_commit,
                         data_dir=self.config.data_dir)
         try:
             execution = engine.prepare(target.flow, inputs, labels=labels,
-                                       execution_id=execution_id)
+                                       execution_id=execution_id, reuse=reuse)
         except GitflowsError:
             shutil.rmtree(checkout, ignore_errors=True)
             raise
+        remote = self.broker is not None and not self.executes
         record = Record(execution, target.repo, target.commit, engine, reporter=reporter,
-                        snapshot=flows_at_commit)
+                        snapshot=flows_at_commit, remote=remote)
+        if remote:  # a worker checks out, runs, records and reports it
+            shutil.rmtree(checkout, ignore_errors=True)
+            reporter = record.reporter = None
         if reporter is not None:
             reporter.pending()
         group = _group(target.repo, target.flow.qualified_id, trigger)
@@ -251,11 +280,16 @@ class FlowService:
                                        execution.id]
         if group and self._superseded(target.repo) == "cancel":
             for old in older:
-                if self.records[old].engine.kill(old):
+                if self.kill(old):
                     self.console.emit(LogLine(old, None, None, 0, "WARN",
                                               f"superseded by {execution.id} for {group}",
                                               dt.datetime.now(dt.UTC)))
-        self.pool.submit(self._execute, record, checkout, trigger)
+        if remote:
+            assert self.broker is not None
+            self.broker.enqueue(f"api:{execution.id}", target.repo, namespace, flow_id,
+                                target.commit, trigger, untrusted, dict(inputs), execution.id)
+        else:
+            self.pool.submit(self._execute, record, checkout, trigger)
         return execution
 
     def history_rows(self, *, repo: str | None = None, flow: str | None = None,
@@ -349,7 +383,7 @@ class FlowService:
 
     def describe(self, execution_id: str) -> dict[str, Any]:
         record = self.record(execution_id)
-        data = record.execution.to_json()
+        data = dict(record.view) if record.view is not None else record.execution.to_json()
         data["trigger"] = {"repo": record.repo, "commit": record.commit}
         return data
 
@@ -360,16 +394,20 @@ class FlowService:
 
     def kill(self, execution_id: str) -> bool:
         record = self.record(execution_id)
+        if record.remote and self.broker is not None:
+            return not record.done.is_set() and self.broker.cancel(execution_id)
         return record.engine.kill(execution_id)
 
     def resume(self, execution_id: str, inputs: Mapping[str, Any]) -> bool:
         record = self.record(execution_id)
+        if record.remote and self.broker is not None:
+            return not record.done.is_set() and self.broker.resume(execution_id, inputs)
         return record.engine.resume(execution_id, inputs)
 
     def close(self) -> None:
         """Stop: kill running executions (their queued runs are taken over after a restart)."""
         with self.lock:
-            running = [r for r in self.records.values() if not r.done.is_set()]
+            running = [r for r in self.records.values() if not r.done.is_set() and not r.remote]
         for record in running:
             record.engine.kill(record.execution.id)
         for record in running:

@@ -80,11 +80,17 @@ class QueueWorker(Background):
         assert item.dead_execution is not None
         log.warning("run %s: its server died during execution %s; running it again",
                     item.key, item.dead_execution)
-        event = HistoryEvent(t=iso(dt.datetime.now(dt.UTC)), run=item.dead_execution,
-                             seq=DEAD_SEQ, flow=f"{item.namespace}.{item.flow_id}",
-                             state="KILLED", trigger=str(item.trigger.get("type")),
-                             runner=f"flows serve@{socket.gethostname()} (dead attempt)")
-        try:
-            self.service.history(item.repo).append(item.commit, [event])
-        except GitflowsError as err:
-            log.error("cannot record the dead attempt %s: %s", item.dead_execution, err)
+        record_dead(self.service, item.repo, item.commit, f"{item.namespace}.{item.flow_id}",
+                    str(item.trigger.get("type")), item.dead_execution,
+                    f"flows serve@{socket.gethostname()} (dead attempt)")
+
+
+def record_dead(service: FlowService, repo: str, commit: str, flow: str, trigger: str,
+                execution_id: str, runner: str) -> None:
+    """Record the attempt of a run whose process died as KILLED, its final state."""
+    event = HistoryEvent(t=iso(dt.datetime.now(dt.UTC)), run=execution_id, seq=DEAD_SEQ, flow=flow,
+                         state="KILLED", trigger=trigger, runner=runner)
+    try:
+        service.history(repo).append(commit, [event])
+    except GitflowsError as err:
+        log.error("cannot record the dead attempt %s: %s", execution_id, err)

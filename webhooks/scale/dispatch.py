@@ -1,0 +1,97 @@
+"""RemoteDispatch: FlowService's broker when runs execute on `flows worker` processes.
+
+enqueue reserves the run key in the Redis ledger first: several `flows serve` replicas
+receiving the same webhook delivery or firing the same cron tick (same key) send one
+message. The queue is the flow's workerGroup key (Kestra), else `default`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from runner.errors import GitflowsError
+from runner.yamlsource import load
+from webhooks.scale.broker import DEFAULT_QUEUE, Broker
+from webhooks.scale.redisio import Controls, Ledger, Registry
+from webhooks.service import FlowService
+
+
+def _queue_name(key: Any) -> str | None:
+    if isinstance(key, dict):
+        key = key.get("key")
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", str(key)) if key else None
+
+
+class RemoteDispatch:
+    def __init__(self, service: FlowService, broker: Broker, client: Any) -> None:
+        self.service = service
+        self.broker = broker
+        self.ledger = Ledger(client)
+        self.controls = Controls(client)
+        self.registry = Registry(client)
+        self.queues: set[str] = {DEFAULT_QUEUE}  # every queue this server sent to (metrics)
+        self._routes: dict[tuple[str, str, str, str], str] = {}
+        self._lock = threading.Lock()
+
+    def queue_of(self, repo: str, namespace: str, flow_id: str, commit: str) -> str:
+        """The flow's `workerGroup.key`, or the first one of its tasks; else `default`."""
+        cache = (repo, namespace, flow_id, commit)
+        with self._lock:
+            if cache in self._routes:
+                return self._routes[cache]
+        queue = DEFAULT_QUEUE
+        try:
+            target, text = self.service.source(namespace, flow_id, repo, commit)
+        except GitflowsError:  # the worker reports the missing flow
+            return queue
+        data = load(text, target.file).data
+        found = _queue_name(data.get("workerGroup")) if isinstance(data, dict) else None
+        if found is None and target.flow is not None:
+            found = next((q for task in target.flow.all_tasks()
+                          if (q := _queue_name(task.props.get("workerGroup")))), None)
+        queue = found or queue
+        with self._lock:
+            self._routes[cache] = queue
+            self.queues.add(queue)
+        return queue
+
+    def enqueue(self, key: str, repo: str, namespace: str, flow_id: str, commit: str,
+                trigger: dict[str, Any], untrusted: bool, inputs: dict[str, Any],
+                execution_id: str | None = None) -> bool:
+        queue = self.queue_of(repo, namespace, flow_id, commit)
+        if not self.ledger.reserve(key, queue):
+            return False
+        config = self.service.config
+        repo_config = next((r for r in config.repos if r.name == repo), None)
+        if repo_config is None:
+            raise GitflowsError(f"{repo}: not a served repository")
+        payload = {"key": key, "repo": dataclasses.asdict(repo_config), "namespace": namespace,
+                   "flow_id": flow_id, "commit": commit, "trigger": trigger, "untrusted": untrusted,
+                   "inputs": inputs, "execution_id": execution_id, "queue": queue,
+                   "queued": time.time(),
+                   "server": {"public_url": config.public_url, "notify": list(config.notify)}}
+        try:
+            self.broker.send(queue, payload)
+        except Exception:
+            self.ledger.forget(key)  # not sent: a later enqueue of the key may try again
+            raise
+        return True
+
+    def cancel(self, execution_id: str) -> bool:
+        self.controls.request(execution_id, "kill")
+        return True
+
+    def resume(self, execution_id: str, inputs: Mapping[str, Any]) -> bool:
+        self.controls.request(execution_id, "resume", dict(inputs))
+        return True
+
+    def depths(self) -> dict[str, int]:
+        return self.broker.depths(sorted(self.queues))
+
+    def workers(self) -> list[dict[str, Any]]:
+        return self.registry.workers()

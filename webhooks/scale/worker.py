@@ -1,0 +1,258 @@
+"""`flows worker`: runs the runs that `flows serve --broker` queued, on this machine.
+
+A message is run only after claiming its key in the ledger. A claim that takes over a
+dead worker's run records that attempt KILLED (its final state in the history) and tells
+the servers; then the run starts afresh with a new execution id. The run itself goes
+through FlowService.start, as in `flows serve` alone: checkout at the run's commit (from
+this worker's mirror of remote repositories), engine, history notes, commit statuses.
+History written to a mirror is pushed to the origin after each run (fetch, merge, push
+fast-forward, retried on a race: runner/history/sync.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import logging
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from runner.errors import GitflowsError
+from runner.events import iso
+from runner.executors import Executors
+from runner.history.sync import push
+from runner.ids import ulid
+from webhooks.config import RepoConfig, ServerConfig
+from webhooks.scale.broker import Broker, HandBack
+from webhooks.scale.dispatch import RemoteDispatch
+from webhooks.scale.redisio import Controls, Events, Ledger, Registry
+from webhooks.scale.relay import RelaySink
+from webhooks.service import FlowService
+from webhooks.workers import record_dead
+
+log = logging.getLogger("gitflows.worker")
+BEAT_SECONDS = 1.0
+POLL_SECONDS = 0.2  # how often a running run looks for kill/resume requests
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerOptions:
+    queues: tuple[str, ...] = ("default",)
+    concurrency: int = 4
+    data_dir: Path = Path(".flows-worker")
+    heartbeat_timeout: float = 30.0
+    grace: float = 60.0  # SIGTERM: seconds current runs may take before they are handed back
+    locations: Mapping[str, str] = dataclasses.field(default_factory=dict)  # repo → path here
+
+
+class FlowWorker:
+    def __init__(self, url: str, options: WorkerOptions, executors: Executors,
+                 environ: Mapping[str, str] | None = None, client: Any = None) -> None:
+        from webhooks.scale.redisio import connect
+
+        self.options = options
+        self.executors = executors
+        self.environ = dict(os.environ if environ is None else environ)
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{ulid()[-6:]}"
+        self.client = client or connect(url)
+        self.broker = Broker(url, heartbeat_timeout=options.heartbeat_timeout)
+        self.ledger = Ledger(self.client)
+        self.registry = Registry(self.client)
+        self.events = Events(self.client)
+        self.controls = Controls(self.client)
+        self.stopping = threading.Event()
+        self._deadline: float | None = None
+        self._lock = threading.Lock()
+        self._services: dict[RepoConfig, FlowService] = {}
+        self._git_locks: dict[str, threading.Lock] = {}
+        self.active: dict[str, str] = {}  # run key → execution id
+        self.started_at = time.time()
+        self.done = 0
+
+    # -- lifecycle ------------------------------------------------------------------
+    def run(self) -> None:
+        """Consume until stop() (SIGTERM): then finish or hand back the current runs."""
+        self._beat()
+        self.broker.consume(self.handle, list(self.options.queues), self.options.concurrency)
+        beats = threading.Thread(target=self._beats, name="gitflows-heartbeat", daemon=True)
+        beats.start()
+        log.info("worker %s on queues %s, concurrency %d", self.id, ",".join(self.options.queues),
+                 self.options.concurrency)
+        while not self.stopping.wait(1.0):
+            pass
+        self._deadline = time.monotonic() + self.options.grace
+        self.broker.stop(self.options.grace + 15)
+        self.registry.leave(self.id)
+        for service in self._services.values():
+            service.close()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _beats(self) -> None:
+        while True:
+            try:
+                self._beat()
+                self.broker.heartbeat(self.options.queues)
+            except Exception as err:  # Redis away for a while: keep trying
+                log.warning("heartbeat: %s", err)
+            time.sleep(BEAT_SECONDS)
+
+    def _beat(self) -> None:
+        with self._lock:
+            runs = sorted(self.active.values())
+        self.registry.beat(self.id, {
+            "host": socket.gethostname(), "pid": os.getpid(), "queues": list(self.options.queues),
+            "concurrency": self.options.concurrency, "runs": runs, "done": self.done,
+            "started": iso_now(self.started_at), "stopping": self.stopping.is_set(),
+            "heartbeat_timeout": self.options.heartbeat_timeout})
+
+    # -- one run ----------------------------------------------------------------------
+    def service_for(self, repo: Mapping[str, Any], server: Mapping[str, Any]) -> FlowService:
+        config = RepoConfig(**repo)
+        if config.name in self.options.locations:
+            config = dataclasses.replace(config, location=self.options.locations[config.name])
+        with self._lock:
+            service = self._services.get(config)
+            if service is None:
+                service = FlowService(ServerConfig(
+                    data_dir=self.options.data_dir, workers=self.options.concurrency,
+                    repos=(config,), public_url=server.get("public_url"),
+                    notify=tuple(server.get("notify") or ())), self.executors, self.environ)
+                service.broker = RemoteDispatch(service, self.broker, self.client)
+                service.sinks.append(RelaySink(self.events, service))
+                self._services[config] = service
+                self._git_locks[config.name] = threading.Lock()
+            return service
+
+    def handle(self, payload: dict[str, Any]) -> None:
+        key = str(payload["key"])
+        claim = self.ledger.claim(key, self.id, self.options.heartbeat_timeout)
+        if claim.status == "done":
+            log.info("run %s: done already", key)
+            return
+        if claim.status == "busy":  # its owner lives: look again once it could have died
+            self.broker.send(str(payload.get("queue") or "default"), payload,
+                             delay=self.options.heartbeat_timeout)
+            return
+        try:
+            service = self.service_for(payload["repo"], payload.get("server") or {})
+            name, commit = str(payload["repo"]["name"]), str(payload["commit"])
+            self._ensure_commit(service, name, commit)
+        except Exception:
+            self.ledger.release(key, self.id)
+            raise  # retried later, maybe elsewhere
+        flow = f"{payload['namespace']}.{payload['flow_id']}"
+        trigger = dict(payload.get("trigger") or {})
+        if claim.previous:
+            log.warning("run %s: its worker died during execution %s; running it again", key,
+                        claim.previous)
+            record_dead(service, name, commit, flow, str(trigger.get("type")), claim.previous,
+                        f"flows worker@{socket.gethostname()} (dead attempt)")
+            self.events.add("dead", claim.previous, _where(payload, name))
+        execution_id = str(payload.get("execution_id") or "") if claim.attempts == 1 else ""
+        execution_id = execution_id or ulid()
+        self.ledger.started(key, self.id, execution_id)  # before it can write any history
+        try:
+            service.start(str(payload["namespace"]), str(payload["flow_id"]),
+                          payload.get("inputs") or {}, repo=name, ref=commit, trigger=trigger,
+                          untrusted=bool(payload.get("untrusted")), execution_id=execution_id)
+        except GitflowsError as err:  # cannot ever start (flow gone, bad inputs): final
+            log.error("run %s cannot start: %s", key, err)
+            self.events.add("failed", execution_id, {**_where(payload, name),
+                                                     "message": f"cannot start: {err.message}",
+                                                     "timestamp": iso_now()})
+            self.ledger.finish(key, self.id, "FAILED")
+            return
+        except Exception:
+            self.ledger.release(key, self.id)
+            raise
+        with self._lock:
+            self.active[key] = execution_id
+        state, handed_back = "FAILED", False
+        try:
+            handed_back = self._follow(service, execution_id)
+            state = str(service.describe(execution_id)["state"]["current"])
+            self._push_history(service, name)
+            next(s for s in service.sinks if isinstance(s, RelaySink)).snapshot("end", execution_id)
+        finally:  # the run happened: it is done (or handed back), whatever failed here
+            with self._lock:
+                self.active.pop(key, None)
+                self.done += 1
+            if handed_back:
+                self.ledger.release(key, self.id)
+            else:
+                self.ledger.finish(key, self.id, state)
+        if handed_back:
+            raise HandBack(f"run {key}: worker stopping, handed back", delay=500)
+
+    def _follow(self, service: FlowService, execution_id: str) -> bool:
+        """Wait for the run, passing on kill/resume requests; True if handed back on stop."""
+        record = service.record(execution_id)
+        handed_back = False
+        while not record.done.wait(POLL_SECONDS):
+            try:
+                asked = self.controls.take([execution_id]).get(execution_id, {})
+            except Exception as err:  # Redis away for a moment: the run goes on
+                log.warning("kill/resume requests of %s: %s", execution_id, err)
+                asked = {}
+            for what, value in asked.items():
+                if what == "kill":
+                    service.kill(execution_id)
+                elif what == "resume":
+                    try:
+                        service.resume(execution_id, value)
+                    except GitflowsError as err:
+                        log.error("resume %s: %s", execution_id, err)
+            if not handed_back and self._deadline is not None and time.monotonic() > self._deadline:
+                handed_back = service.kill(execution_id)
+        return handed_back
+
+    def _ensure_commit(self, service: FlowService, name: str, commit: str) -> None:
+        """Fetch the run's commit into this worker's mirror when it is not there yet."""
+        if name not in service.mirrors:
+            return
+        try:
+            service.repos[name].resolve(commit)
+            return
+        except GitflowsError:
+            pass
+        token = service._token(name)
+        auth = ["-c", "http.extraHeader=Authorization: Basic " + base64.b64encode(
+            f"x-access-token:{token}".encode()).decode()] if token else []
+        with self._git_locks[name]:  # only objects: refs (notes included) stay untouched
+            done = subprocess.run(["git", *auth, "-C", str(service.mirrors[name]), "fetch", "--quiet",
+                                   "--no-tags", "--no-write-fetch-head", "origin", commit],
+                                  capture_output=True, text=True,
+                                  env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+        if done.returncode != 0:
+            detail = done.stderr.strip().replace(token, "******") if token else done.stderr.strip()
+            raise GitflowsError(f"{name}: cannot fetch {commit}: {detail}")
+
+    def _push_history(self, service: FlowService, name: str) -> None:
+        """History written into a mirror goes to the origin (fetch + merge + push, retried)."""
+        if name not in service.mirrors:
+            return  # a local repository: the notes were written there (compare-and-swap)
+        location = next(r.location for r in service.config.repos if r.name == name)
+        try:
+            with self._git_locks[name]:
+                push(service.mirrors[name], location, store=service.history(name))
+        except GitflowsError as err:
+            log.error("%s: history not pushed to the origin: %s", name, err)
+
+
+def _where(payload: Mapping[str, Any], name: str) -> dict[str, Any]:
+    return {"repo": name, "commit": payload["commit"], "namespace": payload["namespace"],
+            "flow": payload["flow_id"]}
+
+
+def iso_now(at: float | None = None) -> str:
+    import datetime as dt
+
+    return iso(dt.datetime.fromtimestamp(time.time() if at is None else at, dt.UTC))
