@@ -149,6 +149,7 @@ class FlowService:
         # --broker) also sends API-started runs there; extra sinks see every run's events
         self.broker: RunBroker | None = None
         self.executes = True
+        self.outbox = False  # flows serve --broker: queue locally first, a Forwarder sends on
         self.sinks: list[EventSink] = []
         self._wake = threading.Event()
         self._logs_changed = threading.Condition(self.lock)
@@ -165,7 +166,7 @@ class FlowService:
                 trigger: Mapping[str, Any], untrusted: bool = False,
                 inputs: Mapping[str, Any] | None = None) -> bool:
         """Queue a run durably (once per key); the queue worker (or a `flows worker`) starts it."""
-        if self.broker is not None:
+        if self.broker is not None and not self.outbox:
             return self.broker.enqueue(key, repo, namespace, flow_id, commit, dict(trigger),
                                        untrusted, dict(inputs or {}))
         added = self.queue.enqueue(key, repo, namespace, flow_id, commit, dict(trigger), untrusted,

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import time
@@ -369,3 +370,54 @@ def test_sigterm_hands_back_a_run_that_outlasts_the_grace_time(tmp_path: Path, r
             if process is not None:
                 process.stop()
         server.stop()
+
+
+def test_a_run_key_is_reserved_once_and_its_sender_may_send_it_again_until_claimed(
+        redis_url: str) -> None:
+    from webhooks.scale.redisio import Ledger, Registry, connect
+
+    ledger = Ledger(connect(redis_url))
+    Registry(connect(redis_url)).beat("worker-1", {})
+    assert ledger.reserve("k1", "default", "server-a")
+    assert not ledger.reserve("k1", "default", "server-b")  # another replica: already queued
+    assert ledger.reserve("k1", "default", "server-a")  # a restarted server-a forwards it again
+    assert ledger.claim("k1", "worker-1", 3).status == "claimed"
+    assert not ledger.reserve("k1", "default", "server-a")  # a worker has it: never again
+    assert ledger.claim("k1", "worker-2", 3).status == "busy"
+
+
+def test_a_server_killed_between_reserving_and_sending_sends_the_run_after_its_restart(
+        tmp_path: Path, redis_url: str) -> None:
+    """The server's SQLite queue is the outbox: a run queued there whose key the dead
+    server had reserved (but not sent) reaches a worker once the server is back."""
+    from runner.executors import Executors, LocalExecutor
+    from webhooks.config import RepoConfig, ServerConfig
+    from webhooks.scale.commands import attach
+    from webhooks.scale.redisio import Ledger, connect
+    from webhooks.service import FlowService
+
+    repo = _repo(tmp_path, {".flows/tick.yml": TICK})
+    config = ServerConfig(data_dir=tmp_path / "server",
+                          repos=(RepoConfig(name="demo", location=str(repo)),))
+    service = FlowService(config, Executors(LocalExecutor()), environ={})
+    loops = attach(service, redis_url)
+    head = service.repos["demo"].resolve("HEAD")
+    # the state a kill -9 leaves: queued locally, reserved in Redis, never sent
+    assert service.enqueue("outbox:1", "demo", "demo", "tick", head, {"type": "manual"},
+                           inputs={"n": "1"})
+    assert service.queue.counts() == {"queued": 1}
+    sender = f"{socket.gethostname()}:{config.data_dir.resolve()}"
+    assert Ledger(connect(redis_url)).reserve("outbox:1", "default", sender)
+    worker = Worker(redis_url, tmp_path / "w1")
+    try:
+        for loop in loops:
+            loop.start()
+        _until("the run done", lambda: _ledger(redis_url).get("outbox:1", {}).get("state") == "done")
+        assert _ledger(redis_url)["outbox:1"]["result"] == "SUCCESS"
+        assert service.queue.counts() == {"done": 1}
+        assert [r["state"] for r in _history(repo)] == ["SUCCESS"]
+    finally:
+        for loop in loops:
+            loop.stop()
+        worker.stop()
+        service.close()

@@ -13,6 +13,7 @@ from runner.executors import Executors
 from webhooks.background import Background
 from webhooks.scale.broker import Broker
 from webhooks.scale.dispatch import RemoteDispatch
+from webhooks.scale.forward import Forwarder
 from webhooks.scale.redisio import Events, Registry, connect
 from webhooks.scale.relay import RelayReader
 from webhooks.scale.worker import FlowWorker, WorkerOptions
@@ -24,9 +25,10 @@ DEAD_WORKERS_SHOWN = 3600.0  # seconds a silent worker stays listed (as dead) by
 def attach(service: FlowService, url: str) -> list[Background]:
     """Make a server hand its runs to workers; the loops to start (relay of run events)."""
     client = connect(url)
-    service.broker = RemoteDispatch(service, Broker(url, maintenance=False), client)
-    service.executes = False
-    return [RelayReader(service, Events(client))]
+    dispatch = RemoteDispatch(service, Broker(url, maintenance=False), client)
+    service.broker, service.executes, service.outbox = dispatch, False, True
+    return [RelayReader(service, Events(client)),
+            Forwarder(service.queue, dispatch, service.wait_for_queue)]
 
 
 def run_worker(url: str, options: WorkerOptions, executors: Executors,

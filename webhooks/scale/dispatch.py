@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import socket
 import threading
 import time
 from collections.abc import Mapping
@@ -35,6 +36,8 @@ class RemoteDispatch:
         self.controls = Controls(client)
         self.registry = Registry(client)
         self.queues: set[str] = {DEFAULT_QUEUE}  # every queue this server sent to (metrics)
+        # who reserves run keys: the same after a restart (its data dir), so it may re-send
+        self.sender = f"{socket.gethostname()}:{service.config.data_dir.resolve()}"
         self._routes: dict[tuple[str, str, str, str], str] = {}
         self._lock = threading.Lock()
 
@@ -64,7 +67,7 @@ class RemoteDispatch:
                 trigger: dict[str, Any], untrusted: bool, inputs: dict[str, Any],
                 execution_id: str | None = None) -> bool:
         queue = self.queue_of(repo, namespace, flow_id, commit)
-        if not self.ledger.reserve(key, queue):
+        if not self.ledger.reserve(key, queue, self.sender):
             return False
         config = self.service.config
         repo_config = next((r for r in config.repos if r.name == repo), None)

@@ -23,9 +23,15 @@ RUN_TTL = 7 * 24 * 3600  # a run key is deduplicated this long
 CONTROL_TTL = 24 * 3600
 EVENTS_MAXLEN = 100_000
 
+# A key is reserved once; its own sender may send it again while no worker has claimed it
+# (the sender died between reserving and sending, and forwards it again after a restart).
 _RESERVE = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'queued', 'queued', ARGV[1], 'queue', ARGV[2])
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  if redis.call('HGET', KEYS[1], 'state') == 'queued' and redis.call('HGET', KEYS[1], 'by') == ARGV[4]
+    and not redis.call('HGET', KEYS[1], 'owner') then return 1 end
+  return 0
+end
+redis.call('HSET', KEYS[1], 'state', 'queued', 'queued', ARGV[1], 'queue', ARGV[2], 'by', ARGV[4])
 redis.call('EXPIRE', KEYS[1], ARGV[3])
 return 1
 """
@@ -86,9 +92,11 @@ class Ledger:
         self._claim = client.register_script(_CLAIM)
         self._if_owner = client.register_script(_IF_OWNER)
 
-    def reserve(self, key: str, queue: str) -> bool:
-        """True for the first enqueue of this key (across every server replica)."""
-        return bool(self._reserve(keys=[PREFIX + "run:" + key], args=[time.time(), queue, RUN_TTL]))
+    def reserve(self, key: str, queue: str, sender: str) -> bool:
+        """True for the first enqueue of this key (across every server replica), and for its
+        sender again until a worker claims it."""
+        return bool(self._reserve(keys=[PREFIX + "run:" + key],
+                                  args=[time.time(), queue, RUN_TTL, sender]))
 
     def forget(self, key: str) -> None:
         self.client.delete(PREFIX + "run:" + key)
