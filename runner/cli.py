@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import sys
 from pathlib import Path
@@ -20,7 +19,8 @@ from runner.catalog import DirectoryFlows
 from runner.diagnostics import has_errors
 from runner.errors import GitflowsError, UsageError
 from runner.events import EventSink, FanOut, State
-from runner.executors import Executors, LocalExecutor
+from runner.executors import Executors
+from runner.executors.choose import executors_for
 from runner.git.files import CheckoutFiles, find_root
 from runner.git.repo import GitRepo
 from runner.parse import load_flow
@@ -113,20 +113,7 @@ def _user_data_dir() -> Path:
 
 
 def _executors(choice: str) -> Executors:
-    host = LocalExecutor()
-    if choice == "process":
-        click.echo("note: steps run as host processes, not isolated in containers", err=True)
-        return Executors(host)
-    from runner.executors.docker import DockerExecutor  # only when containers are wanted
-
-    try:
-        return Executors(host, DockerExecutor.connect())
-    except GitflowsError:
-        if choice == "docker":
-            raise
-        click.echo("warning: no Docker engine answers; steps run as host processes, not isolated "
-                   "in containers", err=True)
-        return Executors(host)
+    return executors_for(choice, lambda message: click.echo(message, err=True))
 
 
 @main.command()
@@ -175,122 +162,6 @@ def run(file: str, inputs: tuple[str, ...], input_files: tuple[str, ...], execut
         click.echo(json.dumps(execution.to_json(), indent=2, default=str))
     ok = execution.state.current in (State.SUCCESS, State.WARNING)
     sys.exit(0 if ok else 1)
-
-
-@main.command()
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, exists=True),
-              help="Server configuration (YAML); flags override it.")
-@click.option("--repo", "repos", multiple=True, metavar="NAME=PATH",
-              help="A repository to serve; repeat for several. Default: the one started in.")
-@click.option("--port", type=int, help="HTTP port (default 8080).")
-@click.option("--host", help="Address to listen on (default 127.0.0.1).")
-@click.option("--data", "data_dir", type=click.Path(file_okay=False), help="Data directory.")
-@click.option("--executor", type=click.Choice(["auto", "docker", "process"]))
-@click.option("--poll", metavar="INTERVAL",
-              help="Poll the repositories for new commits (e.g. 60s), for those without webhooks.")
-@click.option("--broker", help="redis://… to hand runs to `flows worker` processes.")
-@click.option("--insecure-no-auth", is_flag=True,
-              help="Listen beyond localhost without authentication (a proxy in front authenticates).")
-def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, host: str | None,
-          data_dir: str | None, executor: str | None, poll: str | None, broker: str | None,
-          insecure_no_auth: bool = False) -> None:
-    """Serve the API and UI (http://localhost:8080) and run flows of the served repositories."""
-    from webhooks.app import create_app
-    from webhooks.app import serve as run_server
-    from webhooks.auth import require_auth_when_exposed
-    from webhooks.config import RepoConfig, load_config, parse_interval, with_overrides
-    from webhooks.dispatcher import Dispatcher
-    from webhooks.event_triggers import EventTriggers
-    from webhooks.poller import Poller
-    from webhooks.service import FlowService
-    from webhooks.ticker import Ticker
-    from webhooks.workers import QueueWorker
-
-    config = with_overrides(load_config(Path(config_file) if config_file else None), port=port,
-                            host=host, executor=executor,
-                            data_dir=Path(data_dir) if data_dir else None,
-                            poll=parse_interval(poll) if poll else None,
-                            insecure_no_auth=insecure_no_auth or None)
-    require_auth_when_exposed(config, os.environ)  # before anything starts
-    parsed = []
-    for item in repos:
-        name, sep, location = item.partition("=")
-        if not sep or not name or not location:
-            raise UsageError(f"--repo expects NAME=PATH, got '{item}'")
-        parsed.append(RepoConfig(name=name, location=location))
-    if parsed:
-        config = with_overrides(config, repos=tuple(parsed))
-    if not config.repos:
-        root = find_root(Path.cwd())
-        config = with_overrides(config, repos=(RepoConfig(name=root.name, location=str(root)),))
-    service = FlowService(config, _executors(config.executor))
-    for flow in service.flows():
-        click.echo(f"serving {flow.repo}:{flow.file} at {flow.commit[:10]}", err=True)
-    dispatcher, ticker, watcher = Dispatcher(service), Ticker(service), EventTriggers(service)
-    poller = Poller(service, config.poll) if config.poll else None
-    if broker:  # runs go to `flows worker` processes; their events come back
-        from webhooks.scale.commands import attach
-
-        loops = attach(service, broker)
-    else:
-        loops = [QueueWorker(service, service.queue, lease=config.queue_lease)]
-    for loop in loops:
-        loop.start()
-    dispatcher.start()
-    ticker.start()
-    watcher.start()
-    if poller is not None:
-        poller.start()
-    click.echo(f"gitflows on http://{config.host}:{config.port}/", err=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop cleanly: the finally below runs
-    try:
-        run_server(create_app(service), config.host, config.port)
-    finally:
-        if poller is not None:
-            poller.stop()
-        watcher.stop()
-        ticker.stop()
-        dispatcher.stop()
-        for loop in loops:
-            loop.stop()
-        service.close()
-
-
-@main.command()
-@click.option("--broker", required=True, help="redis://HOST:6379/0, as given to `flows serve`.")
-@click.option("--queues", default="default", show_default=True,
-              help="Comma-separated queues (a flow's workerGroup key routes it to one).")
-@click.option("--concurrency", type=click.IntRange(1), default=4, show_default=True)
-@click.option("--data", "data_dir", type=click.Path(file_okay=False), default=".flows-worker",
-              show_default=True, help="Mirrors and indexes of this worker (one per worker).")
-@click.option("--executor", type=click.Choice(["auto", "docker", "process"]), default="auto")
-@click.option("--repo", "repos", multiple=True, metavar="NAME=PATH",
-              help="Where this machine finds a repository (default: the server's location).")
-@click.option("--heartbeat-timeout", type=float, default=30.0, show_default=True,
-              help="Seconds without heartbeat before a worker's runs go to others (same on all).")
-@click.option("--grace", type=float, default=60.0, show_default=True,
-              help="On SIGTERM, seconds current runs may finish in before they are handed back.")
-def worker(broker: str, queues: str, concurrency: int, data_dir: str, executor: str,
-           repos: tuple[str, ...], heartbeat_timeout: float, grace: float) -> None:
-    """Run the runs that `flows serve --broker` queues (on any machine reaching Redis)."""
-    from webhooks.scale.commands import run_worker
-    from webhooks.scale.worker import WorkerOptions
-
-    options = WorkerOptions(queues=tuple(q.strip() for q in queues.split(",") if q.strip()),
-                            concurrency=concurrency, data_dir=Path(data_dir),
-                            heartbeat_timeout=heartbeat_timeout, grace=grace,
-                            locations=dict(item.partition("=")[::2] for item in repos))
-    run_worker(broker, options, _executors(executor))
-
-
-@main.command()
-@click.option("--broker", required=True, help="redis://HOST:6379/0")
-@click.option("--json", "as_json", is_flag=True)
-def workers(broker: str, as_json: bool) -> None:
-    """Live workers: queues, concurrency, last heartbeat, current runs."""
-    from webhooks.scale.commands import workers_listing
-
-    click.echo(workers_listing(broker, as_json))
 
 
 @main.command()
@@ -483,3 +354,13 @@ def plugins(as_json: bool) -> None:
         click.echo(f"not installed: the {extra} plugin (pip install 'gitflows[{extra}]')")
     for problem in found.problems:
         click.echo(f"problem: {problem.format()}", err=True)
+
+
+def _add_server_commands() -> None:
+    from runner.cli_server import serve, worker, workers
+
+    for command in (serve, worker, workers):
+        main.add_command(command)
+
+
+_add_server_commands()

@@ -321,8 +321,11 @@ def test_kill_from_the_api_reaches_the_worker_and_workergroup_routes(
         execution = call(server.base, "POST", "/api/v1/executions/demo/slow")[1]["id"]
         _until("the run running", lambda: call(server.base, "GET", f"/api/v1/executions/{execution}")[1]
                ["state"]["current"] == "RUNNING")
-        running = {w["pid"]: w["runs"] for w in _workers(redis_url)}
-        assert running[gpu.proc.pid] == [execution] and running[default_only.proc.pid] == []
+        # the registry shows a worker's runs at its next heartbeat (every second)
+        running = _until("the gpu worker listing the run", lambda: (
+            found if (found := {w["pid"]: w["runs"] for w in _workers(redis_url)})
+            .get(gpu.proc.pid) == [execution] else None))
+        assert running[default_only.proc.pid] == []
         assert call(server.base, "POST", f"/api/v1/executions/{execution}/kill")[0] == 202
         _until("the run killed", lambda: call(server.base, "GET", f"/api/v1/executions/{execution}")[1]
                ["state"]["current"] == "KILLED", timeout=20)
