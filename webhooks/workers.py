@@ -14,7 +14,7 @@ import socket
 import time
 
 from runner.errors import GitflowsError
-from runner.events import iso
+from runner.events import State, iso
 from runner.history.records import HistoryEvent
 from webhooks.background import Background
 from webhooks.queue import QueuedRun, RunQueue
@@ -63,6 +63,12 @@ class QueueWorker(Background):
         if item is None:
             return False
         if item.dead_execution:
+            ended = finished_state(self.service, item.repo, item.dead_execution)
+            if ended is not None:  # it ended; its server died before the queue heard of it
+                log.info("run %s: execution %s had ended %s; not running it again", item.key,
+                         item.dead_execution, ended)
+                self.queue.finish(item.id)
+                return True
             self._record_dead(item)
         try:
             execution = self.service.start(item.namespace, item.flow_id, item.inputs, repo=item.repo,
@@ -83,6 +89,22 @@ class QueueWorker(Background):
         record_dead(self.service, item.repo, item.commit, f"{item.namespace}.{item.flow_id}",
                     str(item.trigger.get("type")), item.dead_execution,
                     f"flows serve@{socket.gethostname()} (dead attempt)")
+
+
+def finished_state(service: FlowService, repo: str, execution_id: str) -> str | None:
+    """The final state the history holds for an execution, if it ended (else None)."""
+    try:
+        events = service.history(repo).run(execution_id)
+    except GitflowsError as err:
+        log.error("cannot read the history of %s: %s", execution_id, err)
+        return None
+    if not events:
+        return None
+    last = max(events, key=lambda event: event.seq)
+    try:
+        return last.state if State(last.state).terminal else None
+    except ValueError:
+        return None
 
 
 def record_dead(service: FlowService, repo: str, commit: str, flow: str, trigger: str,

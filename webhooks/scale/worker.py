@@ -34,7 +34,7 @@ from webhooks.scale.dispatch import RemoteDispatch
 from webhooks.scale.redisio import Controls, Events, Ledger, Registry
 from webhooks.scale.relay import RelaySink
 from webhooks.service import FlowService
-from webhooks.workers import record_dead
+from webhooks.workers import finished_state, record_dead
 
 log = logging.getLogger("gitflows.worker")
 BEAT_SECONDS = 1.0
@@ -150,6 +150,12 @@ class FlowWorker:
             raise  # retried later, maybe elsewhere
         flow = f"{payload['namespace']}.{payload['flow_id']}"
         trigger = dict(payload.get("trigger") or {})
+        ended = finished_state(service, name, claim.previous) if claim.previous else None
+        if ended is not None:  # it ended; its worker died before the ledger heard of it
+            log.info("run %s: execution %s had ended %s; not running it again", key,
+                     claim.previous, ended)
+            self.ledger.finish(key, self.id, ended)
+            return
         if claim.previous:
             log.warning("run %s: its worker died during execution %s; running it again", key,
                         claim.previous)
