@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from runner.durations import parse_duration
-from runner.errors import GitflowsError
 from runner.expressions import Renderer
 from runner.model import Flow, Trigger
 from runner.tasks import default_registry
@@ -35,6 +34,7 @@ from runner.triggers import (
     redact,
 )
 from webhooks.background import Background
+from webhooks.heads import moved_heads
 from webhooks.queue import NewRun
 from webhooks.service import FlowService
 
@@ -117,14 +117,7 @@ class EventTriggers(Background):
 
     def refresh(self) -> None:
         """Re-read the triggers of repositories whose HEAD moved."""
-        for name, git in self.service.repos.items():
-            try:
-                head = git.resolve("HEAD")
-            except GitflowsError as err:
-                log.error("%s: %s", name, err)
-                continue
-            if self._heads.get(name) == head:
-                continue
+        for name, head in moved_heads(self.service.repos, self._heads):
             found: list[Watch] = []
             for item in self.service.flows(name, head):
                 if item.flow is not None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from runner.errors import GitflowsError
 from webhooks.background import Background
+from webhooks.heads import moved_heads
 from webhooks.schedule import Schedule, Scheduler, Tick, schedules_of
 from webhooks.service import FlowService
 
@@ -36,14 +37,7 @@ class Ticker(Background):
     def refresh(self) -> None:
         """Re-read the schedules of repositories whose HEAD moved."""
         changed = False
-        for name, git in self.service.repos.items():
-            try:
-                head = git.resolve("HEAD")
-            except GitflowsError as err:
-                log.error("%s: %s", name, err)
-                continue
-            if self._heads.get(name) == head:
-                continue
+        for name, head in moved_heads(self.service.repos, self._heads):
             found: list[Schedule] = []
             for item in self.service.flows(name, head):
                 if item.flow is not None:
