@@ -12,7 +12,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 
 from runner.errors import GitflowsError, UsageError
-from webhooks import auth, editing, providers, ui
+from webhooks import auth, editing, listing, providers, ui
 from webhooks.events import Ignored
 from webhooks.httpapi import Call, Route
 from webhooks.inbox import MAX_BODY as MAX_DELIVERY_BYTES
@@ -199,6 +199,23 @@ def _sse(event: str, data: Any, event_id: int | None = None) -> str:
 
 
 def _ui_routes(app: Flask, service: FlowService) -> None:
+    overview = listing.Overview(service)
+
+    @app.get("/api/v1/flows/overview")
+    def flows_overview() -> Response:
+        """The flows page: flows by repository and namespace, next cron fires, last runs."""
+        return jsonify(overview.flows(request.args.get("repo"), request.args.get("namespace"),
+                                      request.args.get("ref")))
+
+    @app.get("/api/v1/executions/search")
+    def executions_search() -> Response:
+        """Live and recorded executions, newest first, filtered, by pages (`next`)."""
+        return jsonify(listing.search(service, listing.Query.of(request.args.to_dict())))
+
+    @app.get("/api/v1/history/<run>/execution")
+    def history_execution(run: str) -> Response:
+        return jsonify(listing.recorded(service, run))
+
     @app.get("/")
     def index() -> Response:
         return Response((ui.STATIC / "index.html").read_bytes(), mimetype="text/html")

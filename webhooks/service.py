@@ -74,6 +74,7 @@ class Record:
     snapshot: _Snapshot | None = None  # the flows of the run's commit (subflows, Flow triggers)
     view: dict[str, Any] | None = None  # the execution as the worker running it last reported it
     remote: bool = False  # runs in a `flows worker` process (scale-out), seen through its events
+    trigger: dict[str, Any] | None = None  # what started it (the UI's executions filter)
 
 
 class RunBroker(Protocol):
@@ -266,7 +267,7 @@ class FlowService:
             raise
         remote = self.broker is not None and not self.executes
         record = Record(execution, target.repo, target.commit, engine, reporter=reporter,
-                        snapshot=flows_at_commit, remote=remote)
+                        snapshot=flows_at_commit, remote=remote, trigger=trigger)
         if remote:  # a worker checks out, runs, records and reports it
             shutil.rmtree(checkout, ignore_errors=True)
             reporter = record.reporter = None

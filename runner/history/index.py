@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 from runner.history.records import RunFilter, RunSummary, ref_names
@@ -17,6 +18,19 @@ from runner.history.records import RunFilter, RunSummary, ref_names
 SCHEMA = 1
 _COLUMNS = ("run", "commit_id", "flow", "state", "ref", "trigger", "started", "dur_ms", "runner",
             "log", "updated", "seq", "dirty")
+
+
+@dataclass(frozen=True)
+class RunSearch:
+    """A page of runs for search(): all given fields must match."""
+
+    before: str | None = None  # only run ids sorting before this one (the next page)
+    state: str | None = None
+    flow: str | None = None  # namespace.id
+    namespace: str | None = None  # this namespace or one below it
+    trigger: str | None = None  # the trigger type as recorded (push, schedule, manual …)
+    text: str | None = None  # a part of the run id, any case
+    limit: int = 50
 
 
 class RunIndex:
@@ -106,6 +120,38 @@ class RunIndex:
             sql += f" LIMIT {int(run_filter.limit)}"
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
+        return [_summary(row) for row in rows]
+
+    def search(self, wanted: RunSearch) -> list[RunSummary]:
+        """Runs by id, newest first (ULIDs sort by creation time): the UI's executions list."""
+        where: list[str] = ["1"]
+        args: list[object] = []
+        for clause, value in (("run < ?", wanted.before), ("state = ?", wanted.state),
+                              ("flow = ?", wanted.flow), ("trigger = ?", wanted.trigger),
+                              ("instr(run, ?) > 0", wanted.text)):
+            if value:
+                where.append(clause)
+                args.append(value.upper() if clause.startswith(("state", "instr")) else value)
+        if wanted.namespace:  # the namespace and those below it (demo: demo.x, demo.y.z)
+            prefix = wanted.namespace + "."
+            where.append("substr(flow, 1, ?) = ?")
+            args.extend([len(prefix), prefix])
+        sql = (f"SELECT {', '.join(_COLUMNS)} FROM runs WHERE {' AND '.join(where)}"
+               f" ORDER BY run DESC LIMIT {int(wanted.limit)}")
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [_summary(row) for row in rows]
+
+    def latest_per_flow(self, count: int) -> list[RunSummary]:
+        """The newest `count` runs of every flow, in one query (the flows page's last states)."""
+        # each flow's newest runs through the (flow, started) index: no scan of every run
+        columns = ", ".join(f"r.{c}" for c in _COLUMNS)
+        sql = (f"SELECT {columns} FROM (SELECT DISTINCT flow FROM runs) AS f JOIN runs AS r"
+               f" ON r.run IN (SELECT run FROM runs WHERE flow = f.flow"
+               f" ORDER BY started DESC, run DESC LIMIT ?)"
+               f" ORDER BY r.flow, r.started DESC, r.run DESC")
+        with self._lock:
+            rows = self._db.execute(sql, (int(count),)).fetchall()
         return [_summary(row) for row in rows]
 
     def locate(self, run: str) -> str | None:

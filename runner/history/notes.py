@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.history.gitstore import TREE, Git
-from runner.history.index import RunIndex
+from runner.history.index import RunIndex, RunSearch
 from runner.history.locking import WriterLock
 from runner.history.records import (
     LOGS_REF,
@@ -209,6 +209,16 @@ class NotesStore:
     def runs(self, run_filter: RunFilter | None = None) -> list[RunSummary]:
         self.catch_up()
         return self._index.query(run_filter or RunFilter())
+
+    def search(self, wanted: RunSearch) -> list[RunSummary]:
+        """A page of runs by id, newest first (index.py RunIndex.search)."""
+        self.catch_up()
+        return self._index.search(wanted)
+
+    def latest_per_flow(self, count: int) -> list[RunSummary]:
+        """The newest `count` runs of each flow, from one index query."""
+        self.catch_up()
+        return self._index.latest_per_flow(count)
 
     def note(self, commit: str) -> bytes | None:
         """The note of a commit as stored (all fanout locations united)."""

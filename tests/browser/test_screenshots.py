@@ -97,10 +97,6 @@ def _shot(page: Any, name: str, tmp_path: Path) -> None:
 
 def test_screenshots_of_the_main_pages(served: Served, page: Any, tmp_path: Path) -> None:
     page.set_viewport_size({"width": 1440, "height": 860})
-    page.goto(served.base + "/#/flows")
-    page.wait_for_selector("#flows tr[data-flow='demo.ci.release']")
-    _shot(page, "flows.png", tmp_path)
-
     page.goto(served.base + "/#/flows/demo.ci/release")
     page.wait_for_selector("#graph .node[data-task='publish']")
     page.wait_for_selector("#diagnostics li.ok")
@@ -123,3 +119,12 @@ def test_screenshots_of_the_main_pages(served: Served, page: Any, tmp_path: Path
     page.wait_for_selector("#history tr.commit-group")
     page.wait_for_function("document.querySelectorAll('#history tr[data-run]').length === 2")
     _shot(page, "history.png", tmp_path)
+
+    page.goto(served.base + "/#/executions")
+    page.wait_for_function("document.querySelectorAll('#executions tr[data-execution]').length === 2")
+    _shot(page, "executions.png", tmp_path)
+
+    page.goto(served.base + "/#/flows")  # last: the runs above are its dots
+    page.wait_for_selector("#flows tr[data-flow='demo.ci.release'] .dot[data-state='SUCCESS']")
+    page.wait_for_selector("#flows tr[data-flow='demo.ci.nightly'] .next-fire")
+    _shot(page, "flows.png", tmp_path)

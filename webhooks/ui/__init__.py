@@ -1,4 +1,4 @@
-"""The web UI: a static single-page app (index.html, app.js, app.css in this folder, and
+"""The web UI: a static single-page app (index.html, the app.js modules, app.css in this folder, and
 dist/editor.js + dist/editor.css built from src/ by scripts/build-ui) and the flask-free
 helpers its JSON API answers with."""
 
@@ -15,7 +15,8 @@ from runner.tasks import default_registry
 from runner.validate import check_flows
 
 STATIC = Path(__file__).resolve().parent
-ASSETS = {"app.js": "text/javascript", "app.css": "text/css",
+ASSETS = {"app.js": "text/javascript", "common.js": "text/javascript", "flows.js": "text/javascript",
+          "executions.js": "text/javascript", "app.css": "text/css",
           "dist/editor.js": "text/javascript", "dist/editor.css": "text/css"}
 
 

@@ -1,0 +1,182 @@
+// Executions: the list (live runs of this server merged with the recorded ones from the
+// repositories' notes, filtered, paged) and one execution's page: live (Gantt, task runs,
+// streaming logs, kill/resume/re-run) or, for a run this server process did not run, the
+// same page built from its record in the notes history.
+import {
+  ApiError, STATES, TERMINAL, UI, api, cleanups, duration, enc, every, failure, h, millis,
+  secondsBetween, select, setQuery, show, state, when,
+} from "./common.js";
+
+const TRIGGERS = ["manual", "schedule", "push", "pull_request", "webhook", "flow", "event", "rerun"];
+const PAGE = 50;
+
+function took(e) {
+  if (e.duration) return duration(e.duration);
+  if (e.dur_ms != null) return millis(e.dur_ms);
+  return e.live && !TERMINAL.has(e.state) ? secondsBetween(e.startDate) : "";
+}
+
+function executionRow(e) {
+  return h("tr", { "data-execution": e.id, "data-source": e.live ? "live" : "recorded" },
+    h("td", {}, h("a", { href: `#/executions/${enc(e.id)}` }, h("code", {}, e.id))),
+    h("td", {}, e.flow), h("td", {}, state(e.state)), h("td", {}, e.trigger || ""),
+    h("td", {}, when(e.startDate)), h("td", {}, took(e)),
+    h("td", { class: "muted" }, e.repo, e.ref ? ` · ${String(e.ref).replace(/^refs\/heads\//, "")}` : "",
+      e.live ? "" : " · recorded"));
+}
+
+export async function executionsPage(query) {
+  const params = new URLSearchParams(query || "");
+  const known = await api("GET", "/api/v1/flows/overview").catch(() => ({ flows: [], namespaces: [] }));
+  const flowNames = [...new Set(known.flows.filter((f) => f.id).map((f) => `${f.namespace}.${f.id}`))].sort();
+  const filters = {
+    state: select("filter-state", STATES, params.get("state"), "any state"),
+    namespace: select("filter-namespace", known.namespaces, params.get("namespace"), "any namespace"),
+    flow: select("filter-flow", flowNames, params.get("flow"), "any flow"),
+    trigger: select("filter-trigger", TRIGGERS, params.get("trigger"), "any trigger"),
+    q: h("input", { id: "filter-q", type: "search", placeholder: "execution id", value: params.get("q") || "" }),
+  };
+  const body = h("tbody", {});
+  const more = h("button", { type: "button", id: "executions-more", hidden: true }, "Older executions");
+  const values = () => Object.fromEntries(Object.entries(filters).map(([k, el]) => [k, el.value.trim()]));
+  let next = null;
+  const fetchPage = (limit, before) => {
+    const q = new URLSearchParams({ limit: String(limit) });
+    for (const [k, v] of Object.entries(values())) if (v) q.set(k, v);
+    if (before) q.set("before", before);
+    return api("GET", `/api/v1/executions/search?${q}`);
+  };
+  let generation = 0; // answers to an older filter are dropped
+  const load = async (keep) => { // keep: refresh as many rows as are shown (after "older")
+    const mine = ++generation;
+    const page = await fetchPage(Math.min(500, Math.max(PAGE, keep ? body.children.length : 0)), null);
+    if (mine !== generation) return;
+    body.replaceChildren(...page.results.map(executionRow));
+    next = page.next;
+    more.hidden = !next;
+    setQuery("executions", values());
+  };
+  more.addEventListener("click", async () => {
+    const mine = generation;
+    const page = await fetchPage(PAGE, next);
+    if (mine !== generation) return;
+    body.append(...page.results.map(executionRow));
+    next = page.next;
+    more.hidden = !next;
+  });
+  let typing = null;
+  for (const el of Object.values(filters)) {
+    el.addEventListener(el.tagName === "INPUT" ? "input" : "change", () => {
+      clearTimeout(typing);
+      typing = setTimeout(() => load(false).catch((err) => show(failure(err))), el.tagName === "INPUT" ? 250 : 0);
+    });
+  }
+  await load(false);
+  show(h("h1", {}, "Executions"),
+    h("div", { class: "filters", id: "executions-filter" }, Object.values(filters)),
+    h("table", { id: "executions" }, h("thead", {}, h("tr", {},
+      ["Execution", "Flow", "State", "Trigger", "Started", "Duration", "Repository · branch"].map((t) => h("th", {}, t)))), body),
+    more);
+  every(2000, () => load(true).catch(() => {}));
+}
+
+// -- one execution -----------------------------------------------------------------------
+function logLine(line) {
+  return h("div", { class: `lvl-${line.level}` },
+    h("span", { class: "muted" }, `${(line.timestamp || "").slice(11, 23)} `),
+    line.taskId ? `[${line.taskId}] ` : "", line.message);
+}
+
+function heading(e, current) {
+  return h("h1", {}, `${e.namespace}.${e.flowId} `, h("span", { id: "exec-state" }, state(current)));
+}
+
+export async function executionPage(id) {
+  let first;
+  try { first = await api("GET", `/api/v1/executions/${enc(id)}`); } catch (err) {
+    if (err instanceof ApiError && err.status === 404) return recordedPage(id);
+    throw err;
+  }
+  const head = h("div", {});
+  const chart = h("div", { id: "gantt-box" });
+  const runsBox = h("div", {});
+  const logs = h("pre", { class: "logs", id: "logs" });
+  const rerun = async (fromTask) => {
+    try {
+      const q = fromTask ? `?fromTask=${enc(fromTask)}` : "";
+      const again = await api("POST", `/api/v1/executions/${enc(id)}/rerun${q}`, {});
+      location.hash = `#/executions/${enc(again.id)}`;
+    } catch (err) { head.append(failure(err)); }
+  };
+  const refresh = async (given) => {
+    const e = given || await api("GET", `/api/v1/executions/${enc(id)}`);
+    const current = e.state.current;
+    const over = TERMINAL.has(current);
+    const act = (what) => async () => {
+      try { await api("POST", `/api/v1/executions/${enc(id)}/${what}`, {}); await refresh(); }
+      catch (err) { head.append(failure(err)); }
+    };
+    head.replaceChildren(...[
+      heading(e, current),
+      h("p", { class: "muted" }, h("code", {}, e.id), ` · started ${when(e.state.startDate)}`,
+        e.state.duration ? ` · ${duration(e.state.duration)}` : "",
+        e.trigger && e.trigger.commit ? [" · commit ", h("code", {}, e.trigger.commit.slice(0, 10))] : null),
+      current === "RUNNING" || current === "CREATED" ? h("button", { id: "kill", onclick: act("kill") }, "Kill") : null,
+      current === "PAUSED" ? h("button", { id: "resume", onclick: act("resume") }, "Resume") : null,
+      over ? h("button", { id: "rerun", onclick: () => rerun(null) }, "Re-run") : null,
+    ].filter(Boolean));
+    chart.replaceChildren(UI.gantt(e));
+    runsBox.replaceChildren(UI.taskRunsTable(e.taskRunList || [], over ? rerun : null));
+    return over;
+  };
+  const done = await refresh(first);
+  show(head, h("h2", {}, "Timeline"), chart, h("h2", {}, "Task runs"), runsBox, h("h2", {}, "Logs"), logs);
+  const source = new EventSource(`/api/v1/executions/${enc(id)}/follow`);
+  cleanups.push(() => source.close());
+  source.addEventListener("log", (event) => {
+    const stick = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 4;
+    logs.append(logLine(JSON.parse(event.data)));
+    if (stick) logs.scrollTop = logs.scrollHeight;
+  });
+  source.addEventListener("end", () => { source.close(); refresh().catch(() => {}); });
+  if (!done) {
+    let over = false;
+    every(1000, async () => { if (!over) over = await refresh().catch(() => false); });
+  }
+}
+
+// A run known from the notes only (another process ran it, or this one before a restart)
+async function recordedPage(id) {
+  const head = h("div", {});
+  const chart = h("div", { id: "gantt-box" });
+  const runsBox = h("div", {});
+  const logs = h("pre", { class: "logs", id: "logs" });
+  const notes = h("div", {});
+  const render = (e) => {
+    const t = e.trigger || {};
+    head.replaceChildren(heading(e, e.state.current),
+      h("p", { class: "muted" }, h("code", {}, e.id), ` · started ${when(e.state.startDate)}`,
+        e.state.duration ? ` · ${duration(e.state.duration)}` : "",
+        t.commit ? [" · commit ", h("code", { title: t.commit }, t.commit.slice(0, 10))] : null,
+        t.ref ? ` · ${String(t.ref).replace(/^refs\/heads\//, "")}` : "", t.type ? ` · ${t.type}` : "",
+        e.recorded.runner ? ` · ran on ${e.recorded.runner}` : ""),
+      h("p", { id: "recorded-note", class: "note" }, "Recorded run, read from the repository's notes history ",
+        h("code", {}, "refs/notes/flows"), ": this server process did not run it, so it cannot be killed or re-run here."));
+    notes.replaceChildren(...[
+      e.recorded.detail ? null : h("p", { class: "muted", id: "no-detail" },
+        "No task-run detail is stored for this run in this clone: it is still running elsewhere, or its log was pruned or not fetched."),
+    ].filter(Boolean));
+    chart.replaceChildren(UI.gantt(e));
+    runsBox.replaceChildren(UI.taskRunsTable(e.taskRunList || [], null));
+    logs.replaceChildren(...(e.recorded.hasLog ? e.logs.map(logLine) : [h("span", { class: "muted" }, "(no log stored)")]));
+    return TERMINAL.has(e.state.current);
+  };
+  const done = render(await api("GET", `/api/v1/history/${enc(id)}/execution`));
+  show(head, notes, h("h2", {}, "Timeline"), chart, h("h2", {}, "Task runs"), runsBox, h("h2", {}, "Logs"), logs);
+  if (!done) { // running in another process: its record grows
+    let over = false;
+    every(3000, async () => {
+      if (!over) over = await api("GET", `/api/v1/history/${enc(id)}/execution`).then(render).catch(() => false);
+    });
+  }
+}
