@@ -16,11 +16,10 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from runner.diagnostics import Diagnostic
 from runner.engine import Engine
 from runner.errors import GitflowsError
 from runner.events import Event, EventSink, FanOut, LogLine, State, iso
@@ -33,9 +32,7 @@ from runner.history import query
 from runner.history.notes import NotesStore
 from runner.history.recorder import HistoryRecorder
 from runner.ids import ulid
-from runner.model import Flow
 from runner.parse import parse_flow
-from runner.reporters.commit_status import StatusReporter
 from runner.reporters.console import ConsoleReporter
 from runner.secrets import Secrets
 from webhooks import providers
@@ -43,78 +40,19 @@ from webhooks.config import ServerConfig
 from webhooks.flow_triggers import Finished, triggered
 from webhooks.inbox import Inbox
 from webhooks.queue import RunQueue
+from webhooks.records import (
+    FlowAtCommit,
+    NotFoundError,
+    Record,
+    RunBroker,
+    Snapshot,
+    history_ref,
+    supersede_group,
+)
 from webhooks.reporting import Reporting
 
 FLOWS_DIR = ".flows"
-
-
-class NotFoundError(GitflowsError):
-    exit_code = 4
-
-
-@dataclass(frozen=True)
-class FlowAtCommit:
-    repo: str
-    commit: str
-    ref: str | None
-    file: str
-    flow: Flow | None
-    diagnostics: tuple[Diagnostic, ...]
-
-
-@dataclass
-class Record:
-    execution: Execution
-    repo: str
-    commit: str
-    engine: Engine
-    logs: list[dict[str, Any]] = field(default_factory=list)
-    done: threading.Event = field(default_factory=threading.Event)
-    reporter: StatusReporter | None = None
-    snapshot: _Snapshot | None = None  # the flows of the run's commit (subflows, Flow triggers)
-    view: dict[str, Any] | None = None  # the execution as the worker running it last reported it
-    remote: bool = False  # runs in a `flows worker` process (scale-out), seen through its events
-    trigger: dict[str, Any] | None = None  # what started it (the UI's executions filter)
-
-
-class RunBroker(Protocol):
-    """Scale-out dispatch (webhooks/scale): queued runs go to `flows worker` processes."""
-
-    def enqueue(self, key: str, repo: str, namespace: str, flow_id: str, commit: str,
-                trigger: dict[str, Any], untrusted: bool, inputs: dict[str, Any],
-                execution_id: str | None = None) -> bool: ...
-
-    def cancel(self, execution_id: str) -> bool: ...
-
-    def resume(self, execution_id: str, inputs: Mapping[str, Any]) -> bool: ...
-
-
-class _Snapshot:
-    """The flows of one commit, usable as the engine's FlowLookup for subflows."""
-
-    def __init__(self, flows: list[FlowAtCommit]) -> None:
-        self.flows = [f.flow for f in flows if f.flow is not None]
-        self.by_id = {(flow.namespace, flow.id): flow for flow in self.flows}
-
-    def get(self, namespace: str, flow_id: str) -> Flow | None:
-        return self.by_id.get((namespace, flow_id))
-
-
-def _history_ref(trigger: Mapping[str, Any], ref: str | None) -> str | None:
-    """The branch (or tag) a run is recorded under; a bare commit id is no ref."""
-    for value in (trigger.get("branch"), trigger.get("tag"), trigger.get("ref"), ref):
-        if value and not (len(str(value)) == 40 and all(c in "0123456789abcdef" for c in str(value))):
-            return str(value)
-    return None
-
-
-def _group(repo: str, flow: str, trigger: Mapping[str, Any]) -> str | None:
-    """Runs of one flow for one branch or pull request: a newer one supersedes older ones."""
-    if trigger.get("type") == "push" and trigger.get("branch"):
-        return f"{repo}:{flow}:refs/heads/{trigger['branch']}"
-    if trigger.get("type") == "pull_request" and trigger.get("number") is not None:
-        return f"{repo}:{flow}:refs/pull/{trigger['number']}"
-    return None
+__all__ = ["FLOWS_DIR", "FlowAtCommit", "FlowService", "NotFoundError", "Record", "RunBroker"]
 
 
 class FlowService:
@@ -242,12 +180,12 @@ class FlowService:
         outputs of an earlier run (Engine.prepare)."""
         target, snapshot = self.find(namespace, flow_id, repo, ref)
         assert target.flow is not None
-        flows_at_commit = _Snapshot(snapshot)
+        flows_at_commit = Snapshot(snapshot)
         checkout = Path(tempfile.mkdtemp(prefix="gitflows-checkout-", dir=self.config.data_dir))
         executors = replace(self.executors, untrusted=True) if untrusted else self.executors
         trigger = dict(trigger or {"type": "manual"})
         recorder = HistoryRecorder(self.history(target.repo), target.commit,
-                                   _history_ref(trigger, target.ref), str(trigger.get("type")),
+                                   history_ref(trigger, target.ref), str(trigger.get("type")),
                                    f"flows serve@{socket.gethostname()}",
                                    on_error=lambda err: self.console.emit(LogLine(
                                        "-", None, None, 0, "WARN", f"history: {err}",
@@ -273,7 +211,7 @@ class FlowService:
             reporter = record.reporter = None
         if reporter is not None:
             reporter.pending()
-        group = _group(target.repo, target.flow.qualified_id, trigger)
+        group = supersede_group(target.repo, target.flow.qualified_id, trigger)
         with self.lock:
             self.records[execution.id] = record
             older = self._groups.get(group, []) if group else []
