@@ -132,10 +132,10 @@ LIMITS = [
 
 @pytest.mark.parametrize(("template", "message"), LIMITS, ids=[t[:60] for t, _ in LIMITS])
 def test_limits_fail_fast(template: str, message: str) -> None:
-    started = time.monotonic()
+    """Each abuse is stopped by its own limit (the message says which), not by the wall
+    clock: the time limit is set far away so a loaded machine cannot blur the two."""
     with pytest.raises(ExpressionError, match=message):
-        Renderer().render_text(template, {"vars": {"loop": "{{ render(vars.loop) }}"}})
-    assert time.monotonic() - started < 4
+        Renderer(time_limit=600).render_text(template, {"vars": {"loop": "{{ render(vars.loop) }}"}})
 
 
 def test_wall_clock_limit() -> None:
@@ -145,7 +145,7 @@ def test_wall_clock_limit() -> None:
     started = time.monotonic()
     with pytest.raises(ExpressionError, match=r"longer than 0\.3s"):
         renderer.render_text(template, {})
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 15  # stopped, not run to the end (minutes)
 
 
 def test_output_limit_is_configurable() -> None:
