@@ -33,7 +33,8 @@ def _executors(choice: str) -> Executors:
 @click.option("--executor", type=click.Choice(["auto", "docker", "process"]))
 @click.option("--poll", metavar="INTERVAL",
               help="Poll the repositories for new commits (e.g. 60s), for those without webhooks.")
-@click.option("--broker", help="redis://… to hand runs to `flows worker` processes.")
+@click.option("--broker", help="redis://… to hand runs to `flows worker` processes "
+              "(overrides the config's broker).")
 @click.option("--insecure-no-auth", is_flag=True,
               help="Listen beyond localhost without authentication (a proxy in front authenticates).")
 def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, host: str | None,
@@ -41,7 +42,7 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
           insecure_no_auth: bool = False) -> None:
     """Serve the API and UI (http://localhost:8080) and run flows of the served repositories."""
     from webhooks.auth import require_auth_when_exposed
-    from webhooks.config import RepoConfig, load_config, parse_interval, with_overrides
+    from webhooks.config import RepoConfig, broker_url, load_config, parse_interval, with_overrides
     from webhooks.server import serve as run_server
 
     config = with_overrides(load_config(Path(config_file) if config_file else None), port=port,
@@ -61,7 +62,7 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
     if not config.repos:
         root = find_root(Path.cwd())
         config = with_overrides(config, repos=(RepoConfig(name=root.name, location=str(root)),))
-    run_server(config, _executors(config.executor), broker, _echo)
+    run_server(config, _executors(config.executor), broker_url(config, broker, os.environ), _echo)
 
 
 @click.command()

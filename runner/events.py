@@ -77,6 +77,11 @@ class ExecutionStateChanged:
     flow: str  # "namespace.id"
     state: State
     at: dt.datetime
+    # set on the terminal change only, secrets masked (runner/secrets.py masked): what the
+    # run history keeps of the run so it can be shown and re-run later
+    inputs: dict[str, Any] | None = None
+    labels: dict[str, str] | None = None
+    outputs: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,7 @@ class TaskRunStateChanged:
     state: State
     at: dt.datetime
     outputs: dict[str, Any] = field(default_factory=dict)
+    parent: str | None = None  # the task run this one runs inside (Parallel, ForEach, If …)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from runner.ids import ulid
 from runner.inputs import nested
 from runner.model import Input, Task
 from runner.retry import next_delay
+from runner.secrets import MASK, masked
 from runner.tasks import Outcome, TaskFailed
 from runner.tasks.base import is_truthy
 
@@ -135,7 +136,17 @@ class FlowRun:
             at = self.now()
             self.execution.state.set(state, at)
             self.emit(ExecutionStateChanged(self.execution.id, self.execution.flow.qualified_id,
-                                            state, at))
+                                            state, at, **self._kept() if state.terminal else {}))
+
+    def _kept(self) -> dict[str, Any]:
+        """What history keeps of an ended run: inputs, labels and outputs, secrets masked
+        (a SECRET input whole, any secret value this run saw wherever it appears)."""
+        execution = self.execution
+        secret = {i.id for i in execution.flow.inputs if i.type.upper() == "SECRET"}
+        return {"inputs": {k: MASK if k in secret and v not in (None, "") else masked(v, self.secrets)
+                           for k, v in execution.inputs.items()},
+                "labels": masked(execution.labels, self.secrets),
+                "outputs": masked(execution.outputs, self.secrets)}
 
     def set_task_state(self, record: TaskRunRecord, state: State) -> None:
         with self.lock:
@@ -145,7 +156,7 @@ class FlowRun:
                 record.attempts[-1].state.set(state, at)
             self.emit(TaskRunStateChanged(
                 self.execution.id, record.id, record.task_id, record.value, len(record.attempts),
-                state, at, dict(record.outputs)))
+                state, at, dict(record.outputs), record.parent_task_run_id))
 
     def log(self, record: TaskRunRecord | None, level: str, message: str, stream: str = "log") -> None:
         for secret in sorted(self.secrets, key=len, reverse=True):

@@ -6,10 +6,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
+from typing import Any
 
 from runner.errors import UsageError
+
+MASK = "******"
 
 
 class Secrets:
@@ -34,3 +37,27 @@ class Secrets:
 
     def get(self, name: str) -> str | None:
         return self.values.get(name)
+
+
+def masked(value: Any, secrets: Collection[str]) -> Any:
+    """value (JSON-like) with every secret value inside its strings replaced by MASK."""
+    if isinstance(value, str):
+        for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+            value = value.replace(secret, MASK)
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): masked(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [masked(v, secrets) for v in value]
+    return value if value is None or isinstance(value, bool | int | float) else masked(str(value), secrets)
+
+
+def has_mask(value: Any) -> bool:
+    """Whether a recorded value had a secret masked in it (it cannot be used again)."""
+    if isinstance(value, str):
+        return MASK in value
+    if isinstance(value, Mapping):
+        return any(has_mask(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(has_mask(v) for v in value)
+    return False

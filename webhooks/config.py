@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -54,13 +55,16 @@ class ServerConfig:
     ui_auth: UiAuth = UiAuth()
     ui_author: str | None = None  # 'Name <email>': committer (and default author) of UI saves
     insecure_no_auth: bool = False  # listen beyond localhost without auth (a proxy authenticates)
+    broker: str | None = None  # redis://…: runs go to `flows worker` processes (scale-out)
+    broker_env: str | None = None  # or the env var holding that URL (one with a password)
 
 
 _REPO_KEYS = {"name", "location", "provider", "webhook_secret_env", "api_url", "token_env",
               "trusted_forks", "superseded", "app_id", "app_key_file", "app_key_env",
               "installation_id"}
 _TOP_KEYS = {"data_dir", "port", "host", "executor", "workers", "poll", "queue_lease", "repos",
-             "notify", "public_url", "ui_auth", "ui_author", "insecure_no_auth"}
+             "notify", "public_url", "ui_auth", "ui_author", "insecure_no_auth", "broker",
+             "broker_env"}
 _UI_AUTH_KEYS = {"token_env", "user", "password_env"}
 
 
@@ -102,7 +106,34 @@ def load_config(path: Path | None) -> ServerConfig:
         ui_auth=_ui_auth(data.get("ui_auth"), path, located.pos(("ui_auth",))),
         ui_author=_ui_author(data.get("ui_author")),
         insecure_no_auth=bool(data.get("insecure_no_auth", False)),
+        broker=_broker(data.get("broker"), f"{path}:{':'.join(map(str, located.pos(('broker',))))}"),
+        broker_env=str(data["broker_env"]) if data.get("broker_env") else None,
     )
+
+
+def _broker(raw: Any, where: str) -> str | None:
+    """A Redis URL; a password in it belongs in an env var (broker_env), not in the file."""
+    if not raw:
+        return None
+    url = str(raw)
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise UsageError(f"{where}: broker must be a redis:// (rediss://, unix://) URL, got '{url}'")
+    userinfo = url.split("://", 1)[1].partition("/")[0].rpartition("@")[0]
+    if ":" in userinfo:
+        raise UsageError(f"{where}: the broker URL holds a password; put the URL in an "
+                         "environment variable and name it with broker_env")
+    return url
+
+
+def broker_url(config: ServerConfig, flag: str | None, environ: Mapping[str, str]) -> str | None:
+    """--broker, else the config's broker, else the URL in its broker_env variable."""
+    if flag or config.broker:
+        return flag or config.broker
+    if config.broker_env:
+        if not environ.get(config.broker_env):
+            raise UsageError(f"broker_env: environment variable {config.broker_env} is not set")
+        return environ[config.broker_env]
+    return None
 
 
 def _ui_author(raw: Any) -> str | None:

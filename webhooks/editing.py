@@ -9,8 +9,8 @@
   removal (`git revert` of that commit brings it back).
 - A mirrored remote repository gets the commit pushed to its origin, fast-forward only.
 - POST /api/v1/executions/{id}/rerun runs the flow again at the same commit with the same
-  inputs; ?fromTask=T reuses the outputs of the tasks before T that succeeded. Only
-  executions this server ran since it started can be re-run (recorded runs keep no inputs).
+  inputs; ?fromTask=T reuses the outputs of the tasks before T that succeeded. Executions
+  known only from the notes history are re-run from their run.json (webhooks/reruns.py).
 """
 
 from __future__ import annotations
@@ -33,8 +33,7 @@ from runner.git.commit_file import (
     resolve_commit,
 )
 from runner.parse import parse_flow
-from runner.rerun import reuse_from
-from webhooks import ui
+from webhooks import reruns, ui
 from webhooks.httpapi import Call, Reply, Route, error
 from webhooks.service import FLOWS_DIR, FlowAtCommit, FlowService, NotFoundError
 
@@ -206,30 +205,9 @@ class Editor:
         return self._commit(name, body, base, change)
 
     def rerun(self, call: Call) -> Reply:
-        execution_id = call.params["execution_id"]
         from_task = call.args.get("fromTask") or _text(_object(call.body), "fromTask",
                                                        required=False)
-        try:
-            record = self.service.record(execution_id)
-        except NotFoundError:
-            raise NotFoundError(f"execution {execution_id} is not known to this server since "
-                                "it started (recorded runs keep no inputs): start a new run") from None
-        if not (record.done.is_set() or record.execution.state.current.terminal):
-            return error(409, f"execution {execution_id} has not ended yet")
-        by_workers = getattr(self.service, "broker", None) is not None \
-            and not getattr(self.service, "executes", True)  # new runs go to `flows worker`
-        if from_task and (getattr(record, "remote", False) or by_workers):
-            return error(409, "re-running from a task is not available for runs executed by "
-                              "`flows worker` processes; re-run the whole execution")
-        execution = record.execution
-        reuse = reuse_from(execution, from_task) if from_task else None
-        trigger: dict[str, Any] = {"type": "rerun", "original": execution_id}
-        if from_task:
-            trigger["fromTask"] = from_task
-        started = self.service.start(execution.flow.namespace, execution.flow.id,
-                                     execution.inputs, repo=record.repo, ref=record.commit,
-                                     trigger=trigger, labels=execution.labels, reuse=reuse)
-        return Reply(200, self.service.describe(started.id))
+        return reruns.rerun(self.service, call.params["execution_id"], from_task)
 
 
 def _invalid(text: str, file: str) -> Reply | None:

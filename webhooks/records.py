@@ -50,7 +50,9 @@ class RunBroker(Protocol):
 
     def enqueue(self, key: str, repo: str, namespace: str, flow_id: str, commit: str,
                 trigger: dict[str, Any], untrusted: bool, inputs: dict[str, Any],
-                execution_id: str | None = None) -> bool: ...
+                execution_id: str | None = None,
+                reuse: Mapping[str, Any] | None = None,
+                labels: Mapping[str, str] | None = None) -> bool: ...
 
     def cancel(self, execution_id: str) -> bool: ...
 

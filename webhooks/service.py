@@ -227,7 +227,8 @@ class FlowService:
         if remote:
             assert self.broker is not None
             self.broker.enqueue(f"api:{execution.id}", target.repo, namespace, flow_id,
-                                target.commit, trigger, untrusted, dict(inputs), execution.id)
+                                target.commit, trigger, untrusted, dict(inputs), execution.id,
+                                reuse=reuse, labels=labels)
         else:
             self.pool.submit(self._execute, record, checkout, trigger)
         return execution

@@ -84,7 +84,8 @@ def show_json(detail: RunDetail) -> dict[str, Any]:
             "log": detail.summary.log,
             "states": [{"state": e.state, "t": e.t, "seq": e.seq} for e in detail.events],
             "tasks": extra.get("tasks", []),
-            "log_info": extra.get("log")}
+            "log_info": extra.get("log"),
+            **{key: extra[key] for key in ("inputs", "labels", "outputs") if key in extra}}
 
 
 def logs(store: Store, run: str) -> str:

@@ -10,7 +10,10 @@ What is stored, per run (execution) the engine reports:
   `2026-11-26T16:43:22.349Z task[#attempt] LEVEL message`, capped at
   `log_cap` bytes (5 MiB) with a final `[gitflows] log truncated …` line, and
   a detail document (`run.json`): the state timeline, every task run with its
-  state changes, attempts and outputs.
+  state changes, attempts, outputs and `parent` task run, and (when the engine
+  reports them on the terminal change) the run's `inputs`, `labels` and flow
+  `outputs`, secrets masked as "******". Readers accept a run.json without the
+  later keys (`inputs`, `labels`, `outputs`, a task's `parent`).
 Task-level events never go into the notes, so notes stay small.
 
 Writing history must never break a run: errors are kept in `errors` (and
@@ -43,6 +46,7 @@ class _RunBuffer:
     size: int = 0
     lines: int = 0
     dropped: int = 0
+    kept: dict[str, Any] = field(default_factory=dict)  # inputs, labels, outputs
 
 
 class HistoryRecorder:
@@ -95,6 +99,9 @@ class HistoryRecorder:
         buffer.states.append({"state": str(event.state), "t": iso(event.at)})
         dur_ms = log = None
         if event.state.terminal:
+            for key in ("inputs", "labels", "outputs"):
+                if getattr(event, key) is not None:
+                    buffer.kept[key] = self._mask_value(getattr(event, key))
             dur_ms = int((event.at - buffer.first_at).total_seconds() * 1000)
             del self._runs[event.execution_id]
             try:
@@ -113,7 +120,8 @@ class HistoryRecorder:
         if buffer is None:
             return
         task = buffer.tasks.setdefault(event.task_run_id, {
-            "id": event.task_run_id, "task": event.task_id, "value": event.value, "states": []})
+            "id": event.task_run_id, "task": event.task_id, "value": event.value,
+            "parent": event.parent, "states": []})
         task["states"].append({"state": str(event.state), "t": iso(event.at),
                                "attempt": event.attempt})
         task["state"] = str(event.state)
@@ -149,7 +157,8 @@ class HistoryRecorder:
                 "trigger": self.trigger, "runner": self.runner, "dur_ms": dur_ms,
                 "states": buffer.states, "tasks": list(buffer.tasks.values()),
                 "log": {"bytes": buffer.size, "lines": buffer.lines,
-                        "truncated": bool(buffer.dropped), "dropped_lines": buffer.dropped}}
+                        "truncated": bool(buffer.dropped), "dropped_lines": buffer.dropped},
+                **buffer.kept}
 
     def _mask(self, text: str) -> str:
         for secret in self.secrets:

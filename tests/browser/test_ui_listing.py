@@ -213,8 +213,17 @@ def test_a_recorded_run_after_a_restart_has_its_execution_page(tmp_path: Path, p
         assert widths[0] > widths[1], "the shell task took longer than the log task"
         logs = page.inner_text("#logs")
         assert "building" in logs and "[done] built app.tar" in logs
-        assert page.locator("#rerun").count() == 0 and page.locator("#kill").count() == 0
+        assert page.locator("#kill").count() == 0
         page.screenshot(path=str(tmp_path / "recorded-execution.png"))
+        # a recorded run re-runs from its history: a new live execution at the same commit
+        page.click("#rerun")
+        page.wait_for_function(
+            "document.body.dataset.route.startsWith('executions/')"
+            f" && document.body.dataset.route !== 'executions/{ok}'"
+        )
+        page.wait_for_function("document.querySelector('#exec-state')?.innerText === 'SUCCESS'")
+        assert page.locator("#recorded-note").count() == 0
+        assert rows(page, "#taskruns tbody tr", "task") == ["build", "done"]
 
         page.goto(f"{again.base}/#/executions/{broken}")
         page.wait_for_function(f"document.body.dataset.route === 'executions/{broken}'")

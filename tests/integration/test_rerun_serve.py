@@ -105,3 +105,71 @@ def test_rerun_from_the_failed_task_and_rerun_at_the_same_commit(tmp_path: Path)
         assert status == 404 and "not known to this server" in missing["message"]
     finally:
         server.stop()
+
+
+SECRETIVE = """\
+id: secretive
+namespace: demo
+inputs:
+  - id: password
+    type: SECRET
+tasks:
+  - id: use
+    type: io.kestra.plugin.core.log.Log
+    message: "got {{ inputs.password }}"
+"""
+
+
+def test_rerun_after_a_restart_from_the_history(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / ".flows").mkdir(parents=True)
+    counter = tmp_path / "counter.txt"
+    (repo / ".flows" / "flaky.yml").write_text(FLAKY.replace("COUNTER", str(counter)))
+    (repo / ".flows" / "secretive.yml").write_text(SECRETIVE)
+    git(repo, "init", "-q", "-b", "main")
+    commit = commit_all(repo, "init")
+    data = tmp_path / "data"
+    args = ["--data", str(data), "--executor", "process"]
+    first_server = Server(args, cwd=repo, log=tmp_path / "first.log")
+    try:
+        status, first = api(first_server.base, "POST", "/api/v1/executions/demo/flaky?wait=true",
+                            {"who": "Ada"})
+        assert status == 200 and first["state"]["current"] == "FAILED", first
+        status, secret = api(first_server.base, "POST",
+                             "/api/v1/executions/demo/secretive?wait=true", {"password": "pw-1234"})
+        assert status == 200 and secret["state"]["current"] == "SUCCESS", secret
+    finally:
+        first_server.stop()
+    flow = repo / ".flows" / "flaky.yml"
+    flow.write_text(flow.read_text().replace("(v1)", "(v2)"))
+    commit_all(repo, "v2")
+    FileKVStore(data / "kv").set("demo", "fixed", "fixed")
+
+    server = Server(args, cwd=repo, log=tmp_path / "second.log")
+    try:
+        assert api(server.base, "GET", f"/api/v1/executions/{first['id']}")[0] == 404
+        status, started = api(server.base, "POST",
+                              f"/api/v1/executions/{first['id']}/rerun?fromTask=second")
+        assert status == 200, started
+        again = finished(server.base, started["id"])
+        assert again["state"]["current"] == "SUCCESS", again
+        assert counter.read_text() == "ran\n"  # task 1's recorded outputs were reused
+        assert task(again, "first")["outputs"]["token"] == first["id"]
+        assert task(again, "second")["outputs"]["value"] == f"fixed {first['id']} Ada (v1)"
+        assert again["trigger"]["commit"] == commit and again["inputs"] == {"who": "Ada"}
+
+        status, started = api(server.base, "POST", f"/api/v1/executions/{first['id']}/rerun")
+        assert status == 200, started
+        whole = finished(server.base, started["id"])
+        assert whole["state"]["current"] == "SUCCESS" and counter.read_text() == "ran\nran\n"
+        assert task(whole, "second")["outputs"]["value"] == f"fixed {whole['id']} Ada (v1)"
+
+        status, refused = api(server.base, "POST", f"/api/v1/executions/{secret['id']}/rerun")
+        assert status == 409 and "password" in refused["message"] \
+            and "secret" in refused["message"], refused
+        recorded = api(server.base, "GET", f"/api/v1/history/{secret['id']}/execution")[1]
+        assert recorded["inputs"] == {"password": "******"}
+        status, missing = api(server.base, "POST", "/api/v1/executions/01NOPE/rerun")
+        assert status == 404 and "not known to this server" in missing["message"]
+    finally:
+        server.stop()

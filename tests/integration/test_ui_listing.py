@@ -22,6 +22,16 @@ from tests.integration.ui_seed import flow_text, seed
 RETRIED = """\
 id: retried
 namespace: demo.app
+labels:
+  team: infra
+inputs:
+  - id: who
+    type: STRING
+    defaults: world
+outputs:
+  - id: greeting
+    type: STRING
+    value: "hello {{{{ inputs.who }}}}"
 tasks:
   - id: flaky
     type: io.kestra.plugin.scripts.shell.Commands
@@ -228,11 +238,16 @@ def test_a_recorded_run_answers_in_the_execution_shape_after_a_restart(tmp_path:
                     t["value"],
                     t["state"]["current"],
                     [a["state"]["current"] for a in t["attempts"]],
+                    t["parentTaskRunId"],
                 )
                 for t in execution["taskRunList"]
             ]
 
         assert shape(recorded) == shape(live)
+        assert any(t["parentTaskRunId"] for t in recorded["taskRunList"])  # ForEach's children
+        for key in ("inputs", "outputs", "labels"):
+            assert recorded[key] == live[key], key
+        assert recorded["outputs"] == {"greeting": "hello world"}
         flaky = recorded["taskRunList"][0]
         assert [a["state"]["current"] for a in flaky["attempts"]] == ["FAILED", "FAILED", "SUCCESS"]
         assert all(a["state"]["startDate"] <= a["state"]["endDate"] for a in flaky["attempts"])

@@ -9,7 +9,7 @@ import pytest
 
 from runner.errors import UsageError
 from runner.events import State
-from runner.rerun import reuse_from
+from runner.rerun import reuse_from, reuse_from_record
 from tests.unit.engine_helpers import FLOW, RETURN, SHELL, Harness, final, flow_of, runs
 
 FLAKY = f"""
@@ -94,3 +94,72 @@ def test_reuse_does_not_apply_to_errors_or_nested_tasks(h: Harness) -> None:
     execution = h.engine.execute(h.engine.prepare(flow_of(text), reuse={"handler": {"value": "x"}}))
     assert execution.state.current is State.FAILED
     assert runs(execution, "handler")[0]["outputs"]["value"] == "handled"
+
+
+LOOPS = f"""
+id: loops
+namespace: demo
+tasks:
+  - id: each
+    type: {FLOW}.ForEach
+    values: ["a", "b"]
+    tasks:
+      - id: inner
+        type: {FLOW}.ForEach
+        values: ["x", "y"]
+        tasks:
+          - id: leaf
+            type: {RETURN}
+            format: "{{{{ parents[0].taskrun.value }}}}-{{{{ taskrun.value }}}}"
+  - id: plain
+    type: {RETURN}
+    format: "plain"
+  - id: last
+    type: {RETURN}
+    format: "{{{{ kv('fixed') }}}} {{{{ outputs.leaf.b.y.value }}}} {{{{ outputs.plain.value }}}}"
+"""
+
+
+def _recorded(h: Harness, execution_id: str) -> dict[str, object]:
+    """The run.json the history recorder writes for the events the harness saw."""
+    from runner.history.recorder import HistoryRecorder
+    from runner.history.store import MemoryStore
+
+    store = MemoryStore()
+    recorder = HistoryRecorder(store, "c" * 40, None, "manual", "test")
+    for event in h.events.events:
+        if event.execution_id == execution_id:
+            recorder.emit(event)
+    detail = store.detail(execution_id)
+    assert detail is not None
+    return detail
+
+
+@pytest.mark.parametrize("text", ["flaky", "loops"])
+def test_reuse_from_a_recorded_run_matches_the_live_one(h: Harness, tmp_path: Path,
+                                                        text: str) -> None:
+    source = _flaky(tmp_path) if text == "flaky" else LOOPS
+    first = h.run(source)
+    assert first.state.current is State.FAILED  # kv('fixed') is not set yet
+    detail = _recorded(h, first.id)
+    flow = flow_of(source)
+    for task in [t.id for t in flow.tasks]:
+        assert reuse_from_record(flow, detail, task) == reuse_from(first, task), task
+    if text == "loops":
+        h.engine.kv.set("demo", "fixed", "yes")
+        again = h.engine.execute(h.engine.prepare(flow, reuse=reuse_from_record(flow, detail, "last")))
+        assert again.state.current is State.SUCCESS
+        leaf = first.task_outputs["leaf"]["b"]["y"]["value"]
+        assert runs(again, "last")[0]["outputs"]["value"] == f"yes {leaf} plain"
+        assert runs(again, "leaf") == []
+    with pytest.raises(UsageError, match="not a top-level task"):
+        reuse_from_record(flow, detail, "nope")
+
+
+def test_reuse_from_an_old_run_json_without_parents() -> None:
+    flow = flow_of(LOOPS)
+    old = {"tasks": [
+        {"id": "1", "task": "each", "value": None, "state": "SUCCESS"},
+        {"id": "2", "task": "plain", "value": None, "state": "SUCCESS", "outputs": {"value": "p"}},
+        {"id": "3", "task": "last", "value": None, "state": "FAILED"}]}
+    assert reuse_from_record(flow, old, "last") == {"each": {}, "plain": {"value": "p"}}

@@ -113,3 +113,53 @@ def test_a_real_engine_run_recorded_into_git_notes(tmp_path: Path) -> None:
     assert detail is not None
     assert [t["task"] for t in detail["tasks"]] == ["say", "out"]
     assert detail["tasks"][1]["outputs"] == {"value": "42"}
+
+
+def test_run_json_keeps_inputs_labels_outputs_and_parents_with_secrets_masked(tmp_path: Path) -> None:
+    store = MemoryStore()
+    recorder = HistoryRecorder(store, COMMIT, "refs/heads/main", "manual", "test")
+    engine = Engine(Executors(LocalExecutor()), FanOut(recorder), data_dir=tmp_path / "data",
+                    work_root=tmp_path / "work", environ={"SECRET_TOKEN": "czNjcjN0LXZhbA=="})
+    execution = engine.run(flow_of("""
+        id: kept
+        namespace: demo
+        labels: {team: infra}
+        inputs:
+          - {id: who, type: STRING, defaults: world}
+          - {id: password, type: SECRET, defaults: hunter22}
+          - {id: copy, type: STRING}
+        tasks:
+          - id: each
+            type: io.kestra.plugin.core.flow.ForEach
+            values: ["a"]
+            tasks:
+              - id: say
+                type: io.kestra.plugin.core.debug.Return
+                format: "{{ taskrun.value }} {{ secret('TOKEN') }}"
+        outputs:
+          - id: greeting
+            type: STRING
+            value: "hello {{ inputs.who }}, {{ secret('TOKEN') }}"
+    """), {"copy": "s3cr3t-val"}, labels={"by": "test"})
+    assert execution.state.current is State.SUCCESS
+    detail = store.detail(execution.id)
+    assert detail is not None
+    # a SECRET input whole, a plain input holding a secret value the run used: masked
+    assert detail["inputs"] == {"who": "world", "password": "******", "copy": "******"}
+    assert detail["labels"] == {"team": "infra", "by": "test"}
+    assert detail["outputs"] == {"greeting": "hello world, ******"}
+    parent, child = detail["tasks"]
+    assert (parent["task"], parent["parent"]) == ("each", None)
+    assert (child["task"], child["parent"]) == ("say", parent["id"])
+
+
+def test_an_old_run_json_without_the_later_keys_still_reads(tmp_path: Path) -> None:
+    from webhooks.ui.recorded import execution as recorded_execution
+
+    old = {"run": "R", "flow": "ns.f", "states": [{"state": "SUCCESS", "t": "2026-11-26T16:43:22.349Z"}],
+           "tasks": [{"id": "tr1", "task": "t", "value": None, "state": "SUCCESS",
+                      "states": [{"state": "SUCCESS", "t": "2026-11-26T16:43:22.349Z", "attempt": 1}]}]}
+    shown = {"run": "R", "flow": "ns.f", "states": []}
+    answer = recorded_execution(shown, old, None)
+    assert (answer["inputs"], answer["outputs"], answer["labels"]) == ({}, {}, [])
+    assert answer["taskRunList"][0]["parentTaskRunId"] is None

@@ -65,7 +65,10 @@ class RemoteDispatch:
 
     def enqueue(self, key: str, repo: str, namespace: str, flow_id: str, commit: str,
                 trigger: dict[str, Any], untrusted: bool, inputs: dict[str, Any],
-                execution_id: str | None = None) -> bool:
+                execution_id: str | None = None, reuse: Mapping[str, Any] | None = None,
+                labels: Mapping[str, str] | None = None) -> bool:
+        """reuse: a re-run's outputs of the earlier run (fromTask), applied by the worker;
+        labels: those an API start or a re-run gives the execution."""
         queue = self.queue_of(repo, namespace, flow_id, commit)
         if not self.ledger.reserve(key, queue, self.sender):
             return False
@@ -78,6 +81,10 @@ class RemoteDispatch:
                    "inputs": inputs, "execution_id": execution_id, "queue": queue,
                    "queued": time.time(),
                    "server": {"public_url": config.public_url, "notify": list(config.notify)}}
+        if reuse:
+            payload["reuse"] = dict(reuse)
+        if labels:
+            payload["labels"] = dict(labels)
         try:
             self.broker.send(queue, payload)
         except Exception:

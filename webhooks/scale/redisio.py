@@ -7,6 +7,9 @@ Keys (prefix `gitflows:`):
   (host, pid, queues, concurrency, current runs, heartbeat timeout): the live registry.
 - `events` stream: state snapshots and log lines of runs, from workers to servers.
 - `control:<execution>` hash: kill / resume requests for the worker running it.
+- `group:<concurrency group>` sorted set execution → when its run was queued: the runs of
+  one flow for one branch or pull request that workers are running (a newer one kills the
+  older ones, whichever worker runs them), kept CONTROL_TTL after the last change.
 """
 
 from __future__ import annotations
@@ -222,3 +225,28 @@ class Controls:
                 found[execution_id] = {k: json.loads(v) for k, v in fields.items()}
                 self.client.delete(PREFIX + "control:" + execution_id)
         return found
+
+
+class Groups:
+    """Runs of a concurrency group (webhooks/records.py supersede_group) across workers."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    def join(self, group: str, execution_id: str, queued: float) -> tuple[list[str], bool]:
+        """List a starting run: the runs of the group queued before it (to kill), and whether
+        one queued after it is listed already (then this one is superseded itself)."""
+        key = PREFIX + "group:" + group
+        pipe = self.client.pipeline()
+        pipe.zadd(key, {execution_id: queued})
+        pipe.expire(key, CONTROL_TTL)
+        pipe.zrange(key, 0, -1, withscores=True)
+        members: Any = pipe.execute()[-1]
+        mine = (queued, execution_id)
+        older = [str(m) for m, score in members if (float(score), str(m)) < mine]
+        newer = any((float(score), str(m)) > mine for m, score in members)
+        return older, newer
+
+    def leave(self, group: str, *execution_ids: str) -> None:
+        if execution_ids:
+            self.client.zrem(PREFIX + "group:" + group, *execution_ids)

@@ -29,9 +29,10 @@ from runner.executors import Executors
 from runner.history.sync import push
 from runner.ids import ulid
 from webhooks.config import RepoConfig, ServerConfig
+from webhooks.records import supersede_group
 from webhooks.scale.broker import Broker, HandBack
 from webhooks.scale.dispatch import RemoteDispatch
-from webhooks.scale.redisio import Controls, Events, Ledger, Registry
+from webhooks.scale.redisio import Controls, Events, Groups, Ledger, Registry
 from webhooks.scale.relay import RelaySink
 from webhooks.service import FlowService
 from webhooks.workers import finished_state, record_dead
@@ -66,6 +67,7 @@ class FlowWorker:
         self.registry = Registry(self.client)
         self.events = Events(self.client)
         self.controls = Controls(self.client)
+        self.groups = Groups(self.client)
         self.stopping = threading.Event()
         self._deadline: float | None = None
         self._lock = threading.Lock()
@@ -168,7 +170,9 @@ class FlowWorker:
         try:
             service.start(str(payload["namespace"]), str(payload["flow_id"]),
                           payload.get("inputs") or {}, repo=name, ref=commit, trigger=trigger,
-                          untrusted=bool(payload.get("untrusted")), execution_id=execution_id)
+                          untrusted=bool(payload.get("untrusted")), execution_id=execution_id,
+                          reuse=payload.get("reuse") or None,
+                          labels=payload.get("labels") or None)
         except GitflowsError as err:  # cannot ever start (flow gone, bad inputs): final
             log.error("run %s cannot start: %s", key, err)
             self.events.add("failed", execution_id, {**_where(payload, name),
@@ -182,12 +186,17 @@ class FlowWorker:
         with self._lock:
             self.active[key] = execution_id
         state, handed_back = "FAILED", False
+        group = supersede_group(name, flow, trigger) if service._superseded(name) == "cancel" else None
         try:
+            if group:
+                self._supersede(group, execution_id, float(payload.get("queued") or time.time()))
             handed_back = self._follow(service, execution_id)
             state = str(service.describe(execution_id)["state"]["current"])
             self._push_history(service, name)
             next(s for s in service.sinks if isinstance(s, RelaySink)).snapshot("end", execution_id)
         finally:  # the run happened: it is done (or handed back), whatever failed here
+            if group:
+                self._leave(group, execution_id)
             with self._lock:
                 self.active.pop(key, None)
                 self.done += 1
@@ -198,11 +207,34 @@ class FlowWorker:
         if handed_back:
             raise HandBack(f"run {key}: worker stopping, handed back", delay=500)
 
+    def _supersede(self, group: str, execution_id: str, queued: float) -> None:
+        """A newer push (or pull request update) kills the older runs of its group, on
+        whichever worker they run; a run that starts after a newer one kills itself."""
+        try:
+            older, newer = self.groups.join(group, execution_id, queued)
+            for old in older:
+                log.warning("%s: superseded by %s for %s", old, execution_id, group)
+                self.controls.request(old, "kill", {"supersededBy": execution_id})
+            self.groups.leave(group, *older)
+            if newer:
+                log.warning("%s: a newer run of %s started already: killing it", execution_id, group)
+                self.controls.request(execution_id, "kill", {"superseded": True})
+        except Exception as err:  # Redis away for a moment: the runs go on, none superseded
+            log.warning("superseding in %s: %s", group, err)
+
+    def _leave(self, group: str, execution_id: str) -> None:
+        try:
+            self.groups.leave(group, execution_id)
+        except Exception as err:  # the entry expires with the group's key
+            log.warning("leaving %s: %s", group, err)
+
     def _follow(self, service: FlowService, execution_id: str) -> bool:
         """Wait for the run, passing on kill/resume requests; True if handed back on stop."""
         record = service.record(execution_id)
-        handed_back = False
+        handed_back = killing = False
         while not record.done.wait(POLL_SECONDS):
+            if killing:  # asked before the engine had started the run: ask again
+                killing = not service.kill(execution_id)
             try:
                 asked = self.controls.take([execution_id]).get(execution_id, {})
             except Exception as err:  # Redis away for a moment: the run goes on
@@ -210,7 +242,7 @@ class FlowWorker:
                 asked = {}
             for what, value in asked.items():
                 if what == "kill":
-                    service.kill(execution_id)
+                    killing = not service.kill(execution_id)
                 elif what == "resume":
                     try:
                         service.resume(execution_id, value)

@@ -145,6 +145,15 @@ export async function executionPage(id) {
   }
 }
 
+// What a recorded run kept (run.json): inputs (secrets as ******), outputs, labels
+function kept(e) {
+  const labels = Object.fromEntries((e.labels || []).map((l) => [l.key, l.value]));
+  const parts = [["Inputs", e.inputs], ["Outputs", e.outputs], ["Labels", labels]]
+    .filter(([, v]) => v && Object.keys(v).length)
+    .map(([title, v]) => [h("dt", {}, title), h("dd", {}, h("pre", { class: "json" }, JSON.stringify(v, null, 2)))]);
+  return parts.length ? h("dl", { id: "recorded-kept" }, parts.flat()) : null;
+}
+
 // A run known from the notes only (another process ran it, or this one before a restart)
 async function recordedPage(id) {
   const head = h("div", {});
@@ -152,24 +161,36 @@ async function recordedPage(id) {
   const runsBox = h("div", {});
   const logs = h("pre", { class: "logs", id: "logs" });
   const notes = h("div", {});
+  const rerun = async (fromTask) => { // from the recorded commit, inputs and task outputs
+    try {
+      const q = fromTask ? `?fromTask=${enc(fromTask)}` : "";
+      const again = await api("POST", `/api/v1/executions/${enc(id)}/rerun${q}`, {});
+      location.hash = `#/executions/${enc(again.id)}`;
+    } catch (err) { head.append(failure(err)); }
+  };
   const render = (e) => {
     const t = e.trigger || {};
-    head.replaceChildren(heading(e, e.state.current),
+    const over = TERMINAL.has(e.state.current);
+    head.replaceChildren(...[heading(e, e.state.current),
       h("p", { class: "muted" }, h("code", {}, e.id), ` · started ${when(e.state.startDate)}`,
         e.state.duration ? ` · ${duration(e.state.duration)}` : "",
         t.commit ? [" · commit ", h("code", { title: t.commit }, t.commit.slice(0, 10))] : null,
         t.ref ? ` · ${String(t.ref).replace(/^refs\/heads\//, "")}` : "", t.type ? ` · ${t.type}` : "",
         e.recorded.runner ? ` · ran on ${e.recorded.runner}` : ""),
       h("p", { id: "recorded-note", class: "note" }, "Recorded run, read from the repository's notes history ",
-        h("code", {}, "refs/notes/flows"), ": this server process did not run it, so it cannot be killed or re-run here."));
+        h("code", {}, "refs/notes/flows"), ": this server process did not run it, so it cannot be killed here; ",
+        "a re-run starts it again at its commit with its recorded inputs."),
+      over && e.recorded.detail ? h("button", { id: "rerun", onclick: () => rerun(null) }, "Re-run") : null,
+    ].filter(Boolean));
     notes.replaceChildren(...[
       e.recorded.detail ? null : h("p", { class: "muted", id: "no-detail" },
         "No task-run detail is stored for this run in this clone: it is still running elsewhere, or its log was pruned or not fetched."),
+      kept(e),
     ].filter(Boolean));
     chart.replaceChildren(UI.gantt(e));
-    runsBox.replaceChildren(UI.taskRunsTable(e.taskRunList || [], null));
+    runsBox.replaceChildren(UI.taskRunsTable(e.taskRunList || [], over && e.recorded.detail ? rerun : null));
     logs.replaceChildren(...(e.recorded.hasLog ? e.logs.map(logLine) : [h("span", { class: "muted" }, "(no log stored)")]));
-    return TERMINAL.has(e.state.current);
+    return over;
   };
   const done = render(await api("GET", `/api/v1/history/${enc(id)}/execution`));
   show(head, notes, h("h2", {}, "Timeline"), chart, h("h2", {}, "Task runs"), runsBox, h("h2", {}, "Logs"), logs);

@@ -3,9 +3,9 @@ the live execution API (`GET /api/v1/executions/{id}`), so the execution page sh
 this server did not start, or ran before a restart, the same way: task runs with attempts
 and outputs, the Gantt chart from the recorded task-run state times, and the log lines.
 
-What the record does not keep, the answer leaves empty: inputs, flow outputs, labels, the
-parent of a nested task run, and the task run a log line came from (only its task id and
-attempt are in the log text).
+Inputs (secrets shown as "******"), flow outputs, labels and the parent of a nested task
+run come from run.json; a run recorded before they were kept leaves them empty, as it
+leaves the task run a log line came from (only its task id and attempt are in the log text).
 """
 
 from __future__ import annotations
@@ -53,11 +53,16 @@ def task_run(task: Mapping[str, Any]) -> dict[str, Any]:
         "id": task.get("id"),
         "taskId": task.get("task"),
         "value": task.get("value"),
-        "parentTaskRunId": None,  # not recorded
+        "parentTaskRunId": task.get("parent"),  # absent from older run.json
         "state": state_history((str(c["state"]), str(c["t"])) for c in changes),
         "attempts": [{"state": state_history(attempts[n])} for n in sorted(attempts)],
         "outputs": task.get("outputs") or {},
     }
+
+
+def _mapping(detail: Mapping[str, Any] | None, key: str) -> dict[str, Any]:
+    value = (detail or {}).get(key)
+    return dict(value) if isinstance(value, Mapping) else {}
 
 
 def log_lines(text: str | None) -> list[dict[str, Any]]:
@@ -99,15 +104,16 @@ def execution(
     if detail and detail.get("states"):
         states = [(str(s["state"]), str(s["t"])) for s in detail["states"]]
     tasks = (detail or {}).get("tasks") or []
+    labels = (detail or {}).get("labels")
     return {
         "id": shown["run"],
         "namespace": namespace,
         "flowId": flow_id,
         "flowRevision": None,
         "state": state_history(states),
-        "inputs": {},
-        "outputs": {},
-        "labels": [],
+        "inputs": _mapping(detail, "inputs"),
+        "outputs": _mapping(detail, "outputs"),
+        "labels": [{"key": k, "value": v} for k, v in labels.items()] if isinstance(labels, Mapping) else [],
         "taskRunList": [task_run(t) for t in tasks if isinstance(t, Mapping)],
         "trigger": {
             "repo": shown.get("repo"),
