@@ -15,17 +15,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
+from runner.extras import mqtt as plugin
+from runner.triggers import Batch, TriggerContext, TriggerEvent
 from tests.conftest import Server, _missing, run_cli
 from tests.integration.test_hooks import commit, git
 from tests.integration.test_serve import call
-
-mqtt = pytest.importorskip("paho.mqtt.client")
-from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
-
-from runner.extras import mqtt as plugin  # noqa: E402
-from runner.triggers import TriggerContext  # noqa: E402
 
 SERVER = "tcp://127.0.0.1:1883"
 
@@ -153,13 +151,13 @@ class Polls:
         self.work = tmp_path / "trigger"
         self.work.mkdir()
 
-    def poll(self) -> plugin.Batch:
+    def poll(self) -> Batch:
         ctx = TriggerContext("demo", "f", "t", self.props, self.cursor, self.work)
         return plugin.poll_realtime(ctx) if self.per_message else plugin.poll_trigger(ctx)
 
-    def until(self, count: int, commit: bool = True) -> list[plugin.TriggerEvent]:
+    def until(self, count: int, commit: bool = True) -> list[TriggerEvent]:
         """Poll until `count` events came, committing (or failing) each batch."""
-        events: list[plugin.TriggerEvent] = []
+        events: list[TriggerEvent] = []
         deadline = time.monotonic() + 15
         while len(events) < count:
             assert time.monotonic() < deadline, events
@@ -207,7 +205,7 @@ def test_batch_trigger_fires_once_per_poll_with_a_file_and_inline_messages(
     polls = Polls(tmp_path, {"server": mosquitto, "topic": [f"{topic}/#"]}, per_message=False)
     polls.poll()
     publish(f"{topic}/x", '{"v": 1}', '{"v": 2}', "not json")
-    events: list[plugin.TriggerEvent] = []
+    events: list[TriggerEvent] = []
     while sum(e.variables["messagesCount"] for e in events) < 3:
         events += polls.until(1)
     payloads = [m["payload"] for e in events for m in e.variables["messages"]]

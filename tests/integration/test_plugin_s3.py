@@ -17,13 +17,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 
 from tests.conftest import Server, _missing, free_port, run_cli
 from tests.integration.test_hooks import commit, git
 from tests.integration.test_trigger_files import settled
-
-boto3 = pytest.importorskip("boto3")  # the s3 extra; CI installs it
 
 SECRET = "s3-Secret-Value-7f3a"
 KEY_ID = "AKIATESTGITFLOWS"
