@@ -333,6 +333,7 @@ def _poll(ctx: TriggerContext, per_message: bool) -> Batch:
             events.append(TriggerEvent(f"{seq}-{digest(item)}",
                                        {**message, "messageId": message.pop("id")}))
     elif fresh:
+        qc.prune(ctx.work_dir)  # batch files of runs long done
         first, last = fresh[0][0], fresh[-1][0]
         messages = [_message(item, serde) for _, item in fresh]
         path = ctx.work_dir / f"messages-{first}-{last}.jsonl"
