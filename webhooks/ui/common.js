@@ -1,46 +1,17 @@
 // Helpers every page of the UI uses. Plain JavaScript modules, no build step; the editor
 // bundle (dist/editor.js, window.gitflowsUI) is loaded before them.
-// Every text from the server goes through textContent (h() below): never innerHTML.
+// Every text from the server goes through text nodes (h, from the bundle): never innerHTML.
 
 export const UI = window.gitflowsUI;
 export const TERMINAL = new Set(["SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "SKIPPED", "RETRIED"]);
 export const STATES = ["CREATED", "QUEUED", "RUNNING", "PAUSED", "SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED"];
 export const cleanups = []; // timers and streams of the current page, stopped on navigation
 
-export function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (value === null || value === undefined || value === false) continue;
-    if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
-    else if (key === "class") el.className = value;
-    else if (key in el && typeof value !== "string") el[key] = value;
-    else el.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    el.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return el;
-}
-
-export class ApiError extends Error {
-  constructor(message, status) { super(message); this.status = status; }
-}
-
-export async function api(method, path, body, type) {
-  const init = { method, headers: UI.headers(method) }; // bearer token, CSRF header
-  if (body !== undefined) {
-    init.body = typeof body === "string" ? body : JSON.stringify(body);
-    init.headers["Content-Type"] = type || "application/json";
-  }
-  const response = await fetch(path, init);
-  const data = await response.json().catch(() => null);
-  if (!response.ok) throw new ApiError((data && data.message) || `${response.status} ${response.statusText}`, response.status);
-  return data;
-}
+// the bundle's DOM builder and JSON API call (token, CSRF header, errors with `.status`)
+export const { h, api } = UI;
 
 export function state(name) { return h("span", { class: `state state-${name}` }, name); }
-export function enc(part) { return encodeURIComponent(part); }
+export const enc = encodeURIComponent;
 export function when(iso) { return iso ? new Date(iso).toLocaleString() : ""; }
 export function secondsBetween(a, b) {
   if (!a) return "";

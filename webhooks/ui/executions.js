@@ -3,7 +3,7 @@
 // streaming logs, kill/resume/re-run) or, for a run this server process did not run, the
 // same page built from its record in the notes history.
 import {
-  ApiError, STATES, TERMINAL, UI, api, cleanups, duration, enc, every, failure, h, millis,
+  STATES, TERMINAL, UI, api, cleanups, duration, enc, every, failure, h, millis,
   secondsBetween, select, setQuery, show, state, when,
 } from "./common.js";
 
@@ -94,7 +94,7 @@ function heading(e, current) {
 export async function executionPage(id) {
   let first;
   try { first = await api("GET", `/api/v1/executions/${enc(id)}`); } catch (err) {
-    if (err instanceof ApiError && err.status === 404) return recordedPage(id);
+    if (err?.status === 404) return recordedPage(id);
     throw err;
   }
   const head = h("div", {});
