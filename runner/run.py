@@ -159,8 +159,7 @@ class FlowRun:
                 state, at, dict(record.outputs), record.parent_task_run_id))
 
     def log(self, record: TaskRunRecord | None, level: str, message: str, stream: str = "log") -> None:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            message = message.replace(secret, "******")
+        message = masked(message, self.secrets)
         at = self.now()
         if level == "ERROR" and record is not None:
             with self.lock:

@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.secrets import masked as mask_secrets
+
 DEFAULT_INTERVAL = dt.timedelta(seconds=60)
 # Kestra's realtime triggers have no `interval`: they wait for messages. Here they are polled
 # this often (each poll takes what arrived; a connection may stay open between polls).
@@ -84,9 +86,7 @@ class TriggerContext:
 
     def mask(self, text: str) -> str:
         """text with secret values and URL passwords hidden: use for every log or error."""
-        for secret in sorted(self.masked, key=len, reverse=True):
-            text = text.replace(secret, "******")
-        return redact(text)
+        return redact(mask_secrets(text, self.masked))
 
 
 TriggerPoll = Callable[[TriggerContext], Batch]

@@ -17,12 +17,12 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from runner.durations import parse_duration
 from runner.expressions import Renderer
 from runner.model import Flow, Trigger
+from runner.secrets import masked
 from runner.tasks import default_registry
 from runner.tasks.registry import Registry, TypeDef
 from runner.triggers import (
@@ -43,6 +43,12 @@ ROUND_SECONDS = 0.2
 _OWN_PROPS = frozenset({"id", "type", "interval", "conditions", "stopAfter", "disabled",
                         "description", "inputs"})
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def _mask(text: str, secrets: set[str]) -> str:
+    """Secret values (those secret() gave so far, filled in as props render) and URL passwords
+    hidden."""
+    return redact(masked(text, secrets))
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ class EventTriggers(Background):
     def round(self) -> bool:
         self.refresh()
         now = time.monotonic()
-        for watch in (w for group in self._watches.values() for w in group):
+        for watch in self.watches():
             busy = self._polling.get(watch.key)
             if busy is not None and not busy.done():
                 continue
@@ -193,22 +199,17 @@ class EventTriggers(Background):
         work_dir.mkdir(parents=True, exist_ok=True)
         cursor = self.service.queue.cursor(watch.key)
         return TriggerContext(watch.flow.namespace, watch.flow.id, watch.trigger.id, rendered,
-                              cursor, Path(work_dir), self._logger(watch, masked),
+                              cursor, work_dir, self._logger(watch, masked),
                               frozenset(masked))
 
     def _logger(self, watch: Watch, masked: set[str]) -> Callable[[str, str], None]:
         def emit(level: str, message: str) -> None:
-            for secret in sorted(masked, key=len, reverse=True):
-                message = message.replace(secret, "******")
             log.log(logging.getLevelNamesMapping().get(level.upper(), logging.INFO),
-                    "%s: %s", watch.key, redact(message))
+                    "%s: %s", watch.key, _mask(message, masked))
         return emit
 
     def _failed(self, watch: Watch, masked: set[str], err: Exception) -> None:
-        message = f"{type(err).__name__}: {err}"
-        for secret in sorted(masked, key=len, reverse=True):
-            message = message.replace(secret, "******")
-        message = redact(message)
+        message = _mask(f"{type(err).__name__}: {err}", masked)
         if self._errors.get(watch.key) != message:
             log.error("%s: poll failed: %s", watch.key, message)
         self._errors[watch.key] = message

@@ -36,6 +36,7 @@ from runner.extras.jdbc import (
     zone_of,
 )
 from runner.model import Task
+from runner.secrets import masked
 from runner.tasks.base import Outcome, TaskContext, TaskFailed
 from runner.tasks.registry import TypeDef
 from runner.triggers import (
@@ -88,9 +89,7 @@ class Masker:
             self.secrets.append(target.password)
 
     def __call__(self, text: str) -> str:
-        for secret in sorted(set(self.secrets), key=len, reverse=True):
-            text = text.replace(secret, "******")
-        return redact_url(redact(text))
+        return redact_url(redact(masked(text, self.secrets)))
 
 
 @contextmanager
