@@ -56,6 +56,11 @@ def fetch(path: Path, token: str | None = None) -> None:
     _git(["fetch", "--prune", "--quiet", "origin"], token, cwd=path)
 
 
+def fetch_commit(path: Path, commit: str, token: str | None = None) -> None:
+    """Fetch one commit's objects into the mirror; refs (notes included) stay untouched."""
+    _git(["fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "origin", commit], token, cwd=path)
+
+
 def push(path: Path, url: str, commit: str, ref: str, token: str | None = None) -> None:
     """Push commit to ref of the repository at url, fast-forward only (no force): GitError
     when the remote refuses. The URL, not the mirror's origin, so `remote.origin.mirror`

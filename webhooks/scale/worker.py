@@ -11,12 +11,10 @@ fast-forward, retried on a race: runner/history/sync.py).
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import logging
 import os
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Mapping
@@ -26,6 +24,7 @@ from typing import Any
 from runner.errors import GitflowsError
 from runner.events import iso
 from runner.executors import Executors
+from runner.git.mirror import fetch_commit
 from runner.history.sync import push
 from runner.ids import ulid
 from webhooks.config import RepoConfig, ServerConfig
@@ -261,17 +260,11 @@ class FlowWorker:
             return
         except GitflowsError:
             pass
-        token = service._token(name)
-        auth = ["-c", "http.extraHeader=Authorization: Basic " + base64.b64encode(
-            f"x-access-token:{token}".encode()).decode()] if token else []
-        with self._git_locks[name]:  # only objects: refs (notes included) stay untouched
-            done = subprocess.run(["git", *auth, "-C", str(service.mirrors[name]), "fetch", "--quiet",
-                                   "--no-tags", "--no-write-fetch-head", "origin", commit],
-                                  capture_output=True, text=True,
-                                  env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
-        if done.returncode != 0:
-            detail = done.stderr.strip().replace(token, "******") if token else done.stderr.strip()
-            raise GitflowsError(f"{name}: cannot fetch {commit}: {detail}")
+        try:
+            with self._git_locks[name]:
+                fetch_commit(service.mirrors[name], commit, service._token(name))
+        except GitflowsError as err:
+            raise GitflowsError(f"{name}: cannot fetch {commit}: {err}") from None
 
     def _push_history(self, service: FlowService, name: str) -> None:
         """History written into a mirror goes to the origin (fetch + merge + push, retried)."""
