@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from runner.tasks.fs_local import choice, copy_for_run, digest, prune_copies
+from runner.tasks.fs_local import choice, copy_for_run, digest, prune_copies, regex_property
 from runner.triggers import MAX_POLL_SECONDS, Batch, TriggerContext, TriggerEvent
 
 ACTIONS = ("MOVE", "DELETE", "NONE")
@@ -87,11 +87,7 @@ class Settings:
         move_key = str(move_to.get("key") or "")
         if action == "MOVE" and not move_key:
             raise ValueError("action MOVE needs moveTo.key")
-        raw = props.get("regexp")
-        try:
-            regexp = re.compile(str(raw)) if raw else None
-        except re.error as err:
-            raise ValueError(f"regexp '{raw}': {err}") from None
+        regexp = regex_property(props, "regexp")
         return cls(bucket, str(props["prefix"]) if props.get("prefix") else None, action,
                    str(move_to.get("bucket") or bucket), move_key, regexp,
                    choice(props, "filter", FILTERS, "BOTH"),

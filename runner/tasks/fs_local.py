@@ -74,6 +74,15 @@ def choice(props: Mapping[str, Any], name: str, options: tuple[str, ...], defaul
     return value
 
 
+def regex_property(props: Mapping[str, Any], name: str) -> re.Pattern[str] | None:
+    """The compiled regular expression of property `name`, None when unset."""
+    raw = props.get(name)
+    try:
+        return re.compile(str(raw)) if raw else None
+    except re.error as err:
+        raise ValueError(f"{name} '{raw}': {err}") from None
+
+
 @dataclass(frozen=True)
 class Seen:
     path: Path
@@ -132,14 +141,10 @@ def _settings(ctx: TriggerContext) -> tuple[Path, Path | None, str, str, re.Patt
     move_dir = Path(str(props["moveDirectory"])) if props.get("moveDirectory") else None
     if action == "MOVE" and (move_dir is None or not move_dir.is_absolute()):
         raise ValueError("action MOVE needs moveDirectory, an absolute directory path")
-    raw = props.get("regExp")
-    try:
-        pattern = re.compile(str(raw)) if raw else None
-    except re.error as err:
-        raise ValueError(f"regExp '{raw}': {err}") from None
+    matching = regex_property(props, "regExp")
     if not root.is_dir():
         raise FileNotFoundError(f"from: {root} is not a directory")
-    return root, move_dir, action, on, pattern
+    return root, move_dir, action, on, matching
 
 
 def poll_local(ctx: TriggerContext) -> Batch:
