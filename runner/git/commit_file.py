@@ -15,9 +15,7 @@ save is refused rather than leaving the work tree showing the change reverted.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import tempfile
 import threading
 import time
@@ -27,13 +25,11 @@ from pathlib import Path
 from typing import Protocol
 
 from runner.errors import GitflowsError, UsageError
-from runner.git.repo import GitError
+from runner.git.repo import GitError, git
 
 ZERO = "0" * 40
 ATTEMPTS = 25  # compare-and-swap rounds before giving up on a branch that keeps moving
 _EMAIL = re.compile(r"^[^<>\s@]+@[^<>\s@]+$")
-_CLEAN_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
-              "GIT_NAMESPACE", "GIT_PREFIX")
 
 
 class ConflictError(GitflowsError):
@@ -100,20 +96,6 @@ class Publisher(Protocol):
     def advance(self, branch: str, new: str, old: str | None) -> bool:
         """Move branch from old (None: it must not exist) to new; False when it lost a race."""
         ...
-
-
-def git(repo: Path, *args: str, env: dict[str, str] | None = None,
-        input_bytes: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    base = {k: v for k, v in os.environ.items() if k not in _CLEAN_ENV}
-    try:
-        done = subprocess.run(["git", "-C", str(repo), *args], input=input_bytes,
-                              capture_output=True, check=False, env={**base, **(env or {})})
-    except OSError as err:
-        raise GitError(f"cannot run git: {err.strerror}") from None
-    if check and done.returncode != 0:
-        detail = done.stderr.decode("utf-8", "replace").strip()
-        raise GitError(f"git {' '.join(args[:2])} in {repo}: {detail}")
-    return done
 
 
 def _out(repo: Path, *args: str) -> str:

@@ -6,6 +6,7 @@ run can be reproduced from its commit alone.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tarfile
 from dataclasses import dataclass
@@ -18,20 +19,32 @@ class GitError(GitflowsError):
     """A git command failed; the message carries git's own words."""
 
 
+# set by git hooks and wrappers: they would point `git -C repo` at another repository or index
+_CLEAN_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
+              "GIT_NAMESPACE", "GIT_PREFIX")
+
+
+def git(repo: Path, *args: str, env: dict[str, str] | None = None,
+        input_bytes: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    """Run `git -C repo args`; GitError with git's own words when it fails (and check)."""
+    base = {k: v for k, v in os.environ.items() if k not in _CLEAN_ENV}
+    try:
+        done = subprocess.run(["git", "-C", str(repo), *args], input=input_bytes,
+                              capture_output=True, check=False, env={**base, **(env or {})})
+    except OSError as err:
+        raise GitError(f"cannot run git: {err.strerror}") from None
+    if check and done.returncode != 0:
+        detail = done.stderr.decode("utf-8", "replace").strip()
+        raise GitError(f"git {' '.join(args[:2])} in {repo}: {detail}")
+    return done
+
+
 @dataclass(frozen=True)
 class GitRepo:
     path: Path
 
     def _git(self, *args: str, input_bytes: bytes | None = None) -> bytes:
-        try:
-            done = subprocess.run(["git", "-C", str(self.path), *args], input=input_bytes,
-                                  capture_output=True, check=False)
-        except OSError as err:
-            raise GitError(f"cannot run git: {err.strerror}") from None
-        if done.returncode != 0:
-            detail = done.stderr.decode("utf-8", "replace").strip()
-            raise GitError(f"git {' '.join(args[:2])} in {self.path}: {detail}")
-        return done.stdout
+        return git(self.path, *args, input_bytes=input_bytes).stdout
 
     def resolve(self, ref: str = "HEAD") -> str:
         """The full commit id a ref (branch, tag, sha) points at."""
