@@ -18,6 +18,17 @@ def _echo(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _repo_pairs(repos: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(name, location) of each --repo NAME=PATH_OR_URL."""
+    pairs = []
+    for item in repos:
+        name, sep, location = item.partition("=")
+        if not sep or not name or not location:
+            raise UsageError(f"--repo expects NAME=PATH, got '{item}'")
+        pairs.append((name, location))
+    return pairs
+
+
 def _executors(choice: str) -> Executors:
     return executors_for(choice, _echo)
 
@@ -51,12 +62,7 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
                             poll=parse_interval(poll) if poll else None,
                             insecure_no_auth=insecure_no_auth or None)
     require_auth_when_exposed(config, os.environ)  # before anything starts
-    parsed = []
-    for item in repos:
-        name, sep, location = item.partition("=")
-        if not sep or not name or not location:
-            raise UsageError(f"--repo expects NAME=PATH, got '{item}'")
-        parsed.append(RepoConfig(name=name, location=location))
+    parsed = [RepoConfig(name=name, location=location) for name, location in _repo_pairs(repos)]
     if parsed:
         config = with_overrides(config, repos=tuple(parsed))
     if not config.repos:
@@ -88,7 +94,7 @@ def worker(broker: str, queues: str, concurrency: int, data_dir: str, executor: 
     options = WorkerOptions(queues=tuple(q.strip() for q in queues.split(",") if q.strip()),
                             concurrency=concurrency, data_dir=Path(data_dir),
                             heartbeat_timeout=heartbeat_timeout, grace=grace,
-                            locations=dict(item.partition("=")[::2] for item in repos))
+                            locations=dict(_repo_pairs(repos)))
     run_worker(broker, options, _executors(executor))
 
 
