@@ -9,17 +9,22 @@ reported to the caller, who records it as KILLED).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.errors import GitflowsError
+
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
   id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, repo TEXT NOT NULL, namespace TEXT NOT NULL,
@@ -32,6 +37,26 @@ CREATE TABLE IF NOT EXISTS trigger_cursors (
 """
 _INSERT = ("INSERT OR IGNORE INTO runs (key, repo, namespace, flow_id, commit_id, trigger, "
            "untrusted, inputs, queued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+class StorageFullError(GitflowsError):
+    """The server's data directory has no space left: nothing durable can be written."""
+
+
+def is_storage_full(err: BaseException | None) -> bool:
+    """err (or what caused it) says the disk or quota is full: ENOSPC/EDQUOT, SQLITE_FULL."""
+    seen = 0
+    while err is not None and seen < 10:  # a chain, not a cycle
+        if isinstance(err, StorageFullError):
+            return True
+        if isinstance(err, OSError) and err.errno in _FULL_ERRNOS:
+            return True
+        if isinstance(err, sqlite3.Error) and (
+                getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+                or "disk is full" in str(err)):
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
 
 
 @dataclass(frozen=True)
@@ -85,13 +110,23 @@ class RunQueue:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._writer:  # this process's threads wait here, not in SQLite's busy sleeps
-            conn = self._conn()
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
+                conn = self._conn()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    # SQLite has rolled back already after some errors (SQLITE_FULL): a
+                    # second ROLLBACK would hide the cause behind "cannot rollback"
+                    if conn.in_transaction:
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.execute("ROLLBACK")
+                    raise
+            except (OSError, sqlite3.Error) as err:
+                if is_storage_full(err):
+                    raise StorageFullError(f"the run queue {self.path} cannot be written: no "
+                                           "space left on its device") from err
                 raise
 
     def enqueue(self, key: str, repo: str, namespace: str, flow_id: str, commit: str,
@@ -150,11 +185,23 @@ class RunQueue:
         with self._write() as conn:
             conn.execute("UPDATE runs SET execution_id = ? WHERE id = ?", (execution_id, run_id))
 
-    def extend(self, owner: str, lease_seconds: float) -> None:
-        """Keep this server's running claims alive."""
+    def extend(self, owner: str, lease_seconds: float, run_ids: Iterable[int] | None = None) -> None:
+        """Keep this server's running claims alive: all, or only run_ids (the runs it really
+        runs, so a claim that failed to start or to finish expires instead of being kept)."""
+        ids = None if run_ids is None else list(run_ids)
+        if ids == []:
+            return
+        where = "" if ids is None else f" AND id IN ({', '.join('?' * len(ids))})"
         with self._write() as conn:
-            conn.execute("UPDATE runs SET lease_until = ? WHERE owner = ? AND status = 'running'",
-                         (time.time() + lease_seconds, owner))
+            conn.execute("UPDATE runs SET lease_until = ? WHERE owner = ? AND status = 'running'"
+                         + where, (time.time() + lease_seconds, owner, *(ids or ())))
+
+    def release(self, run_id: int, owner: str) -> None:
+        """Give back a claim whose run could not start (a full disk): queued again."""
+        with self._write() as conn:
+            conn.execute("UPDATE runs SET status = 'queued', owner = NULL, lease_until = NULL, "
+                         "execution_id = NULL WHERE id = ? AND owner = ? AND status = 'running'",
+                         (run_id, owner))
 
     def finish(self, run_id: int) -> None:
         with self._write() as conn:

@@ -35,6 +35,7 @@ from runner.executors.base import (
 POLL_SECONDS = 0.05
 MANAGED = "io.gitflows.managed"
 OWNER = "io.gitflows.owner"
+EXECUTION_LABEL = "io.gitflows.execution"
 # Keeps a session container alive for docker exec; exits at once on SIGTERM.
 KEEPALIVE = ("/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done")
 
@@ -98,6 +99,21 @@ class DockerExecutor:
                 with contextlib.suppress(APIError):
                     container.remove(force=True)
                     removed.append(container.id)
+        return removed
+
+    def kill_execution(self, execution_id: str) -> list[str]:
+        """Remove the containers of one execution (label io.gitflows.execution), whoever
+        started them: its run is taken over, so a dead attempt's step must not go on."""
+        removed = []
+        found = self.client.containers.list(
+            all=True, filters={"label": f"{EXECUTION_LABEL}={execution_id}"})
+        for container in found:
+            with contextlib.suppress(NotFound, APIError):
+                container.remove(force=True)
+                removed.append(container.id)
+        with self._lock:  # this process's sessions of it are gone with them
+            for key in [k for k, s in self._sessions.items() if s.container_id in removed]:
+                del self._sessions[key]
         return removed
 
     # -- running a step ---------------------------------------------------------
