@@ -15,11 +15,12 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from runner.errors import UsageError
+from runner.errors import GitflowsError, UsageError
 from runner.git import mirror
 from runner.git.commit_file import (
     Change,
@@ -30,6 +31,7 @@ from runner.git.commit_file import (
     PushToOrigin,
     branch_head,
     commit_change,
+    recover,
     resolve_commit,
 )
 from runner.parse import parse_flow
@@ -37,6 +39,7 @@ from webhooks import reruns, ui
 from webhooks.httpapi import Call, Reply, Route, error
 from webhooks.service import FLOWS_DIR, FlowAtCommit, FlowService, NotFoundError
 
+log = logging.getLogger("gitflows.editing")
 DEFAULT_AUTHOR = "gitflows UI <ui@gitflows.invalid>"
 _FILE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -80,6 +83,15 @@ def _text(body: Mapping[str, Any], key: str, required: bool = True) -> str | Non
 class Editor:
     def __init__(self, service: FlowService) -> None:
         self.service = service
+        for name, repo in service.repos.items():  # a save a kill -9 cut off (commit_file.py)
+            if name not in service.mirrors:
+                try:
+                    done = recover(repo.path)
+                except GitflowsError as err:
+                    log.error("%s: cannot recover a save cut off: %s", name, err)
+                else:
+                    if done:
+                        log.warning("%s: %s", name, done)
 
     # -- helpers ------------------------------------------------------------------------
     def _repo(self, name: str | None, commit: str | None = None) -> str:
