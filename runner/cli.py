@@ -20,7 +20,7 @@ from runner.diagnostics import has_errors
 from runner.errors import GitflowsError, UsageError
 from runner.events import EventSink, FanOut, State
 from runner.executors import Executors
-from runner.executors.choose import executors_for
+from runner.executors.choose import executors_for, passed_environment
 from runner.git.files import CheckoutFiles, find_root
 from runner.git.repo import GitRepo
 from runner.parse import load_flow
@@ -112,8 +112,14 @@ def _user_data_dir() -> Path:
     return Path(base) / "gitflows"
 
 
-def _executors(choice: str) -> Executors:
-    return executors_for(choice, lambda message: click.echo(message, err=True))
+def _executors(choice: str, pass_env: tuple[str, ...] = ()) -> Executors:
+    return executors_for(choice, lambda message: click.echo(message, err=True),
+                         passed_environment(os.environ, pass_env))
+
+
+_PASS_ENV = click.option("--pass-env", "pass_env", multiple=True, metavar="NAME",
+                         help="Pass this variable of your environment to the steps (they see only "
+                              "the flow's env otherwise); repeat for several.")
 
 
 @main.command()
@@ -131,8 +137,10 @@ def _executors(choice: str) -> Executors:
               help="Also record the run in the repository's history (git notes, under HEAD).")
 @click.option("--secrets", "secrets_file", type=click.Path(dir_okay=False, exists=True),
               help="A JSON object of secret name → value, for secret('NAME').")
+@_PASS_ENV
 def run(file: str, inputs: tuple[str, ...], input_files: tuple[str, ...], executor: str,
-        as_json: bool, log_level: str, record: bool, secrets_file: str | None) -> None:
+        as_json: bool, log_level: str, record: bool, secrets_file: str | None,
+        pass_env: tuple[str, ...] = ()) -> None:
     """Run the flow in FILE; exit 0 on SUCCESS/WARNING, 1 on FAILED/KILLED."""
     from runner.engine import Engine
 
@@ -148,7 +156,7 @@ def run(file: str, inputs: tuple[str, ...], input_files: tuple[str, ...], execut
     recorder = _recorder(root) if record else None
     if recorder is not None:
         sinks.append(recorder)
-    engine = Engine(_executors(executor), FanOut(*sinks), environ=os.environ,
+    engine = Engine(_executors(executor, pass_env), FanOut(*sinks), environ=os.environ,
                     namespace_files=CheckoutFiles(root), flows=DirectoryFlows(flows_dir),
                     data_dir=_user_data_dir(),
                     secrets=Secrets(os.environ, Path(secrets_file) if secrets_file else None))
@@ -312,10 +320,11 @@ def bisect(flow_id: str, repo: str | None, ref: str, executor: str) -> None:
 @click.option("--outputs", type=click.Path(dir_okay=False), help="($GITHUB_OUTPUT)")
 @click.option("--push-history/--no-push-history", default=False, help="To origin; not for forks.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@_PASS_ENV
 def ci(event: str | None, payload: str | None, repo: str | None, flows_dir: str | None,
        names: tuple[str, ...], inputs: tuple[str, ...], executor: str, provider: str | None,
        jobs: int, summary: str | None, outputs: str | None, push_history: bool,
-       as_json: bool) -> None:
+       as_json: bool, pass_env: tuple[str, ...] = ()) -> None:
     """Run the flows a CI event triggers (push, pull request), report and record them;
     exit 0 when all succeed or none ran, 1 when one fails. See README: GitHub Action."""
     from runner.ci import CiOptions, describe, run_ci
@@ -326,7 +335,7 @@ def ci(event: str | None, payload: str | None, repo: str | None, flows_dir: str 
     options = CiOptions(event, path(payload), path(repo), path(flows_dir), names,
                         _parse_inputs(inputs, ()), path(summary), path(outputs), push_history,
                         provider, jobs)
-    result = run_ci(options, os.environ, lambda: _executors(executor), sys.stderr)
+    result = run_ci(options, os.environ, lambda: _executors(executor, pass_env), sys.stderr)
     if as_json:
         click.echo(describe(result))
     sys.exit(result.exit_code)

@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from runner.errors import UsageError
 from runner.executors import Executors
-from runner.executors.choose import executors_for
+from runner.executors.choose import executors_for, passed_environment
 from runner.git.files import find_root
 
 
@@ -29,8 +30,8 @@ def _repo_pairs(repos: tuple[str, ...]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _executors(choice: str) -> Executors:
-    return executors_for(choice, _echo)
+def _executors(choice: str, pass_env: tuple[str, ...] = ()) -> Executors:
+    return executors_for(choice, _echo, passed_environment(os.environ, pass_env))
 
 
 @click.command()
@@ -68,7 +69,10 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
     if not config.repos:
         root = find_root(Path.cwd())
         config = with_overrides(config, repos=(RepoConfig(name=root.name, location=str(root)),))
-    run_server(config, _executors(config.executor), broker_url(config, broker, os.environ), _echo)
+    executors = replace(_executors(config.executor, config.pass_env),
+                        allow_volumes=config.allow_volumes,
+                        allow_docker_socket=config.allow_docker_socket)
+    run_server(config, executors, broker_url(config, broker, os.environ), _echo)
 
 
 @click.command()
@@ -85,8 +89,11 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
               help="Seconds without heartbeat before a worker's runs go to others (same on all).")
 @click.option("--grace", type=float, default=60.0, show_default=True,
               help="On SIGTERM, seconds current runs may finish in before they are handed back.")
+@click.option("--pass-env", "pass_env", multiple=True, metavar="NAME",
+              help="Pass this variable of the worker's environment to trusted steps; repeat.")
 def worker(broker: str, queues: str, concurrency: int, data_dir: str, executor: str,
-           repos: tuple[str, ...], heartbeat_timeout: float, grace: float) -> None:
+           repos: tuple[str, ...], heartbeat_timeout: float, grace: float,
+           pass_env: tuple[str, ...] = ()) -> None:
     """Run the runs that `flows serve --broker` queues (on any machine reaching Redis)."""
     from webhooks.scale.commands import run_worker
     from webhooks.scale.worker import WorkerOptions
@@ -95,7 +102,7 @@ def worker(broker: str, queues: str, concurrency: int, data_dir: str, executor: 
                             concurrency=concurrency, data_dir=Path(data_dir),
                             heartbeat_timeout=heartbeat_timeout, grace=grace,
                             locations=dict(_repo_pairs(repos)))
-    run_worker(broker, options, _executors(executor))
+    run_worker(broker, options, _executors(executor, pass_env))
 
 
 @click.command()

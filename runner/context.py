@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
 import threading
 import time
@@ -15,11 +16,19 @@ from typing import Any, TypeVar
 from runner.cancel import CancelToken
 from runner.events import State
 from runner.execution import TaskRunRecord
-from runner.executors.base import ExecutorError, LineHandler, Mount, ProcessResult, ProcessSpec
+from runner.executors.base import (
+    ExecutorError,
+    LineHandler,
+    Mount,
+    ProcessResult,
+    ProcessSpec,
+    exposes_docker_socket,
+)
 from runner.inputs import resolve
 from runner.model import Input, Task
 from runner.run import FlowRun, PendingPause, Scope
 from runner.tasks.base import SubflowResult, TaskFailed
+from runner.tasks.beneath import copy_beneath
 
 T = TypeVar("T")
 
@@ -41,6 +50,7 @@ class RunContext:
         self._token = cancel
         self.cancel: threading.Event = cancel
         self.containers = engine.executors.container is not None
+        self.untrusted = engine.executors.untrusted
         self.namespace_files = engine.namespace_files
         self.kv = engine.kv
         self._deadline = (time.monotonic() + task.timeout.total_seconds()
@@ -66,17 +76,24 @@ class RunContext:
     def run_process(self, spec: ProcessSpec, on_line: LineHandler) -> ProcessResult:
         executors = self._run.engine.executors
         container = spec.container
+        if executors.untrusted and container is None:
+            raise ExecutorError("an untrusted run (pull request from a fork) runs steps only in "
+                                "containers; this step asked for the host")
         if container is not None:
-            if container.mounts and not executors.allow_volumes:
-                raise ExecutorError("taskRunner volumes are not allowed by this server's "
-                                    "configuration (allow_volumes)")
-            if any(m.source.name == "docker.sock" for m in container.mounts) \
+            if container.mounts and (executors.untrusted or not executors.allow_volumes):
+                raise ExecutorError("taskRunner volumes are not allowed "
+                                    + ("in an untrusted run (pull request from a fork)"
+                                       if executors.untrusted else
+                                       "by this server's configuration (allow_volumes)"))
+            if any(exposes_docker_socket(m.source) for m in container.mounts) \
                     and not executors.allow_docker_socket:
                 raise ExecutorError("mounting the Docker socket gives a step control of the host; "
                                     "it needs allow_docker_socket in the server configuration")
             if executors.untrusted:  # fork pull requests get no network
                 container = replace(container, network_mode="none")
-        env = dict(spec.env)
+        # a step sees the flow's env and what the operator passes (pass_env), never the
+        # environment of the process running it; untrusted runs get no passed variables
+        env = {**({} if executors.untrusted else executors.passed_env), **spec.env}
         checkout = self._run.engine.namespace_files
         if checkout is not None:  # the repository at the run's commit, read-only for steps
             root = checkout.root.resolve()
@@ -95,7 +112,13 @@ class RunContext:
     def keep_artifact(self, path: Path, name: str) -> Path:
         target = self._run.engine.data_dir / "artifacts" / self.execution_id / self.task_run_id / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, target)
+        steps = self._run.workdir.resolve()  # where steps write: no link is followed there
+        source = path if path.is_absolute() else self.workdir / path
+        lexical = Path(os.path.normpath(source))
+        if lexical == steps or steps in lexical.parents:
+            copy_beneath(steps, lexical.relative_to(steps).as_posix(), target)
+        else:
+            shutil.copy2(path, target)
         return target
 
     # -- flowable tasks -------------------------------------------------------

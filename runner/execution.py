@@ -9,6 +9,7 @@ from typing import Any
 from runner.durations import format_duration
 from runner.events import State, iso
 from runner.model import Flow
+from runner.secrets import MASK, masked
 
 
 @dataclass
@@ -75,17 +76,24 @@ class Execution:
     task_outputs: dict[str, Any] = field(default_factory=dict)
     # a re-run's outputs of an earlier run: top-level tasks named here are not run again
     reuse: dict[str, Any] = field(default_factory=dict)
+    # every secret value this run has seen (secret() results, SECRET inputs): masked wherever
+    # the execution is shown
+    secrets: set[str] = field(default_factory=set)
 
     def to_json(self) -> dict[str, Any]:
-        """The shape of Kestra's execution API (`taskRunList`, `state.current` …)."""
-        return {
+        """The shape of Kestra's execution API (`taskRunList`, `state.current` …), every
+        secret masked: a SECRET input whole, any secret value wherever it appears."""
+        secret_inputs = {i.id for i in self.flow.inputs if i.type.upper() == "SECRET"}
+        shown: dict[str, Any] = masked({
             "id": self.id,
             "namespace": self.flow.namespace,
             "flowId": self.flow.id,
             "flowRevision": self.flow.revision,
             "state": self.state.to_json(),
-            "inputs": self.inputs,
+            "inputs": {k: MASK if k in secret_inputs and v not in (None, "") else v
+                       for k, v in self.inputs.items()},
             "outputs": self.outputs,
             "labels": [{"key": k, "value": v} for k, v in self.labels.items()],
             "taskRunList": [tr.to_json() for tr in self.task_runs],
-        }
+        }, set(self.secrets))
+        return shown

@@ -32,6 +32,10 @@ from runner.tasks.base import is_truthy
 if TYPE_CHECKING:
     from runner.engine import Engine
 
+UNTRUSTED_NEEDS_CONTAINERS = ("not run: an untrusted run (pull request from a fork) runs its steps "
+                              "only in containers, and no container engine answers here")
+
+
 @dataclass(frozen=True)
 class Scope:
     """Where a task runs: under which parent task run, loop values and working directory."""
@@ -69,8 +73,9 @@ class FlowRun:
             "secret": self._secret, "kv": self._kv, "read": self._read,
             "errorLogs": lambda: [dict(e) for e in self.error_logs]}
         self.error_logs: list[dict[str, Any]] = []  # Kestra's errorLogs(): for `errors` branches
-        self.secrets: set[str] = {str(execution.inputs[i.id]) for i in execution.flow.inputs
-                                  if i.type.upper() == "SECRET" and execution.inputs.get(i.id)}
+        self.secrets: set[str] = execution.secrets  # shared: the execution's views mask them
+        self.secrets.update(str(execution.inputs[i.id]) for i in execution.flow.inputs
+                            if i.type.upper() == "SECRET" and execution.inputs.get(i.id))
         flow = execution.flow
         self.base_context: dict[str, Any] = {
             "flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
@@ -97,6 +102,9 @@ class FlowRun:
         return value
 
     def _kv(self, key: str, namespace: str | None = None, errorOnMissing: bool = True) -> Any:
+        if self.engine.executors.untrusted:  # the KV store is shared with trusted runs
+            raise PermissionError("the KV store is not available to untrusted runs (pull "
+                                  "requests from forks)")
         ns = namespace or self.execution.flow.namespace
         value = self.engine.kv.get(ns, str(key))
         if value is None and errorOnMissing:
@@ -111,7 +119,8 @@ class FlowRun:
         data_dir = self.engine.data_dir
         if Path(text).is_absolute():
             target = Path(text).resolve()
-            handed = (data_dir / "artifacts" / self.execution.id, data_dir / "triggers")
+            handed = (data_dir / "artifacts" / self.execution.id,
+                      *(() if self.engine.executors.untrusted else (data_dir / "triggers",)))
             if target.is_file() and any(root.resolve() in target.parents for root in handed):
                 return target.read_text(encoding="utf-8", errors="replace")
         files = self.engine.namespace_files
@@ -156,7 +165,7 @@ class FlowRun:
                 record.attempts[-1].state.set(state, at)
             self.emit(TaskRunStateChanged(
                 self.execution.id, record.id, record.task_id, record.value, len(record.attempts),
-                state, at, dict(record.outputs), record.parent_task_run_id))
+                state, at, masked(dict(record.outputs), self.secrets), record.parent_task_run_id))
 
     def log(self, record: TaskRunRecord | None, level: str, message: str, stream: str = "log") -> None:
         message = masked(message, self.secrets)
@@ -175,6 +184,11 @@ class FlowRun:
         flow = self.execution.flow
         scope = Scope(self.cancel)
         self.set_state(State.RUNNING)
+        executors = self.engine.executors
+        if executors.untrusted and executors.container is None:
+            self.log(None, "ERROR", UNTRUSTED_NEEDS_CONTAINERS)
+            self.set_state(State.FAILED)
+            return
         state = self.run_tasks(flow.tasks, scope)
         if state.failed and flow.errors and not self.cancel.is_set():
             self.run_tasks(flow.errors, scope, after_failure=True)
@@ -312,6 +326,12 @@ class FlowRun:
         resolved = self.engine.registry.resolve(task.type, "task")
         if resolved is None or resolved.typedef.run is None:
             self.log(record, "ERROR", f"task type {task.type} cannot run here")
+            return Outcome(State.FAILED)
+        if self.engine.executors.untrusted and not resolved.typedef.untrusted_ok:
+            self.log(record, "ERROR", f"{task.type} is not allowed in an untrusted run (pull "
+                                      "request from a fork): it would act from inside the server, "
+                                      "with its network and shared state; untrusted runs have flow "
+                                      "control, logs, outputs and steps in containers")
             return Outcome(State.FAILED)
         token = CancelToken(scope.cancel)
         timer = None

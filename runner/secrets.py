@@ -1,14 +1,18 @@
 """Secrets for `secret('NAME')`: Kestra's SECRET_<NAME> environment variables (base64),
-or a secrets file (a JSON object of name → value). Values are masked in every log line."""
+or a secrets file (a JSON object of name → value). Values are masked wherever they leave
+the engine, in their common encoded forms too (variants())."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
+import re
 from collections.abc import Collection, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from runner.errors import UsageError
 
@@ -39,12 +43,53 @@ class Secrets:
         return self.values.get(name)
 
 
+MIN_VARIANT = 4  # shorter fragments (a line of a key, an encoded edge) are too common to mask
+
+
+def _base64_forms(secret: bytes) -> set[str]:
+    """The base64 text of secret wherever it sits in a longer encoded value: for each of the
+    three alignments, the characters that depend on the secret's bytes alone."""
+    forms = set()
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + secret).decode("ascii")
+        inner = encoded[-(-8 * offset // 6):(8 * (offset + len(secret))) // 6]
+        forms |= {inner, inner.translate(str.maketrans("+/", "-_"))}
+    return forms
+
+
+def variants(secret: str) -> set[str]:
+    """What a secret looks like after the transforms a step or an expression applies most:
+    itself, each line of a multi-line secret, its base64 (any alignment, standard and URL
+    alphabets), URL-encoded and JSON-escaped forms."""
+    found = {secret}
+    found |= {line.strip() for line in secret.splitlines() if len(line.strip()) >= MIN_VARIANT}
+    data = secret.encode("utf-8")
+    found |= _base64_forms(data)
+    found |= {quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1],
+              json.dumps(secret, ensure_ascii=False)[1:-1]}
+    return {f for f in found if f == secret or len(f) >= MIN_VARIANT}
+
+
+@lru_cache(maxsize=256)
+def _pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
+    forms = {f for s in secrets if s for f in variants(s)}
+    if not forms:
+        return None
+    return re.compile("|".join(re.escape(f) for f in sorted(forms, key=len, reverse=True)))
+
+
+def mask_text(text: str, secrets: Collection[str]) -> str:
+    pattern = _pattern(frozenset(secrets))
+    return text if pattern is None else pattern.sub(MASK, text)
+
+
 def masked(value: Any, secrets: Collection[str]) -> Any:
-    """value (JSON-like) with every secret value inside its strings replaced by MASK."""
-    if isinstance(value, str):
-        for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-            value = value.replace(secret, MASK)
+    """value (JSON-like) with every secret value inside its strings replaced by MASK, in the
+    forms variants() lists (keys are kept: they give the shape, not the values)."""
+    if not secrets:
         return value
+    if isinstance(value, str):
+        return mask_text(value, secrets)
     if isinstance(value, Mapping):
         return {str(k): masked(v, secrets) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -12,6 +13,9 @@ from runner.errors import UsageError
 from runner.git.commit_file import Identity
 from runner.reporters.notify import FORMATS, SMTP_STRATEGIES, Alert, EmailAlert, WebhookAlert
 from runner.yamlsource import YamlSyntaxError, load
+from webhooks.inbox import MAX_BODY as MAX_DELIVERY
+
+MAX_BODY = 10 * 1024 * 1024  # API request bodies (flow sources, inputs); deliveries may be larger
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,12 @@ class ServerConfig:
     insecure_no_auth: bool = False  # listen beyond localhost without auth (a proxy authenticates)
     broker: str | None = None  # redis://…: runs go to `flows worker` processes (scale-out)
     broker_env: str | None = None  # or the env var holding that URL (one with a password)
+    max_body: int = MAX_BODY  # bytes of an API request body; larger ones answer 413
+    max_delivery: int = MAX_DELIVERY  # bytes of a /hooks/* delivery (at most the inbox's limit)
+    # variables of the server's environment passed to trusted steps (never to untrusted ones)
+    pass_env: tuple[str, ...] = ()
+    allow_volumes: bool = False  # host paths in taskRunner.volumes (trusted runs only)
+    allow_docker_socket: bool = False  # among them, a container engine's socket
 
 
 _REPO_KEYS = {"name", "location", "provider", "webhook_secret_env", "api_url", "token_env",
@@ -64,7 +74,8 @@ _REPO_KEYS = {"name", "location", "provider", "webhook_secret_env", "api_url", "
               "installation_id"}
 _TOP_KEYS = {"data_dir", "port", "host", "executor", "workers", "poll", "queue_lease", "repos",
              "notify", "public_url", "ui_auth", "ui_author", "insecure_no_auth", "broker",
-             "broker_env"}
+             "broker_env", "max_body", "max_delivery", "pass_env", "allow_volumes",
+             "allow_docker_socket"}
 _UI_AUTH_KEYS = {"token_env", "user", "password_env"}
 
 
@@ -108,7 +119,45 @@ def load_config(path: Path | None) -> ServerConfig:
         insecure_no_auth=bool(data.get("insecure_no_auth", False)),
         broker=_broker(data.get("broker"), f"{path}:{':'.join(map(str, located.pos(('broker',))))}"),
         broker_env=str(data["broker_env"]) if data.get("broker_env") else None,
+        max_body=_bytes(data.get("max_body"), MAX_BODY, MAX_BODY * 100, "max_body"),
+        max_delivery=_bytes(data.get("max_delivery"), MAX_DELIVERY, MAX_DELIVERY, "max_delivery"),
+        pass_env=_names(data.get("pass_env"), f"{path}:{':'.join(map(str, located.pos(('pass_env',))))}"),
+        allow_volumes=_flag(data, "allow_volumes"),
+        allow_docker_socket=_flag(data, "allow_docker_socket"),
     )
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _names(raw: Any, where: str) -> tuple[str, ...]:
+    """pass_env: a list of environment variable names (secrets are not passed this way)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(n, str) and _ENV_NAME.match(n) for n in raw):
+        raise UsageError(f"{where}: pass_env must be a list of environment variable names")
+    bad = [n for n in raw if n.startswith("SECRET_")]
+    if bad:
+        raise UsageError(f"{where}: pass_env cannot pass {bad[0]}: secrets reach a step only "
+                         "through secret() in the flow, so they stay masked")
+    return tuple(raw)
+
+
+def _flag(data: dict[str, Any], name: str) -> bool:
+    value = data.get(name, False)
+    if not isinstance(value, bool):
+        raise UsageError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+def _bytes(raw: Any, default: int, most: int, name: str) -> int:
+    """A body size limit in bytes: a positive whole number up to `most` (the inbox keeps no
+    delivery above its own limit, so max_delivery cannot exceed it)."""
+    if raw is None:
+        return default
+    if isinstance(raw, bool) or not isinstance(raw, int) or not 1 <= raw <= most:
+        raise UsageError(f"{name} must be a number of bytes from 1 to {most}, got {raw!r}")
+    return raw
 
 
 def _broker(raw: Any, where: str) -> str | None:

@@ -5,6 +5,7 @@ Adapters (local, docker) implement it; the engine and tasks only see this.
 
 from __future__ import annotations
 
+import stat
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -99,16 +100,45 @@ class Executors:
 
     host: Executor
     container: Executor | None = None
-    untrusted: bool = False  # fork pull requests: no network, no secrets
+    untrusted: bool = False  # fork pull requests: containers only, no network, no secrets
     allow_volumes: bool = False  # host volumes in taskRunner.volumes (server configuration)
     allow_docker_socket: bool = False  # the Docker socket among those volumes
+    # variables of the server's own environment an operator passes to trusted steps (pass_env)
+    passed_env: Mapping[str, str] = field(default_factory=dict)
 
     def for_spec(self, spec: ProcessSpec) -> Executor:
         if spec.container is not None and self.container is not None:
             return self.container
+        if self.untrusted:  # the last guard: an untrusted step never reaches the host
+            raise ExecutorError("an untrusted run (pull request from a fork) runs steps only in "
+                                "containers, and no container engine is available")
         return self.host
 
     def close_session(self, session: str) -> None:
         for executor in (self.host, self.container):
             if executor is not None:
                 executor.close_session(session)
+
+
+DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock", "/run/containerd/containerd.sock",
+                  "/var/run/containerd/containerd.sock", "/run/podman/podman.sock")
+
+
+def exposes_docker_socket(source: Path) -> bool:
+    """Whether bind-mounting source hands a step a container engine's socket: the socket
+    itself (under any name or link), any other Unix socket, or a directory holding one
+    of the engines' sockets (`/var/run`, `/`)."""
+    try:
+        resolved = source.resolve()
+    except (OSError, RuntimeError):  # a link loop: refuse rather than guess
+        return True
+    try:
+        if stat.S_ISSOCK(resolved.stat().st_mode):
+            return True
+    except OSError:
+        pass  # a path that does not exist yet is judged by its name below
+    for socket in DOCKER_SOCKETS:
+        target = Path(socket).resolve()
+        if resolved == target or resolved in target.parents:
+            return True
+    return False

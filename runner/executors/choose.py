@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 
 from runner.errors import GitflowsError
 from runner.executors.base import Executors
 from runner.executors.local import LocalExecutor
 
 
-def executors_for(choice: str, warn: Callable[[str], None]) -> Executors:
+def passed_environment(environ: Mapping[str, str], names: Collection[str]) -> dict[str, str]:
+    """The variables an operator chose to pass to trusted steps (`pass_env`, `--pass-env`)."""
+    return {name: environ[name] for name in names if name in environ}
+
+
+def executors_for(choice: str, warn: Callable[[str], None],
+                  passed_env: Mapping[str, str] | None = None) -> Executors:
     """Host processes, plus Docker unless `process`; `auto` falls back to processes (warned)."""
     host = LocalExecutor()
+    passed = dict(passed_env or {})
     if choice == "process":
         warn("note: steps run as host processes, not isolated in containers")
-        return Executors(host)
+        return Executors(host, passed_env=passed)
     from runner.executors.docker import DockerExecutor  # only when containers are wanted
 
     try:
-        return Executors(host, DockerExecutor.connect())
+        return Executors(host, DockerExecutor.connect(), passed_env=passed)
     except GitflowsError:
         if choice == "docker":
             raise
         warn("warning: no Docker engine answers; steps run as host processes, not isolated "
              "in containers")
-        return Executors(host)
+        return Executors(host, passed_env=passed)

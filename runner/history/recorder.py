@@ -31,6 +31,7 @@ from typing import Any
 from runner.events import Event, ExecutionStateChanged, LogLine, TaskRunStateChanged, iso
 from runner.history.records import HistoryEvent
 from runner.history.store import Store, check_commit
+from runner.secrets import mask_text
 
 LOG_CAP = 5 * 1024 * 1024
 
@@ -161,9 +162,7 @@ class HistoryRecorder:
                 **buffer.kept}
 
     def _mask(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "******")
-        return text
+        return mask_text(text, self.secrets)
 
     def _mask_value(self, value: Any) -> Any:
         if isinstance(value, str):

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import TextIO
 
 from runner.events import Event, ExecutionStateChanged, LogLine, State, TaskRunStateChanged
+from runner.secrets import mask_text
 
 _COLOURS = {
     "ERROR": "\x1b[31m", "WARN": "\x1b[33m", "DEBUG": "\x1b[2m", "TRACE": "\x1b[2m",
@@ -46,9 +47,7 @@ class ConsoleReporter:
                        f"{event.state} (execution {event.execution_id})", event.state)
 
     def mask(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "******")
-        return text
+        return mask_text(text, self.secrets)
 
     def _line(self, clock: str, who: str, tag: str, message: str, colour_key: object) -> None:
         start = _COLOURS.get(colour_key, "") if self.colour else ""  # type: ignore[call-overload]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import cache
 
 from runner.tasks import core, flow, fs_local, git_triggers, http, kv, notifications, scripts, storage
@@ -12,9 +13,21 @@ __all__ = ["BUILTIN_TYPES", "Outcome", "Registry", "Resolved", "TaskContext", "T
            "default_registry"]
 
 
-BUILTIN_TYPES: tuple[TypeDef, ...] = (
-    *core.TYPES, *flow.TYPES, *kv.TYPES, *http.TYPES, *scripts.TYPES, *storage.TYPES,
-    *git_triggers.TYPES, *notifications.TYPES, *fs_local.TYPES)
+# The task types an untrusted run (pull request from a fork) may use: flow control, logs and
+# outputs, and steps in containers. Everything else (http, kv, notifications, every plugin)
+# would act from inside the server, with its network and shared state, so it is refused.
+UNTRUSTED_OK = frozenset({
+    *(t.name for t in flow.TYPES), *(t.name for t in scripts.TYPES),
+    "io.kestra.plugin.core.log.Log", "io.kestra.plugin.core.debug.Return",
+    "io.kestra.plugin.core.debug.Echo", "io.kestra.plugin.core.output.OutputValues",
+    "io.kestra.plugin.core.execution.Fail", "io.kestra.plugin.core.execution.Exit",
+    "io.kestra.plugin.core.execution.Labels", "io.kestra.plugin.core.storage.LocalFiles",
+})
+
+BUILTIN_TYPES: tuple[TypeDef, ...] = tuple(
+    replace(t, untrusted_ok=t.name in UNTRUSTED_OK) for t in (
+        *core.TYPES, *flow.TYPES, *kv.TYPES, *http.TYPES, *scripts.TYPES, *storage.TYPES,
+        *git_triggers.TYPES, *notifications.TYPES, *fs_local.TYPES))
 
 
 @cache

@@ -70,6 +70,7 @@ class TaskContext(Protocol):
     workdir: Path
     cancel: threading.Event
     containers: bool  # may steps run in containers (engine policy and an engine answers)
+    untrusted: bool  # a fork pull request's run: containers only, whatever the flow asks
     namespace_files: NamespaceFiles | None
     namespace: str  # the flow's namespace
     kv: KeyValueStore

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import shutil
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from runner.tasks.base import TaskContext, TaskFailed
+from runner.tasks.beneath import UnsafePath, links, read_beneath, regular_files, write_beneath
 
 NSFILE = "nsfile://"
 
@@ -38,9 +38,11 @@ def copy_namespace_files(props: Mapping[str, Any], ctx: TaskContext) -> None:
     copied = 0
     for rel in ctx.namespace_files.paths():
         if _matches(rel, include) and not _matches(rel, exclude):
-            target = ctx.workdir / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source / rel, target)
+            try:  # a committed link must not copy a host file into the step's reach
+                write_beneath(ctx.workdir, rel, read_beneath(source, rel))
+            except UnsafePath as err:
+                ctx.log("WARN", f"namespaceFiles: {rel} not copied: {err.strerror}")
+                continue
             copied += 1
     ctx.log("DEBUG", f"namespaceFiles: copied {copied} file(s) from {source}")
 
@@ -54,18 +56,21 @@ def write_input_files(props: Mapping[str, Any], ctx: TaskContext) -> None:
         except json.JSONDecodeError:
             raise TaskFailed("inputFiles must be a map of file name to content") from None
     for name, content in files.items():
-        target = _inside(ctx.workdir, str(name), "inputFiles")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _inside(ctx.workdir, str(name), "inputFiles")
         text = str(content)
-        if text.startswith(NSFILE):
-            if ctx.namespace_files is None:
-                raise TaskFailed(f"inputFiles: {text} needs a repository checkout")
-            source = _inside(ctx.namespace_files.root, text[len(NSFILE):].lstrip("/"), "inputFiles")
-            if not source.is_file():
-                raise TaskFailed(f"inputFiles: {text} is not a file of the repository")
-            shutil.copy2(source, target)
-        else:
-            target.write_text(text, encoding="utf-8")
+        try:
+            if text.startswith(NSFILE):
+                if ctx.namespace_files is None:
+                    raise TaskFailed(f"inputFiles: {text} needs a repository checkout")
+                try:
+                    data = read_beneath(ctx.namespace_files.root, text[len(NSFILE):].lstrip("/"))
+                except OSError:
+                    raise TaskFailed(f"inputFiles: {text} is not a file of the repository") from None
+            else:
+                data = text.encode("utf-8")
+            write_beneath(ctx.workdir, str(name), data)
+        except UnsafePath as err:
+            raise TaskFailed(f"inputFiles: '{name}': {err.strerror}") from None
 
 
 def collect_output_files(props: Mapping[str, Any], ctx: TaskContext) -> dict[str, str]:
@@ -75,9 +80,15 @@ def collect_output_files(props: Mapping[str, Any], ctx: TaskContext) -> dict[str
         return {}
     found: dict[str, str] = {}
     root = ctx.workdir.resolve()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        rel = path.relative_to(root).as_posix()
+    for rel in regular_files(root):
         if rel.startswith(".gitflows-") or not _matches(rel, patterns):
             continue
-        found[rel] = str(ctx.keep_artifact(path, rel))
+        try:
+            found[rel] = str(ctx.keep_artifact(root / rel, rel))
+        except UnsafePath as err:  # swapped for a link after the walk
+            ctx.log("WARN", f"outputFiles: {rel} not kept: {err.strerror}")
+    for rel in links(root):
+        if _matches(rel, patterns):
+            ctx.log("WARN", f"outputFiles: {rel} not kept: it is a symbolic link, and files are "
+                            "never copied out of the working directory through links")
     return found

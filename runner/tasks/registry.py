@@ -24,6 +24,9 @@ class TypeDef:
     task_maps: tuple[str, ...] = ()  # properties that map names to lists of tasks (Switch cases)
     dag_slot: str | None = None  # a list of {task, dependsOn} (Dag tasks)
     poll: TriggerPoll | None = None  # event triggers: what the server polls (runner.triggers)
+    # may an untrusted run (fork pull request) use it: it touches only the run's own working
+    # directory and containers, never the network from the server or shared state (KV …)
+    untrusted_ok: bool = False
 
     def children(self, raw: Mapping[str, Any]) -> Iterator[tuple[tuple[str | int, ...], Any]]:
         """(path below the task, child task mapping) for every direct child of a raw task."""

@@ -74,7 +74,7 @@ def _execute(task: Task, ctx: TaskContext, body: list[str], default_image: str) 
     interpreter = [str(p) for p in props.get("interpreter") or ["/bin/sh", "-c"]]
     env = {str(k): str(v) for k, v in ctx.render(props.get("env") or {}).items()}
     container = None
-    if ctx.containers and wants_container(props):
+    if ctx.containers and (ctx.untrusted or wants_container(props)):
         image = str(ctx.render(props.get("containerImage") or _legacy_image(props) or default_image))
         runner = {k: props[k] for k in ("taskRunner", "docker") if k in props}
         container = container_options(ctx.render(runner), image)

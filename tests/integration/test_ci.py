@@ -37,6 +37,7 @@ triggers:
 tasks:
   - id: compile
     type: io.kestra.plugin.scripts.shell.Commands
+    containerImage: gitflows-test/busybox:1  # where an untrusted run (a fork's) runs it
     taskRunner:
       type: io.kestra.plugin.core.runner.Process
     namespaceFiles:
@@ -57,6 +58,7 @@ triggers:
 tasks:
   - id: use-key
     type: io.kestra.plugin.scripts.shell.Commands
+    containerImage: gitflows-test/busybox:1  # where an untrusted run (a fork's) runs it
     taskRunner:
       type: io.kestra.plugin.core.runner.Process
     commands:
@@ -191,7 +193,7 @@ def test_push_runs_the_triggered_flows_reports_records_and_pushes_history(job: J
         ("push", "main", "flows ci@GitHub Actions 7")}
     assert {e["state"] for e in recorded if e.get("dur_ms") is not None} == {"SUCCESS"}
     assert {e["run"] for e in notes(job.origin, sha, git_dir=True)} == set(run_ids)
-    assert TOKEN not in done.stderr and "token=******" in done.stderr
+    assert TOKEN not in done.stderr and "token=unset" in done.stderr  # steps get only `env`
     assert "trigger=push/on_push" in done.stderr
 
 
@@ -234,12 +236,13 @@ def test_skip_ci_posts_skipped_statuses_and_runs_nothing(job: Job) -> None:
     assert "⏭️ SKIPPED" in (job.root / "summary.md").read_text()
 
 
-def test_fork_pull_request_runs_untrusted_and_pushes_no_history(job: Job) -> None:
+def test_fork_pull_request_runs_untrusted_and_pushes_no_history(
+        job: Job, docker_executor: Any) -> None:
     base = git(job.work, "rev-parse", "HEAD")
     git(job.work, "checkout", "-q", "-b", "feature")
     head = commit(job.work, "status.txt", "good\n\n", "contribution")
     env = job.env("pull_request", job.pr_payload(base, head, "forker/hello"), head)
-    done = job.run(env, "--executor", "process", "--push-history")
+    done = job.run(env, "--push-history")  # the Process runner is not for a fork: containers
     assert done.returncode == 1, done.stderr  # deploy needs a secret: refused to a fork
     assert "untrusted" in done.stderr
     assert "secrets are not available to untrusted runs" in done.stderr
@@ -255,6 +258,18 @@ def test_fork_pull_request_runs_untrusted_and_pushes_no_history(job: Job) -> Non
     listed = subprocess.run(["git", "--git-dir", str(job.origin), "show-ref"], capture_output=True,
                             text=True).stdout
     assert "refs/notes/flows" not in listed
+
+
+def test_fork_pull_request_without_a_container_engine_is_not_run_and_says_why(job: Job) -> None:
+    base = git(job.work, "rev-parse", "HEAD")
+    git(job.work, "checkout", "-q", "-b", "feature")
+    head = commit(job.work, "status.txt", "good\n\n", "contribution")
+    env = job.env("pull_request", job.pr_payload(base, head, "forker/hello"), head)
+    done = job.run(env, "--executor", "process")
+    assert done.returncode == 1, done.stderr
+    assert "token=" not in done.stderr  # no step ran, not even on the host
+    final = job.statuses()["flows/demo.build"][-1]
+    assert final[:2] == (head, "failure") and "only in containers" in final[2], final
 
 
 def test_same_repository_pull_request_is_trusted(job: Job) -> None:
