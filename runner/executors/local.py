@@ -8,12 +8,15 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
 from runner.executors.base import ExecutorError, LineHandler, LineSplitter, ProcessResult, ProcessSpec
 
 GRACE_SECONDS = 2.0  # between SIGTERM and SIGKILL
+EXECUTION_LABEL = "io.gitflows.execution"
+DEATH_WAIT_SECONDS = 5.0  # a SIGKILLed group is gone well within this
 # What a host step takes from the environment of the process that runs it (`flows run`, the
 # server): enough to find programs and speak the locale, nothing that can carry a credential.
 # Anything else reaches a step only through the flow's `env` or the operator's pass_env.
@@ -23,8 +26,6 @@ HOST_VARIABLES = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE"
 
 def host_environment(environ: Mapping[str, str]) -> dict[str, str]:
     return {name: environ[name] for name in HOST_VARIABLES if name in environ}
-EXECUTION_LABEL = "io.gitflows.execution"
-DEATH_WAIT_SECONDS = 5.0  # a SIGKILLed group is gone well within this
 
 
 class LocalExecutor:
