@@ -6,6 +6,7 @@ Kestra-compatible execution API, JSON for the UI, /healthz.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,6 +18,7 @@ from webhooks.events import Ignored
 from webhooks.httpapi import Call, Route
 from webhooks.inbox import MAX_BODY as MAX_DELIVERY_BYTES
 from webhooks.inbox import InboxUnavailableError
+from webhooks.queue import StorageFullError, is_storage_full
 from webhooks.service import FlowService, NotFoundError
 from webhooks.webhook_trigger import find_trigger, signature_ok
 
@@ -51,6 +53,16 @@ def create_app(service: FlowService) -> Flask:
     @app.errorhandler(GitflowsError)
     def invalid(err: GitflowsError) -> tuple[Response, int]:
         return _error(422, err.message)
+
+    @app.errorhandler(StorageFullError)
+    @app.errorhandler(sqlite3.Error)
+    @app.errorhandler(OSError)
+    def storage_full(err: Exception) -> tuple[Response, int]:
+        """A full disk is the operator's to fix, not a bug: JSON 507, the detail in the log."""
+        if not is_storage_full(err):
+            raise err  # any other failure stays a 500
+        app.logger.error("%s %s: no space left: %s", request.method, request.path, err)
+        return _error(507, "the server has no space left to store this; try again later")
 
     gate = auth.Gate(service.config, service.environ)  # refuses an exposed server without auth
 
