@@ -4,12 +4,14 @@ tree does not show it undone and later saves are not refused."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from runner.git.commit_file import JOURNAL, recover
@@ -78,11 +80,9 @@ def test_a_save_cut_off_by_kill_9_is_finished_by_the_next_server(tmp_path: Path)
         server.stop()
 
 
-def _ignore(call: object) -> None:
-    try:
-        call()  # type: ignore[operator]
-    except OSError:
-        pass  # the server was killed under it
+def _ignore(call: Callable[[], object]) -> None:
+    with contextlib.suppress(OSError):  # the server was killed under it
+        call()
 
 
 def test_recover_finishes_a_work_tree_update_cut_off_half_way(tmp_path: Path) -> None:
