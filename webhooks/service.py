@@ -34,7 +34,7 @@ from runner.history.recorder import HistoryRecorder
 from runner.ids import ulid
 from runner.parse import parse_flow
 from runner.reporters.console import ConsoleReporter
-from runner.secrets import Secrets
+from runner.secrets import Secrets, masked
 from webhooks import providers
 from webhooks.config import ServerConfig
 from webhooks.flow_triggers import Finished, triggered
@@ -288,7 +288,8 @@ class FlowService:
         """Queue the flows whose Flow trigger this execution's end fires (same commit)."""
         execution = record.execution
         done = Finished(execution.id, execution.flow.namespace, execution.flow.id,
-                        execution.state.current, execution.flow.revision, execution.outputs)
+                        execution.state.current, execution.flow.revision,
+                        masked(execution.outputs, set(execution.secrets)))  # stored with the run
         flows = record.snapshot.flows if record.snapshot is not None else []
         for flow, trigger, notes in triggered(flows, done):
             for note in notes:
