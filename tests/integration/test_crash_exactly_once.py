@@ -35,7 +35,8 @@ tasks:
       type: io.kestra.plugin.core.runner.Process
     commands:
       - echo "start $$" >> {side}
-      - sleep 4
+      # the first attempt outlives any take-over however slow the machine; a later one is quick
+      - if [ "$(wc -l < {side})" -le 1 ]; then sleep 120; else sleep 1; fi
       - echo "end $$" >> {side}
 """
 
