@@ -16,7 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from runner.expressions.errors import EvalError
-from runner.expressions.runtime import to_text
+from runner.expressions.runtime import fits, poll, to_text
+
+MAX_PARSE_PATTERN = 1_000  # characters of an existingFormat (it becomes a regular expression)
 
 _ISO_FRACTION = "__iso_fraction__"  # Java's optional, trimmed fraction of second
 _ISO_ZONE = "__iso_zone__"  # "[Region/City]" after an offset, when the zone has a name
@@ -94,6 +96,8 @@ def to_datetime(value: Any, tz: dt.tzinfo, existing_format: str | None = None) -
 
 
 def _strptime(pattern: str) -> str:
+    if len(pattern) > MAX_PARSE_PATTERN:
+        raise EvalError(f"a date pattern to parse is longer than {MAX_PARSE_PATTERN} characters")
     out = []
     table = {"yyyy": "%Y", "uuuu": "%Y", "y": "%Y", "u": "%Y", "yy": "%y", "uu": "%y",
              "M": "%m", "MM": "%m", "MMM": "%b", "MMMM": "%B", "d": "%d", "dd": "%d", "D": "%j",
@@ -124,22 +128,29 @@ def format_date(value: dt.datetime, pattern: str) -> str:
     if pattern == "rfc_1123_date_time":
         value = value.astimezone(dt.UTC)
     pattern = NAMED.get(pattern, pattern)
-    out = []
-    for match in _LETTERS.finditer(pattern):
-        token = match.group()
-        if token == _ISO_FRACTION:
-            micros = value.microsecond
-            out.append(f".{micros:06d}".rstrip("0") if micros else "")
-        elif token == _ISO_ZONE:
-            key = getattr(value.tzinfo, "key", None)
-            out.append(f"[{key}]" if key else "")
-        elif token.startswith("'"):
-            out.append(token[1:-1].replace("''", "'") if len(token) > 2 else "'")
-        elif match.group(1):
-            out.append(_field(value, token[0], len(token)))
-        elif token not in "[]":
-            out.append(token)
+    out: list[str] = []
+    size = 0
+    for index, match in enumerate(_LETTERS.finditer(pattern)):
+        poll(index)
+        out.append(_token(value, match))
+        # One letter can print 30 characters ('V': a zone name): count as it grows.
+        size = fits(size + len(out[-1]), "date")
     return "".join(out)
+
+
+def _token(value: dt.datetime, match: re.Match[str]) -> str:
+    token = match.group()
+    if token == _ISO_FRACTION:
+        micros = value.microsecond
+        return f".{micros:06d}".rstrip("0") if micros else ""
+    if token == _ISO_ZONE:
+        key = getattr(value.tzinfo, "key", None)
+        return f"[{key}]" if key else ""
+    if token.startswith("'"):
+        return token[1:-1].replace("''", "'") if len(token) > 2 else "'"
+    if match.group(1):
+        return _field(value, token[0], len(token))
+    return "" if token in "[]" else token
 
 
 def _offset(value: dt.datetime, colon: bool, z_for_zero: bool, short: bool = False) -> str:

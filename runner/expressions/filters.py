@@ -1,7 +1,10 @@
 """Pebble's and Kestra's filters, on plain Python values.
 
 Each filter is `f(value, *args, **named)` with Pebble's argument names. String
-filters pass null through (as Pebble does). Results are measured by the caller.
+filters pass null through (as Pebble does). Results are measured by the caller;
+a filter whose result can outgrow its input by more than a small constant factor
+(indent, join, replace, chunk…) computes the result's size first and refuses it
+before building it, and one that walks many items polls the deadline.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ from typing import Any
 from runner.expressions import jq
 from runner.expressions.dates import DATE_FILTERS
 from runner.expressions.errors import EvalError
+from runner.expressions.rewrite import REWRITE_FILTERS, strings
 from runner.expressions.runtime import (
-    MAX_STRING,
-    check_length,
+    fits,
+    fits_nodes,
     is_number,
+    measure,
+    poll,
     to_json,
     to_text,
     type_name,
@@ -40,11 +46,7 @@ def _register(*names: str) -> Callable[[Filter], Filter]:
     return add
 
 
-def _strings(fn: Callable[..., Any]) -> Filter:
-    """A filter on text: null passes through, anything else is printed first."""
-    def apply(value: Any, *args: Any, **named: Any) -> Any:
-        return None if value is None else fn(to_text(value), *args, **named)
-    return apply
+_strings = strings
 
 
 def _collection(value: Any, name: str) -> list[Any]:
@@ -60,8 +62,23 @@ FILTERS["trim"] = _strings(str.strip)
 FILTERS["string"] = to_text
 FILTERS["capitalize"] = _strings(lambda s: s[:1].upper() + s[1:])
 FILTERS["title"] = _strings(lambda s: re.sub(r"(^|\s)(\S)", lambda m: m.group(1) + m.group(2).upper(), s))
-FILTERS["base64encode"] = _strings(lambda s: base64.b64encode(s.encode()).decode("ascii"))
-FILTERS["urlencode"] = _strings(lambda s: urllib.parse.quote_plus(s, safe="*").replace("~", "%7E"))
+_URL_SAFE = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-* "
+
+
+@_register("base64encode")
+@_strings
+def _base64encode(text: str) -> str:
+    data = text.encode()
+    fits(4 * ((len(data) + 2) // 3), "base64encode")
+    return base64.b64encode(data).decode("ascii")
+
+
+@_register("urlencode")
+@_strings
+def _urlencode(text: str) -> str:
+    data = text.encode()  # up to 3 characters for each UTF-8 byte (12 per character)
+    fits(len(data) + 2 * len(data.translate(None, _URL_SAFE)), "urlencode")
+    return urllib.parse.quote_plus(text, safe="*").replace("~", "%7E")
 FILTERS["urldecode"] = _strings(urllib.parse.unquote_plus)
 FILTERS["startsWith"] = _strings(lambda s, prefix: s.startswith(to_text(prefix)))
 FILTERS["endsWith"] = _strings(lambda s, suffix: s.endswith(to_text(suffix)))
@@ -118,99 +135,6 @@ FILTERS["substringAfter"] = _substring(before=False, last=False)
 FILTERS["substringAfterLast"] = _substring(before=False, last=True)
 
 
-@_register("escapeChar")
-def _escape_char(value: Any, type: Any = None) -> Any:
-    kind = str(type).lower()
-    swaps = {"single": ("'", "\\'"), "double": ('"', '\\"'), "shell": ("'", "'\\''")}
-    if kind not in swaps:
-        raise EvalError("escapeChar: type must be 'single', 'double' or 'shell'")
-    old, new = swaps[kind]
-
-    def walk(item: Any) -> Any:
-        if isinstance(item, Mapping):
-            return {k: walk(v) for k, v in item.items()}
-        if isinstance(item, list | tuple):
-            return [walk(v) for v in item]
-        return None if item is None else to_text(item).replace(old, new)
-    return walk(value)
-
-
-@_register("replace")
-def _replace(value: Any, replace_pairs: Any = None, regexp: Any = False) -> Any:
-    if not isinstance(replace_pairs, Mapping):
-        raise EvalError("replace: the argument must be a map like {'old': 'new'}")
-    pairs = [(to_text(k), to_text(v)) for k, v in replace_pairs.items()]
-    compiled = [(safe_regex(k), v) for k, v in pairs] if regexp else []
-
-    def one(text: str) -> str:
-        if regexp:
-            for pattern, new in compiled:
-                matches = sum(1 for _ in pattern.finditer(text))
-                if len(text) + matches * len(new) > MAX_STRING:
-                    raise EvalError("replace: the result is too long")
-                text = pattern.sub(lambda _m, n=new: n, text)  # type: ignore[misc]
-            return text
-        for old, new in pairs:
-            if old and (text.count(old) * max(0, len(new) - len(old)) + len(text)) > MAX_STRING:
-                raise EvalError("replace: the result is too long")
-            text = text.replace(old, new) if old else text
-        return text
-
-    def walk(item: Any) -> Any:
-        if isinstance(item, Mapping):
-            return {k: walk(v) for k, v in item.items()}
-        if isinstance(item, list | tuple):
-            return [walk(v) for v in item]
-        return None if item is None else one(to_text(item))
-    return walk(value)
-
-
-_META = set(".^$*+?{}[]\\|()")
-
-
-def safe_regex(pattern: str) -> re.Pattern[str]:
-    """Only regular expressions that cannot backtrack badly: no groups or
-    alternation, at most one quantifier and only on the last element."""
-    if len(pattern) == 2 and pattern[0] == "\\" and not pattern[1].isalnum():
-        return re.compile(re.escape(pattern[1]))
-    if not any(ch in _META for ch in pattern):
-        return re.compile(re.escape(pattern))
-    body = re.sub(r"\\.", "e", re.sub(r"\[(?:\\.|[^\]\\])*\]", "c", pattern))
-    quantifiers = [i for i, ch in enumerate(body) if ch in "*+?"]
-    if any(ch in "(){}|" for ch in body) or len(quantifiers) > 1 or \
-            (quantifiers and quantifiers[0] != len(body) - 1):
-        raise EvalError(f"regular expression '{pattern}' is not supported (too complex to run safely)")
-    try:
-        return re.compile(pattern)
-    except re.error as err:
-        raise EvalError(f"invalid regular expression '{pattern}': {err}") from None
-
-
-@_register("split")
-@_strings
-def _split(text: str, delimiter: Any, limit: int = 0) -> list[str]:
-    pattern = safe_regex(to_text(delimiter))
-    parts = pattern.split(text, maxsplit=limit - 1 if limit > 0 else 0)
-    if limit == 0:
-        while parts and parts[-1] == "":
-            parts.pop()
-    return parts
-
-
-def _indent_filter(first_line: bool) -> Filter:
-    @_strings
-    def apply(text: str, amount: int, prefix: Any = " ") -> str:
-        pad = to_text(prefix) * int(amount)
-        lines = text.split("\n")
-        indented = [(pad + line) if (i or first_line) and line else line for i, line in enumerate(lines)]
-        return check_length(("\n" if first_line else "") + "\n".join(indented))
-    return apply
-
-
-FILTERS["indent"] = _indent_filter(first_line=False)
-FILTERS["nindent"] = _indent_filter(first_line=True)
-
-
 # -- values and collections --------------------------------------------------------
 @_register("default")
 def _default(value: Any, default: Any = None) -> Any:
@@ -253,7 +177,15 @@ def _join(value: Any, separator: Any = "") -> Any:
     if value is None:
         return None
     items = list(value.values()) if isinstance(value, Mapping) else _collection(value, "join")
-    return check_length(to_text(separator).join(to_text(item) for item in items))
+    glue = to_text(separator)
+    texts: list[str] = []
+    size = max(0, len(items) - 1) * len(glue)
+    fits(size, "join")
+    for index, item in enumerate(items):  # items may repeat one long string: count first
+        poll(index)
+        texts.append(to_text(item))
+        size = fits(size + len(texts[-1]), "join")
+    return glue.join(texts)
 
 
 @_register("keys")
@@ -275,6 +207,7 @@ def _chunk(value: Any, size: int) -> list[list[Any]]:
     items = _collection(value, "chunk")
     if not isinstance(size, int) or size < 1:
         raise EvalError("chunk: the size must be a positive integer")
+    fits_nodes(measure(items)[0] + -(-len(items) // size), "chunk")
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
@@ -282,7 +215,8 @@ def _chunk(value: Any, size: int) -> list[list[Any]]:
 def _distinct(value: Any) -> list[Any]:
     seen: set[str] = set()
     out = []
-    for item in _collection(value, "distinct"):
+    for index, item in enumerate(_collection(value, "distinct")):
+        poll(index)
         key = type_name(item) + ":" + to_json(item)
         if key not in seen:
             seen.add(key)
@@ -322,9 +256,12 @@ def _slice(value: Any, fromIndex: int = 0, toIndex: int | None = None) -> Any:
 @_register("merge")
 def _merge(value: Any, other: Any) -> Any:
     if isinstance(value, Mapping) and isinstance(other, Mapping):
+        fits_nodes(measure(value)[0] + measure(other)[0], "merge")
         return {**value, **other}
     if isinstance(value, list | tuple):
-        return [*value, *(other if isinstance(other, list | tuple) else [other])]
+        more = other if isinstance(other, list | tuple) else [other]
+        fits_nodes(measure(value)[0] + measure(more)[0], "merge")
+        return [*value, *more]
     raise EvalError(f"merge: cannot merge {type_name(value)} with {type_name(other)}")
 
 
@@ -383,3 +320,4 @@ def _jq(value: Any, expression: Any) -> Any:
 
 
 FILTERS.update(DATE_FILTERS)
+FILTERS.update(REWRITE_FILTERS)

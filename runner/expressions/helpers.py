@@ -23,11 +23,14 @@ from runner.expressions.functions import BUILTINS, inclusive_range
 from runner.expressions.runtime import (
     MAX_STRING,
     built,
-    check_length,
     check_time,
     count_iteration,
     equals,
+    fits,
+    fits_nodes,
     is_number,
+    measure,
+    poll,
     state,
     to_text,
     truthy,
@@ -168,11 +171,13 @@ def arithmetic(op: str, a: Any, b: Any) -> Any:
     if (missing := first_undefined(a, b)) is not None:
         return missing
     if op == "+" and (isinstance(a, str) or isinstance(b, str)):
-        if len(to_text(a)) + len(to_text(b)) > MAX_STRING:
-            raise EvalError(f"a value is longer than {MAX_STRING} characters")
-        return to_text(a) + to_text(b)
+        left, right = to_text(a), to_text(b)
+        fits(len(left) + len(right))
+        return left + right
     if op == "+" and isinstance(a, list | tuple):
-        return built([*a, *(b if isinstance(b, list | tuple) else [b])])
+        other = b if isinstance(b, list | tuple) else [b]
+        fits_nodes(measure(a)[0] + measure(other)[0], "'+'")
+        return built([*a, *other])
     x, y = _number(a, op), _number(b, op)
     if op in ("/", "%") and y == 0:
         raise EvalError("division by zero")
@@ -203,7 +208,12 @@ def plus(value: Any) -> Any:
 def concat(parts: list[Any]) -> Any:
     if (missing := first_undefined(*parts)) is not None:
         return missing
-    return check_length("".join(to_text(part) for part in parts))
+    texts: list[str] = []
+    size = 0
+    for part in parts:  # each part is at most MAX_STRING: stop at the first that overflows
+        texts.append(to_text(part))
+        size = fits(size + len(texts[-1]))
+    return "".join(texts)
 
 
 def same(a: Any, b: Any) -> Any:
@@ -234,7 +244,16 @@ def contains(container: Any, item: Any) -> Any:
             return False
     if isinstance(container, list | tuple):
         wanted = item if isinstance(item, list | tuple) else [item]
-        return all(any(equals(w, c) for c in container) for w in wanted)
+        compared = 0
+        for w in wanted:  # len(wanted) * len(container) comparisons: poll the deadline
+            for c in container:
+                compared += 1
+                poll(compared)
+                if equals(w, c):
+                    break
+            else:
+                return False
+        return True
     raise EvalError(f"'contains' needs a list, map or string, not {type_name(container)}")
 
 

@@ -4,6 +4,11 @@ Supported: `.`, `.a.b`, `."key"`, `.["key"]`, `.[0]`, `.[-1]`, `.[1:3]`, `.[]`,
 `?` after a step, `a | b`, `a, b`, parentheses, and the builtins length, keys,
 first, last, add, type, tostring, tonumber, reverse, not. Anything else
 (reduce, select, arithmetic, functions…) is refused rather than half-done.
+
+Bounded: `,` and `|` multiply paths (`(.,.,.)|(.,.,.)|…` has 3^n of them, most
+of which may produce nothing), so every step of every path is counted against
+MAX_STEPS and the render's deadline is checked as they are taken; `add` and
+`tostring` size their result before building it.
 """
 
 from __future__ import annotations
@@ -14,11 +19,38 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from runner.expressions.errors import EvalError
+from runner.expressions.runtime import (
+    CHECK_EVERY,
+    MAX_STRING,
+    check_time,
+    current,
+    fits,
+    fits_nodes,
+    poll,
+    to_json,
+)
 
 MAX_RESULTS = 100_000
+MAX_STEPS = 1_000_000  # steps (a value entering a stage or a path step) of one jq program
 _TOKEN = re.compile(r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<num>-?\d+)|(?P<name>[A-Za-z_][\w]*)'
                     r'|(?P<op>[.\[\]:|,?()]))')
 Program = Callable[[Any], Iterator[Any]]
+
+
+class _Steps:
+    """Counts a program's steps; checks the render's deadline every CHECK_EVERY."""
+
+    def __init__(self) -> None:
+        self.taken = 0
+        self.state = current()
+
+    def step(self) -> None:
+        self.taken += 1
+        if self.taken % CHECK_EVERY == 0:
+            if self.taken > MAX_STEPS:
+                raise EvalError(f"jq: the program takes more than {MAX_STEPS} steps")
+            if self.state is not None:
+                check_time(self.state)
 
 
 def run(expression: str, value: Any) -> list[Any]:
@@ -50,6 +82,7 @@ class _Parser:
             self.tokens.append((m.lastgroup, m.group(m.lastgroup)))
             pos = m.end()
         self.i = 0
+        self.steps = _Steps()
 
     def peek(self) -> tuple[str, str]:
         return self.tokens[self.i] if self.i < len(self.tokens) else ("eof", "")
@@ -73,8 +106,10 @@ class _Parser:
         stages = [self.comma()]
         while self.take("|"):
             stages.append(self.comma())
+        step = self.steps.step
 
         def run_pipe(value: Any, index: int = 0) -> Iterator[Any]:
+            step()
             if index == len(stages):
                 yield value
                 return
@@ -89,7 +124,14 @@ class _Parser:
             parts.append(self.term())
         if len(parts) == 1:
             return parts[0]
-        return lambda value: (item for part in parts for item in part(value))
+        step = self.steps.step
+
+        def run_comma(value: Any) -> Iterator[Any]:
+            for part in parts:
+                step()
+                yield from part(value)
+
+        return run_comma
 
     def term(self) -> Program:
         kind, text = self.peek()
@@ -122,7 +164,7 @@ class _Parser:
                 steps[-1] = _optional(steps[-1])
             else:
                 break
-        return _chain(steps)
+        return _chain(steps, self.steps)
 
     def bracket(self) -> Callable[[Any], Iterator[Any]]:
         if self.take("]"):
@@ -156,8 +198,9 @@ def _name(kind: str, text: str) -> str:
     return str(json.loads(text)) if kind == "str" else text
 
 
-def _chain(steps: list[Callable[[Any], Iterator[Any]]]) -> Program:
+def _chain(steps: list[Callable[[Any], Iterator[Any]]], counter: _Steps) -> Program:
     def run_chain(value: Any, index: int = 0) -> Iterator[Any]:
+        counter.step()
         if index == len(steps):
             yield value
             return
@@ -250,8 +293,17 @@ def _add(value: Any) -> Any:
     items = list(value.values()) if isinstance(value, Mapping) else list(value or [])
     if not items:
         return None
+    # `total + item` on strings or lists is quadratic and can repeat one long value:
+    # size the sum first, then build it once.
+    if all(isinstance(item, str) for item in items):
+        fits(sum(map(len, items)), "jq: add", MAX_STRING)
+        return "".join(items)
+    if all(isinstance(item, list | tuple) for item in items):
+        fits_nodes(sum(map(len, items)), "jq: add")
+        return [element for item in items for element in item]
     total = items[0]
-    for item in items[1:]:
+    for index, item in enumerate(items[1:]):
+        poll(index)
         total = total + item
     return total
 
@@ -273,7 +325,7 @@ _BUILTINS: dict[str, Callable[[Any], Any]] = {
     "last": lambda v: v[-1] if v else None,
     "add": _add,
     "type": _type,
-    "tostring": lambda v: v if isinstance(v, str) else json.dumps(v, separators=(",", ":")),
+    "tostring": lambda v: v if isinstance(v, str) else to_json(v),
     "tonumber": _tonumber,
     "reverse": lambda v: list(reversed(v)) if v is not None else [],
     "not": lambda v: v is None or v is False,

@@ -2,8 +2,11 @@
 
 Strict: an undefined variable is an error, as in Kestra (except under `??`,
 `???`, `is defined` and `default`). Maps and lists print as JSON, booleans as
-true/false, null as nothing. Output size and render time are bounded. Every
-failure is an ExpressionError naming the template.
+true/false, null as nothing. Output size and render time are bounded: one
+deadline covers a whole render() call (every string of a task's properties), and
+the caller may shorten it (`time_limit`, e.g. what is left of a task's timeout)
+or stop it (`cancelled`, e.g. the task's cancel event). Every failure is an
+ExpressionError naming the template.
 
 Functions such as secret(), read() or kv() come from the caller, either for
 every render (Renderer(functions=…)) or for one (render(…, functions=…));
@@ -21,12 +24,14 @@ from typing import Any
 from runner.expressions.errors import EvalError, ExpressionError, PebbleSyntaxError
 from runner.expressions.helpers import HELPERS, finalize
 from runner.expressions.parser import parse_template
-from runner.expressions.runtime import MAX_STRING, State, session
+from runner.expressions.runtime import MAX_STRING, State, check_time, session
 from runner.expressions.sandbox import Compiled, Sandbox
 from runner.expressions.translate import translate
 
 MAX_OUTPUT = MAX_STRING  # characters per rendered value
-TIME_LIMIT = 5.0  # seconds of wall-clock time per rendered value
+TIME_LIMIT = 5.0  # seconds of wall-clock time per render() call
+
+_Budget = tuple[float, float, Callable[[], bool] | None]  # deadline, its limit, cancelled
 
 
 def _system_clock() -> dt.datetime:
@@ -49,25 +54,43 @@ class Renderer:
         self._compile = lru_cache(maxsize=4096)(self._compile_uncached)
 
     def render(self, value: Any, context: Mapping[str, Any],
-               functions: Mapping[str, Callable[..., Any]] | None = None) -> Any:
-        """Render every string in value (recursively through lists and maps, keys too)."""
+               functions: Mapping[str, Callable[..., Any]] | None = None, *,
+               time_limit: float | None = None,
+               cancelled: Callable[[], bool] | None = None) -> Any:
+        """Render every string in value (recursively through lists and maps, keys too),
+        all within one deadline: the renderer's time limit, or time_limit if shorter."""
+        limit = self.time_limit if time_limit is None else max(0.0, min(time_limit, self.time_limit))
+        deadline = time.monotonic() + limit
+        return self._walk(value, context, functions, (deadline, limit, cancelled))
+
+    def _walk(self, value: Any, context: Mapping[str, Any],
+              functions: Mapping[str, Callable[..., Any]] | None, budget: _Budget) -> Any:
         if isinstance(value, str):
-            return self.render_text(value, context, functions)
+            return self._render_text(value, context, functions, budget)
         if isinstance(value, list):
-            return [self.render(v, context, functions) for v in value]
+            return [self._walk(v, context, functions, budget) for v in value]
         if isinstance(value, dict):
-            return {self.render(k, context, functions): self.render(v, context, functions)
+            return {self._walk(k, context, functions, budget): self._walk(v, context, functions, budget)
                     for k, v in value.items()}
         return value
 
     def render_text(self, text: str, context: Mapping[str, Any],
-                    functions: Mapping[str, Callable[..., Any]] | None = None) -> str:
+                    functions: Mapping[str, Callable[..., Any]] | None = None, *,
+                    time_limit: float | None = None,
+                    cancelled: Callable[[], bool] | None = None) -> str:
+        result = self.render(text, context, functions, time_limit=time_limit, cancelled=cancelled)
+        assert isinstance(result, str)
+        return result
+
+    def _render_text(self, text: str, context: Mapping[str, Any],
+                     functions: Mapping[str, Callable[..., Any]] | None, budget: _Budget) -> str:
         if not is_template(text):
             return text
+        deadline, limit, cancelled = budget
         variables = {f"v_{k}": v for k, v in context.items() if isinstance(k, str)}
-        state = State(deadline=time.monotonic() + self.time_limit, time_limit=self.time_limit,
+        state = State(deadline=deadline, time_limit=limit,
                       functions={**self.functions, **(functions or {})}, clock=self.clock,
-                      render=lambda nested: self._nested(nested, variables))
+                      render=lambda nested: self._nested(nested, variables), cancelled=cancelled)
         with session(state):
             return self._render(text, variables)
 
@@ -80,6 +103,7 @@ class Renderer:
 
     def _render(self, text: str, variables: Mapping[str, Any]) -> str:
         try:
+            check_time()  # an earlier string of the same render() may have used the time up
             compiled = self._compile(text)
             out: list[str] = []
             size = 0

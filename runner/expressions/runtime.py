@@ -3,10 +3,12 @@
 Bounding work without sys.settrace: every construct that can repeat (a for
 loop, range(), `..`) goes through code here that counts iterations and checks
 a wall-clock deadline; every value a template builds is measured when built
-(strings by length, lists and maps by their unfolded node count, so sharing
-cannot hide a doubling), and output is counted as it is produced. Any other
-single operation works on values already bounded, so it is bounded too. No
-thread, signal or tracer is needed, and nothing global changes.
+(strings by length, lists and maps by their unfolded node count and string
+characters, so sharing cannot hide a doubling), and output is counted as it is
+produced. An operation whose result can be much larger than its operands
+(indent, join, `~`, jq…) computes the result's size first and refuses before
+building it (`fits`); one that walks a large value checks the deadline as it
+goes (`poll`). No thread, signal or tracer is needed, and nothing global changes.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from runner.expressions.sandbox import fail_if_undefined
 
 MAX_STRING = 1_000_000  # characters in one value and in one rendered output
 MAX_NODES = 2_000_000  # unfolded items of one list/map a template builds
+MAX_VALUE_CHARS = 10 * MAX_STRING  # characters of the strings in one such list/map, unfolded
+MAX_MEMO = 4_000_000  # weight of measured values kept for reuse (the memo keeps them alive)
+CHECK_EVERY = 4096  # items a filter or jq handles between two deadline checks
 MAX_VALUE_DEPTH = 100  # nesting of lists/maps a template builds
 MAX_ITERATIONS = 1_000_000  # loop iterations in one render
 MAX_RENDER_DEPTH = 10  # nested render() calls
@@ -42,8 +47,10 @@ class State:
     iterations: int = 0
     emitted: int = 0
     render_depth: int = 0
+    cancelled: Callable[[], bool] | None = None  # e.g. the task's timeout has fired
     stack: list[Any] = field(default_factory=list)
-    sizes: dict[int, tuple[Any, int, int]] = field(default_factory=dict)
+    sizes: dict[int, tuple[Any, int, int, int]] = field(default_factory=dict)
+    memo_weight: int = 0
 
 
 _STATE: ContextVar[State | None] = ContextVar("pebble_render_state", default=None)
@@ -65,10 +72,22 @@ def session(new: State) -> Iterator[State]:
         _STATE.reset(token)
 
 
+def current() -> State | None:
+    return _STATE.get()
+
+
 def check_time(st: State | None = None) -> None:
     st = st or state()
     if time.monotonic() > st.deadline:
         raise EvalError(f"rendering took longer than {st.time_limit:g}s")
+    if st.cancelled is not None and st.cancelled():
+        raise EvalError("rendering was stopped (the task timed out or was cancelled)")
+
+
+def poll(index: int) -> None:
+    """In a loop over many items: check the deadline every CHECK_EVERY of them."""
+    if index % CHECK_EVERY == CHECK_EVERY - 1 and (st := current()) is not None:
+        check_time(st)
 
 
 def count_iteration(st: State) -> None:
@@ -83,6 +102,21 @@ def check_length(text: str) -> str:
     if len(text) > MAX_STRING:
         raise EvalError(f"a value is longer than {MAX_STRING} characters")
     return text
+
+
+def fits(size: int, what: str | None = None, limit: int = MAX_STRING) -> int:
+    """Refuse a string before building it, from its computed length."""
+    if size > limit:
+        subject = "a value" if what is None else f"{what}: the result"
+        raise EvalError(f"{subject} would be longer than {limit} characters")
+    return size
+
+
+def fits_nodes(size: int, what: str) -> int:
+    """Refuse a list before building it, from its computed unfolded item count."""
+    if size > MAX_NODES:
+        raise EvalError(f"{what}: the result would have more than {MAX_NODES} items")
+    return size
 
 
 # -- printing -------------------------------------------------------------------
@@ -132,30 +166,53 @@ def to_json(value: Any, limit: int = MAX_STRING) -> str:
 
 
 # -- sizes ----------------------------------------------------------------------
-def measure(value: Any, depth: int = 0) -> tuple[int, int]:
-    """Unfolded node count and nesting depth of a list/map, memoised per render."""
+_SCALARS = frozenset((int, float, bool, type(None)))
+
+
+def measure(value: Any, depth: int = 0) -> tuple[int, int, int]:
+    """Unfolded node count, nesting depth and string characters of a list/map (a
+    string is its length), memoised per render."""
+    if isinstance(value, str):
+        return 1, 0, len(value)
     if not isinstance(value, Mapping | list | tuple):
-        return 1, 0
+        return 1, 0, 0
     if depth > MAX_VALUE_DEPTH:
         raise EvalError(f"a value is nested more than {MAX_VALUE_DEPTH} levels deep")
     st = state()
     hit = st.sizes.get(id(value))
     if hit is not None and hit[0] is value:
-        return hit[1], hit[2]
-    nodes, deepest = 1 + len(value), 1 if value else 0
+        return hit[1], hit[2], hit[3]
+    nodes, deepest, chars = 1 + len(value), 1 if value else 0, 0
+    if isinstance(value, Mapping):
+        chars = sum(len(key) for key in value if isinstance(key, str))
+    if nodes > MAX_NODES:
+        raise EvalError(f"a value has more than {MAX_NODES} items")
     for child in (value.values() if isinstance(value, Mapping) else value):
-        if isinstance(child, Mapping | list | tuple):
-            count, inner = measure(child, depth + 1)
-            nodes += count - 1
+        kind = type(child)
+        if kind in _SCALARS:  # the common case first: isinstance on an ABC is slow
+            continue
+        if kind is str or isinstance(child, str):
+            chars += len(child)
+        elif isinstance(child, Mapping | list | tuple):
+            count, inner, text = measure(child, depth + 1)
+            nodes, chars = nodes + count - 1, chars + text
             deepest = max(deepest, inner + 1)
-        if nodes > MAX_NODES:
-            raise EvalError(f"a value has more than {MAX_NODES} items")
+            if nodes > MAX_NODES:
+                raise EvalError(f"a value has more than {MAX_NODES} items")
+        if chars > MAX_VALUE_CHARS:
+            raise EvalError(f"a value holds more than {MAX_VALUE_CHARS} characters of text")
     if deepest + depth > MAX_VALUE_DEPTH:
         raise EvalError(f"a value is nested more than {MAX_VALUE_DEPTH} levels deep")
     if len(st.sizes) % 4096 == 0:
         check_time(st)
-    st.sizes[id(value)] = (value, nodes, deepest)
-    return nodes, deepest
+    # The memo keeps what it measured alive: drop it rather than let it grow with the
+    # render (a sibling measured just before still hits, so sharing stays linear).
+    st.memo_weight += nodes + chars
+    if st.memo_weight > MAX_MEMO:
+        st.sizes.clear()
+        st.memo_weight = nodes + chars
+    st.sizes[id(value)] = (value, nodes, deepest, chars)
+    return nodes, deepest, chars
 
 
 def built(value: Any) -> Any:

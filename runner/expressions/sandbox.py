@@ -58,8 +58,19 @@ def is_template_error(err: BaseException) -> bool:
 
 
 class _Environment(ImmutableSandboxedEnvironment):
+    # Generated source does arithmetic through runtime helpers, which size results
+    # first; Jinja's own operators (`'a' * 10**9`) must never run on user values.
+    intercepted_binops = frozenset(("+", "-", "*", "/", "//", "%", "**"))
+    intercepted_unops = frozenset(("+", "-"))
+
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         return False  # generated templates read data through helpers only
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        raise EvalError(f"operator '{operator}' is not available here")
+
+    def call_unop(self, context: Any, operator: str, arg: Any) -> Any:
+        raise EvalError(f"operator '{operator}' is not available here")
 
 
 class Compiled:
