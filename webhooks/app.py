@@ -11,18 +11,30 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
 
 from runner.errors import GitflowsError, UsageError
-from webhooks import auth, editing, listing, providers, ui
+from webhooks import auth, editing, httpapi, listing, providers, ui
 from webhooks.events import Ignored
-from webhooks.httpapi import Call, Route
-from webhooks.inbox import MAX_BODY as MAX_DELIVERY_BYTES
+from webhooks.httpapi import BadRequestError, Call, Route
 from webhooks.inbox import InboxUnavailableError
 from webhooks.queue import StorageFullError, is_storage_full
 from webhooks.service import FlowService, NotFoundError
 from webhooks.webhook_trigger import find_trigger, signature_ok
 
-MAX_BODY_BYTES = 10 * 1024 * 1024  # API requests; webhook deliveries may be larger
+MAX_HISTORY = 100_000  # rows of GET /api/v1/history (more are clamped)
+# The UI is same-origin scripts and styles only (no inline script; the editor bundle sets style
+# attributes and CodeMirror may add a <style> element, hence 'unsafe-inline' for styles only,
+# and data: images for its icons); it is never framed (clickjacking).
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+       "form-action 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",  # a ?token= page address must not leak to links
+}
 
 
 def _error(status: int, message: str) -> tuple[Response, int]:
@@ -43,8 +55,9 @@ def _inputs() -> dict[str, Any]:
 
 
 def create_app(service: FlowService) -> Flask:
-    app = Flask("gitflows")
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    # no Flask static route: it would serve a static/ folder of the working directory
+    app = Flask("gitflows", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = service.config.max_body
 
     @app.errorhandler(NotFoundError)
     def not_found(err: NotFoundError) -> tuple[Response, int]:
@@ -64,27 +77,56 @@ def create_app(service: FlowService) -> Flask:
         app.logger.error("%s %s: no space left: %s", request.method, request.path, err)
         return _error(507, "the server has no space left to store this; try again later")
 
+    @app.errorhandler(BadRequestError)
+    def bad_request(err: BadRequestError) -> tuple[Response, int]:
+        return _error(400, err.message)
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException) -> tuple[Response, int]:
+        """Unknown routes, wrong methods …: JSON like every other error, not an HTML page."""
+        response, status = _error(err.code or 500, err.description or err.name)
+        for name, value in err.get_headers():  # Allow of a 405, Retry-After …
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response, status
+
     gate = auth.Gate(service.config, service.environ)  # refuses an exposed server without auth
 
     @app.before_request
     def guard() -> tuple[Response, int, dict[str, str]] | None:
-        denied = gate.check(request.method, request.path, _headers(), request.host)
-        return None if denied is None else (jsonify({"message": denied.message}), denied.status,
-                                            denied.headers)
+        # the route the router matched, not a path prefix, says what is exempt ('' for none)
+        rule = request.url_rule.rule if request.url_rule is not None else ""
+        denied = gate.check(request.method, request.path, _headers(), request.host, rule)
+        if denied is not None:
+            return jsonify({"message": denied.message}), denied.status, denied.headers
+        pairs = request.args.items(multi=True)
+        if request.endpoint == "webhook":  # its other parameters are the flow's (trigger.parameters)
+            pairs = ((k, v) for k, v in pairs if k in ("repo", "ref"))
+        httpapi.check_query(pairs)  # 400 on malformed ones, on every route
+        httpapi.check_path(request.view_args or {})
+        return None
+
+    @app.after_request
+    def harden(response: Response) -> Response:
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
 
     @app.errorhandler(413)
     def too_large(_err: Exception) -> tuple[Response, int]:
-        limit = MAX_DELIVERY_BYTES if request.path.startswith("/hooks/") else MAX_BODY_BYTES
+        limit = service.config.max_delivery if request.endpoint == "hook" else service.config.max_body
         return _error(413, f"request body larger than {limit} bytes")
+
+    candidates = providers.config_candidates(service.config.repos, service.environ)
 
     @app.post("/hooks/<provider>")
     def hook(provider: str) -> tuple[Response, int]:
         """Provider webhooks: verified, then stored durably before the 202 answer."""
-        request.max_content_length = MAX_DELIVERY_BYTES
+        request.max_content_length = service.config.max_delivery
         body = request.get_data(cache=False)
         try:
             reception = providers.receive(provider, request.headers, body, service.inbox,
-                                          service.secret_for)
+                                          service.secret_for, candidates)
         except InboxUnavailableError as err:
             app.logger.error("webhook inbox unavailable: %s", err)
             return _error(503, "inbox busy, retry later")
@@ -147,7 +189,7 @@ def create_app(service: FlowService) -> Flask:
 
     @app.get("/api/v1/executions")
     def executions() -> Response:
-        return jsonify(service.recent(int(request.args.get("size", 50))))
+        return jsonify(service.recent(httpapi.integer(request.args, "size", 50)))
 
     @app.get("/api/v1/executions/<execution_id>")
     def execution(execution_id: str) -> Response:
@@ -172,7 +214,7 @@ def create_app(service: FlowService) -> Flask:
     @app.get("/api/v1/history")
     def history() -> Response:
         """Recorded runs from the served repositories' notes, newest first."""
-        limit = int(request.args.get("limit", 100))
+        limit = httpapi.integer(request.args, "limit", 100, high=MAX_HISTORY)
         return jsonify(service.history_rows(repo=request.args.get("repo"),
                                             flow=request.args.get("flow"),
                                             ref=request.args.get("ref"),
@@ -222,7 +264,10 @@ def _ui_routes(app: Flask, service: FlowService) -> None:
     @app.get("/api/v1/executions/search")
     def executions_search() -> Response:
         """Live and recorded executions, newest first, filtered, by pages (`next`)."""
-        return jsonify(listing.search(service, listing.Query.of(request.args.to_dict())))
+        args = request.args.to_dict()
+        limit = httpapi.integer(args, "limit", 0) or httpapi.integer(args, "size", 0)
+        query = listing.Query.of({**args, "limit": str(limit)} if limit else args)
+        return jsonify(listing.search(service, query))
 
     @app.get("/api/v1/history/<run>/execution")
     def history_execution(run: str) -> Response:
@@ -266,7 +311,7 @@ def _ui_routes(app: Flask, service: FlowService) -> None:
         """Server-Sent Events: each log line as it is written, then `end` with the final state."""
         service.record(execution_id)  # 404 before the stream starts
         last = request.headers.get("Last-Event-ID", "")
-        start = int(last) + 1 if last.isdigit() else 0
+        start = int(last) + 1 if last.isascii() and last.isdigit() and len(last) < 12 else 0
 
         def stream() -> Iterator[str]:
             index = start

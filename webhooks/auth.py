@@ -6,8 +6,13 @@ that runs before every request (Gate.check), without flask.
   `ui_auth.user` / $GITFLOWS_UI_USER with the password in $GITFLOWS_UI_PASSWORD or
   `ui_auth.password_env`). With a token, basic auth with the token as password (any user)
   is accepted too, so the browser's own login prompt opens the UI. Compared in constant time.
-- Exempt: /healthz and the webhook endpoints (/hooks/*, /api/v1/executions/webhook/*), which
-  check their own signatures or keys.
+- Exempt: /healthz and the webhook endpoints (/hooks/<provider>,
+  /api/v1/executions/webhook/<namespace>/<flow_id>/<key>), which check their own signatures
+  or keys. Decided by the URL rule the router matched, never by a path prefix: a POST to
+  /api/v1/executions/webhook/<flow> starts flow <flow> of namespace `webhook`, which is not
+  exempt.
+- A blank token, password or user (only whitespace) is refused when the server starts, and a
+  presented blank password never counts.
 - CSRF: a POST/PUT/PATCH/DELETE from a browser (it has an Origin or Sec-Fetch-* header,
   which browsers always send on such requests) needs the bearer token or the header
   `X-Gitflows-Request: 1` (a cross-site form can send neither; basic credentials do not
@@ -33,8 +38,11 @@ from dataclasses import dataclass, field
 from runner.errors import UsageError
 from webhooks.config import ServerConfig
 
-EXEMPT_PATHS = frozenset({"/healthz"})
-EXEMPT_PREFIXES = ("/hooks/", "/api/v1/executions/webhook/")
+# Flask URL rules of the routes that check their own signatures or keys (webhooks/app.py)
+HEALTHZ_RULE = "/healthz"
+HOOKS_RULE = "/hooks/<provider>"
+WEBHOOK_RULE = "/api/v1/executions/webhook/<namespace>/<flow_id>/<key>"
+EXEMPT_RULES = frozenset({HEALTHZ_RULE, HOOKS_RULE, WEBHOOK_RULE})
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_HEADER = "x-gitflows-request"
 BROWSER_HEADERS = ("origin", "sec-fetch-site", "sec-fetch-mode")  # on every browser write
@@ -58,10 +66,45 @@ class Credentials:
 
 
 def credentials(config: ServerConfig, environ: Mapping[str, str]) -> Credentials:
+    """The configured credentials; UsageError for a blank one (it would let anyone in who
+    sends a blank password) or a token a bearer header cannot carry."""
     auth = config.ui_auth
-    return Credentials(token=environ.get(auth.token_env) or None,
-                       user=auth.user or environ.get("GITFLOWS_UI_USER") or None,
-                       password=environ.get(auth.password_env) or None)
+    token = _setting(environ.get(auth.token_env), f"${auth.token_env}")
+    if token is not None and any(c.isspace() for c in token):
+        raise UsageError(f"${auth.token_env} holds whitespace: a bearer token cannot carry it "
+                         "(a trailing newline from a file?); set it without")
+    return Credentials(
+        token=token,
+        user=_setting(auth.user or environ.get("GITFLOWS_UI_USER"), "ui_auth.user"),
+        password=_setting(environ.get(auth.password_env), f"${auth.password_env}"))
+
+
+def _setting(value: str | None, name: str) -> str | None:
+    """None when unset or empty (no such credential); refused when only whitespace."""
+    if not value:
+        return None
+    if not value.strip():
+        raise UsageError(f"{name} is blank (only whitespace): set a real value, or leave it "
+                         "empty for none")
+    return value
+
+
+def exempt(rule: str | None) -> bool:
+    """Whether the route of this URL rule skips authentication and CSRF (None: no route)."""
+    return rule in EXEMPT_RULES
+
+
+def rule_of(path: str) -> str | None:
+    """The exempt rule a path matches segment by segment, as Flask's default converter does
+    (a <part> is one non-empty segment without '/'); for callers without a router."""
+    parts = path.split("/")
+    for rule in EXEMPT_RULES:
+        pattern = rule.split("/")
+        if len(pattern) == len(parts) and all(
+                (p.startswith("<") and p.endswith(">") and s != "") or p == s
+                for p, s in zip(pattern, parts, strict=True)):
+            return rule
+    return None
 
 
 # -- the Authorization header ----------------------------------------------------------------
@@ -95,10 +138,11 @@ def basic_pair(header: str | None) -> tuple[str, str] | None:
 
 
 def _same(given: str, expected: str | None) -> bool:
-    """Constant-time comparison (no early exit on the first differing byte)."""
+    """Constant-time comparison (no early exit on the first differing byte); a blank value
+    never matches, whatever is configured."""
     return hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
                                (expected or "").encode("utf-8", "surrogateescape")) \
-        and expected is not None
+        and expected is not None and given.strip() != ""
 
 
 # -- hosts ------------------------------------------------------------------------------------
@@ -122,8 +166,10 @@ def is_loopback(host: str) -> bool:
 
 
 def require_auth_when_exposed(config: ServerConfig, environ: Mapping[str, str]) -> None:
-    """`flows serve` on anything but loopback without auth: refuse (unless told otherwise)."""
-    if is_loopback(config.host) or config.insecure_no_auth or credentials(config, environ).configured:
+    """`flows serve` on anything but loopback without auth: refuse (unless told otherwise);
+    a blank credential is refused wherever it listens."""
+    configured = credentials(config, environ).configured
+    if is_loopback(config.host) or config.insecure_no_auth or configured:
         return
     raise UsageError(
         f"refusing to listen on {config.host} without authentication: anyone who reaches it "
@@ -177,10 +223,12 @@ class Gate:
         as_token = creds.token is not None and _same(password, creds.token)
         return as_user or as_token, False
 
-    def check(self, method: str, path: str, headers: Mapping[str, str],
-              host: str) -> Denied | None:
-        """None when the request may go on; headers are keyed in lower case."""
-        if path in EXEMPT_PATHS or path.startswith(EXEMPT_PREFIXES):
+    def check(self, method: str, path: str, headers: Mapping[str, str], host: str,
+              rule: str | None = None) -> Denied | None:
+        """None when the request may go on; headers are keyed in lower case. `rule` is the URL
+        rule the router matched ('' when none did); without one the path is matched against
+        the exempt rules."""
+        if exempt(rule_of(path) if rule is None else rule):
             return None
         if self.check_host and not is_loopback(host) and \
                 not (self.public is not None and _strip_port(host.lower(), self.public[0])

@@ -36,12 +36,15 @@ from runner.git.commit_file import (
 )
 from runner.parse import parse_flow
 from webhooks import reruns, ui
-from webhooks.httpapi import Call, Reply, Route, error
+from webhooks.httpapi import BadRequestError, Call, Reply, Route, error, has_control
 from webhooks.service import FLOWS_DIR, FlowAtCommit, FlowService, NotFoundError
 
 log = logging.getLogger("gitflows.editing")
 DEFAULT_AUTHOR = "gitflows UI <ui@gitflows.invalid>"
 _FILE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+# what git's check-ref-format refuses in a ref, and what `git branch` refuses on top of it
+_REF_FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]|\.\.|@\{|//")
+MAX_BRANCH = 255  # bytes: one file name under .git/refs/heads on most file systems
 
 
 def routes(service: FlowService) -> list[Route]:
@@ -78,6 +81,25 @@ def _text(body: Mapping[str, Any], key: str, required: bool = True) -> str | Non
     if not isinstance(value, str):
         raise UsageError(f"'{key}' must be a string")
     return value
+
+
+def branch_name(value: str) -> str:
+    """A name a save may commit on: a branch under refs/heads, as git's check-ref-format and
+    `git branch` accept it, minus names that would read as another ref (`@`, HEAD, refs/…)
+    or an option; BadRequestError (400) otherwise. Checked here, before git sees it."""
+    parts = value.split("/")
+    if (not value or value in ("@", "HEAD") or value.startswith(("-", "refs/", "/"))
+            or value.endswith((".", "/")) or _REF_FORBIDDEN.search(value) or has_control(value)
+            or len(value.encode("utf-8", "surrogatepass")) > MAX_BRANCH
+            or any(not p or p.startswith(".") or p.endswith(".lock") for p in parts)):
+        raise BadRequestError(f"{value[:80]!r} is not a branch name a save can use (see git "
+                              "check-ref-format; no refs/… names, @, HEAD or leading -)")
+    return value
+
+
+def _branch(body: Mapping[str, Any], key: str, required: bool = True) -> str | None:
+    value = _text(body, key, required)
+    return None if value is None else branch_name(value)
 
 
 class Editor:
@@ -137,9 +159,9 @@ class Editor:
 
     def _commit(self, name: str, body: Mapping[str, Any], base: str, change: Change,
                 create: bool = False) -> Reply:
-        branch = _text(body, "branch")
+        branch = _branch(body, "branch")
         assert branch is not None
-        new_branch = _text(body, "new_branch", required=False)
+        new_branch = _branch(body, "new_branch", required=False)
         try:
             done = commit_change(self.service.repos[name].path, branch, base, change,
                                  new_branch=new_branch, create=create,
@@ -160,6 +182,8 @@ class Editor:
         namespace, flow_id = call.params["namespace"], call.params["flow_id"]
         text, base = _text(body, "source"), _text(body, "base")
         assert text is not None and base is not None
+        _branch(body, "branch")  # 400 before any git command sees it
+        _branch(body, "new_branch", required=False)
         name = self._repo(_text(body, "repo", required=False) or call.args.get("repo"), base)
         self._fresh(name)
         target, _ = self.service.find(namespace, flow_id, name, resolve_commit(
@@ -178,7 +202,7 @@ class Editor:
     def create(self, call: Call) -> Reply:
         body = _object(call.body)
         text = _text(body, "source")
-        branch = _text(body, "branch")
+        branch = _branch(body, "branch")
         assert text is not None and branch is not None
         name = self._repo(_text(body, "repo", required=False) or call.args.get("repo"),
                           _text(body, "base", required=False))
@@ -209,6 +233,8 @@ class Editor:
         namespace, flow_id = call.params["namespace"], call.params["flow_id"]
         base = _text(body, "base")  # required: a deletion is compare-and-swap like a save
         assert base is not None
+        _branch(body, "branch")  # 400 before any git command sees it
+        _branch(body, "new_branch", required=False)
         name = self._repo(_text(body, "repo", required=False), base)
         self._fresh(name)
         target, _ = self.service.find(namespace, flow_id, name,

@@ -1,11 +1,15 @@
 """Flask-free shapes of an HTTP call and its answer, so route handlers outside webhooks/app.py
-(the one module that imports flask) stay plain functions that tests can call directly."""
+(the one module that imports flask) stay plain functions that tests can call directly; and
+the checks of what a request carries (query parameters, path parts) that answer 400."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from runner.errors import GitflowsError
 
 
 @dataclass(frozen=True)
@@ -34,3 +38,65 @@ class Route:
 def error(status: int, message: str, **extra: Any) -> Reply:
     """Errors answer {"message": …} like every other endpoint, with details beside it."""
     return Reply(status, {"message": message, **extra})
+
+
+class BadRequestError(GitflowsError):
+    """A malformed request (a query parameter, a branch name …): answered 400, not 422, as
+    nothing about it can be right whatever the flow or the repository hold."""
+
+
+# -- query parameters: the one place routes read them through ---------------------------------
+# Parameters the server itself reads, wherever they appear: checked on every route before its
+# view runs, so no malformed value reaches git, SQLite or int() (a 500 and a traceback).
+NUMBERS = frozenset({"limit", "size", "page"})  # Kestra's paging names, and ours
+TEXTS = frozenset({"repo", "ref", "flow", "state", "namespace", "trigger", "q", "before",
+                   "branch", "base", "fromTask", "file", "wait", "message"})
+MAX_NUMBER = 1_000_000
+MAX_TEXT = 4096
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # C0, DEL, C1, line separators
+
+
+def has_control(value: str) -> bool:
+    return _CONTROL.search(value) is not None
+
+
+def text(name: str, value: str) -> str:
+    """A parameter's text, refused when it holds control characters or is absurdly long."""
+    if has_control(value):
+        raise BadRequestError(f"query parameter '{name}' holds a control character")
+    if len(value) > MAX_TEXT:
+        raise BadRequestError(f"query parameter '{name}' is longer than {MAX_TEXT} characters")
+    return value
+
+
+def integer(args: Mapping[str, str], name: str, default: int, *, high: int = MAX_NUMBER) -> int:
+    """A positive integer parameter (absent or empty: default), at most `high` (larger values
+    are clamped: a client asking for more than a page holds gets the page)."""
+    raw = args.get(name, "").strip()
+    if not raw:
+        return default
+    # ASCII digits only: int() takes '٣' and '+3', and raises on 5000 digits (a 500)
+    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(MAX_NUMBER)) or int(raw) < 1:
+        raise BadRequestError(f"query parameter '{name}' must be a whole number from 1 to "
+                              f"{MAX_NUMBER}, got '{_shown(raw)}'")
+    return min(int(raw), high)
+
+
+def check_query(pairs: Iterable[tuple[str, str]]) -> None:
+    """Every value of the parameters the server reads (all of them, when repeated)."""
+    for name, value in pairs:
+        if name in NUMBERS:
+            integer({name: value}, name, 1)
+        elif name in TEXTS:
+            text(name, value)
+
+
+def check_path(params: Mapping[str, Any]) -> None:
+    """The parts of the URL rule (namespace, flow id, execution id …) are user input too."""
+    for name, value in params.items():
+        if isinstance(value, str) and has_control(value):
+            raise BadRequestError(f"'{name}' in the path holds a control character")
+
+
+def _shown(value: str) -> str:
+    return value if len(value) <= 40 else value[:40] + "…"

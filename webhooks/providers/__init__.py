@@ -7,7 +7,10 @@
 `receive(route, headers, body, inbox, secret_for)` runs the whole HTTP contract without
 any web framework and says which status to answer: 413 (too large), 401 (bad or missing
 signature, or no secret configured), 400 (verified but not a JSON payload / no event
-header), 202 (stored in the durable inbox, a duplicate acknowledged, or ignored).
+header), 202 (stored in the durable inbox, a duplicate acknowledged, or ignored). The
+signature is always checked before anything about the body is answered; a body that names
+no repository (not JSON, an organisation's ping) is checked against each secret configured
+for the provider (`candidates`), so a signed but malformed delivery gets its 400.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from webhooks.inbox import MAX_BODY, Delivery, Inbox
 from webhooks.providers import generic, gitea, github, gitlab
 from webhooks.providers.base import PayloadError, Provider, lower, parse_payload
 
-__all__ = ["DETECTION_ORDER", "PROVIDERS", "Provider", "Reception", "RepoSecret", "SecretLookup",
-           "config_secrets", "detect", "dumps", "get", "normalise_delivery", "receive", "resolve"]
+__all__ = ["DETECTION_ORDER", "PROVIDERS", "Provider", "Reception", "RepoSecret",
+           "SecretCandidates", "SecretLookup", "config_candidates", "config_secrets", "detect",
+           "dumps", "get", "normalise_delivery", "receive", "resolve"]
 
 PROVIDERS: dict[str, Provider] = {p.name: p for p in (github.PROVIDER, gitea.PROVIDER,
                                                       gitlab.PROVIDER, generic.PROVIDER)}
@@ -67,6 +71,8 @@ class RepoSecret:
 
 # (provider name, repository full name claimed by the payload or None) → its secret
 SecretLookup = Callable[[str, str | None], RepoSecret]
+# provider name → every secret configured for its repositories (for bodies naming none)
+SecretCandidates = Callable[[str], Collection[bytes]]
 
 
 def config_secrets(repos: Collection[Any], environ: Mapping[str, str], *,
@@ -94,6 +100,22 @@ def config_secrets(repos: Collection[Any], environ: Mapping[str, str], *,
     return lookup
 
 
+def config_candidates(repos: Collection[Any], environ: Mapping[str, str]) -> SecretCandidates:
+    """A SecretCandidates over `ServerConfig.repos`: the set webhook secrets of a provider's
+    repositories."""
+
+    def candidates(provider: str) -> Collection[bytes]:
+        found = []
+        for config in repos:
+            configured = str(config.provider).lower()
+            env = config.webhook_secret_env
+            if CONFIG_ALIASES.get(configured, configured) == provider and env and environ.get(env):
+                found.append(environ[env].encode("utf-8"))
+        return found
+
+    return candidates
+
+
 @dataclass(frozen=True)
 class Reception:
     """What to answer a webhook delivery, and what to log about it."""
@@ -118,7 +140,8 @@ class Reception:
 
 
 def receive(route: str, headers: Mapping[str, str] | Iterable[tuple[str, str]], body: bytes,
-            inbox: Inbox, secret_for: SecretLookup) -> Reception:
+            inbox: Inbox, secret_for: SecretLookup,
+            candidates: SecretCandidates | None = None) -> Reception:
     """Check and store one delivery posted to /hooks/<route>. `headers` may be a mapping or
     the (name, value) pairs of a framework's header object (werkzeug's `request.headers`).
     Raises only what the inbox raises when its database stays locked
@@ -137,7 +160,13 @@ def receive(route: str, headers: Mapping[str, str] | Iterable[tuple[str, str]], 
         payload, problem = None, str(err)
     repo = provider.repo_name(payload) if payload is not None else None
     secret = secret_for(provider.name, repo)
-    if not provider.verify(headers, body, secret.secret, allow_unsigned=secret.unsigned):
+    verified = provider.verify(headers, body, secret.secret, allow_unsigned=secret.unsigned)
+    if not verified and repo is None and candidates is not None:
+        # whose secret signed it cannot be told from the body: any configured one proves the
+        # sender holds it (each is checked, no short cut); never unsigned without a repository
+        results = [provider.verify(headers, body, key) for key in candidates(provider.name) if key]
+        verified = any(results)
+    if not verified:
         why = ("no webhook secret configured" if not secret.secret and not secret.unsigned
                else "signature does not match")
         return Reception(401, "signature missing or invalid", provider.name,
