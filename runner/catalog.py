@@ -2,6 +2,7 @@
 
 `flows run`, `flows ci` and `flows bisect` use it: a Subflow task finds its child flow
 next to the parent, and each file is parsed once however many runs look things up.
+Files are read through runner.yamlsource, so its size, depth and alias limits hold here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from runner.diagnostics import Diagnostic
 from runner.model import Flow
 from runner.parse import parse_flow
 from runner.validate import flow_files
+from runner.yamlsource import YamlSyntaxError, read_source
 
 InvalidHandler = Callable[[Path, list[Diagnostic]], None]
 
@@ -27,8 +29,10 @@ class DirectoryFlows:
         if self._flows is None:
             found: dict[tuple[str, str], Flow] = {}
             for path in flow_files([self.root]) if self.root.is_dir() else ():
-                flow, diagnostics = parse_flow(
-                    path.read_text(encoding="utf-8", errors="replace"), str(path))
+                try:
+                    flow, diagnostics = parse_flow(read_source(path, errors="replace"), str(path))
+                except YamlSyntaxError as err:  # too large to read
+                    flow, diagnostics = None, err.diagnostics
                 if flow is not None:
                     found.setdefault((flow.namespace, flow.id), flow)
                 elif self.on_invalid is not None:

@@ -2,11 +2,18 @@
 
 parse (yamlsource) → schema check → lint → build frozen model. A flow with
 errors is never built; warnings travel with the flow.
+
+Results are kept by the text's git blob id (and file name, registry, limits) in a
+bounded LRU: the server lists and finds the flows of a commit on every request, and
+a commit changes few files, so each blob is parsed once while it is in use.
 """
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import traceback
+from collections import OrderedDict
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,7 +27,7 @@ from runner.lint_refs import check_references
 from runner.model import Concurrency, Flow, Input, Output, PluginDefault, Position, Retry, Task, Trigger
 from runner.schema import FlowValidator, build_schema
 from runner.tasks import Registry, default_registry
-from runner.yamlsource import Located, YamlSyntaxError, load
+from runner.yamlsource import LIMITS, Located, YamlLimits, YamlSyntaxError, load, read_source
 from runner.yamlsource import Path as NodePath
 
 TASK_FIELDS = frozenset(
@@ -34,35 +41,94 @@ def _validator(registry: Registry) -> FlowValidator:
     return FlowValidator(build_schema(registry))
 
 
-def parse_flow(text: str, file: str = "<flow>",
-               registry: Registry | None = None) -> tuple[Flow | None, list[Diagnostic]]:
+Parsed = tuple[Flow | None, tuple[Diagnostic, ...]]
+CACHE_ENTRIES = 1024  # distinct blobs kept parsed
+CACHE_BYTES = 64 * 1024 * 1024  # their estimated memory in all
+NODE_BYTES = 200  # about what a parsed node (or a diagnostic) costs in memory
+
+
+class ParseCache:
+    """Parsed flows by (blob id, file, registry, limits), least recently used dropped
+    past `entries` or past `size` bytes of estimated weight."""
+
+    def __init__(self, entries: int = CACHE_ENTRIES, size: int = CACHE_BYTES) -> None:
+        self.entries, self.size = entries, size
+        self._kept: OrderedDict[tuple[object, ...], tuple[int, Parsed]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()  # the server parses from several threads
+
+    def get(self, key: tuple[object, ...]) -> Parsed | None:
+        with self._lock:
+            found = self._kept.get(key)
+            if found is not None:
+                self._kept.move_to_end(key)
+            return None if found is None else found[1]
+
+    def put(self, key: tuple[object, ...], weight: int, parsed: Parsed) -> None:
+        if weight > self.size:
+            return
+        with self._lock:
+            old = self._kept.pop(key, None)
+            self._bytes += weight - (old[0] if old else 0)
+            self._kept[key] = (weight, parsed)
+            while len(self._kept) > self.entries or self._bytes > self.size:
+                self._bytes -= self._kept.popitem(last=False)[1][0]
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+
+PARSED = ParseCache()
+
+
+def blob_id(data: bytes) -> str:
+    """What `git hash-object` names these bytes."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def parse_flow(text: str, file: str = "<flow>", registry: Registry | None = None,
+               limits: YamlLimits = LIMITS) -> tuple[Flow | None, list[Diagnostic]]:
     """Parse and validate; the flow is None when there is any error. Never raises."""
     registry = registry or default_registry()
+    data = text.encode("utf-8", "surrogatepass")
+    key = (blob_id(data), file, registry, limits)
+    parsed = PARSED.get(key)
+    if parsed is None:
+        flow, diagnostics, nodes = _checked(text, file, registry, limits)
+        parsed = (flow, tuple(diagnostics))
+        PARSED.put(key, len(data) + NODE_BYTES * (nodes + len(diagnostics)), parsed)
+    return parsed[0], list(parsed[1])
+
+
+_Result = tuple[Flow | None, list[Diagnostic], int]  # and the YAML's node count
+
+
+def _checked(text: str, file: str, registry: Registry, limits: YamlLimits) -> _Result:
     try:
-        return _parse(text, file, registry)
+        return _parse(text, file, registry, limits)
     except Exception as err:  # a bug in gitflows: still a diagnostic, not a stack trace
         where = traceback.extract_tb(err.__traceback__)[-1]
         return None, [Diagnostic(file, 1, 1, Severity.ERROR, "internal-error",
                                  f"gitflows could not check this file ({type(err).__name__}: {err} "
-                                 f"at {Path(where.filename).name}:{where.lineno}); please report it")]
+                                 f"at {Path(where.filename).name}:{where.lineno}); please report it")], 0
 
 
-def _parse(text: str, file: str, registry: Registry) -> tuple[Flow | None, list[Diagnostic]]:
+def _parse(text: str, file: str, registry: Registry, limits: YamlLimits) -> _Result:
     try:
-        located = load(text, file)
+        located = load(text, file, limits)
     except YamlSyntaxError as err:
-        return None, sorted(err.diagnostics)
+        return None, sorted(err.diagnostics), 0
     if not isinstance(located.data, dict):
         line, column = located.value_at(())
         return None, [Diagnostic(file, line, column, Severity.ERROR, "not-a-mapping",
                                  f"a flow is a YAML mapping (key: value lines) with at least id, "
-                                 f"namespace and tasks; this document is {_kind(located.data)}")]
+                                 f"namespace and tasks; this document is {_kind(located.data)}")], 0
     inject_plugin_defaults(located, registry)
     diagnostics = sorted({*_validator(registry).validate(located), *check(located, registry),
                           *check_references(located, registry)})
     if has_errors(diagnostics):
-        return None, diagnostics
-    return _Builder(located, registry).flow(), diagnostics
+        return None, diagnostics, 0
+    return _Builder(located, registry).flow(), diagnostics, located.nodes
 
 
 def _kind(value: Any) -> str:
@@ -77,7 +143,9 @@ def load_flow(path: str | Path, registry: Registry | None = None) -> Flow:
     """Read and parse a flow file; raise InvalidFlowError when it has errors."""
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_source(path)
+    except YamlSyntaxError as err:  # too large to read
+        raise InvalidFlowError(err.diagnostics) from None
     except (OSError, UnicodeDecodeError) as err:
         raise InvalidFlowError([Diagnostic(file, 1, 1, Severity.ERROR, "unreadable", str(err))]) \
             from None

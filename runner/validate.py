@@ -16,6 +16,7 @@ from runner.diagnostics import Diagnostic, Severity
 from runner.model import Flow, Task
 from runner.parse import parse_flow
 from runner.tasks import Registry
+from runner.yamlsource import YamlSyntaxError, read_source
 
 FLOW_SUFFIXES = (".yml", ".yaml")
 FlowKey = tuple[str, str]  # namespace, id
@@ -41,7 +42,10 @@ def validate_paths(paths: Iterable[str | Path],
     for file in flow_files(paths):
         count += 1
         try:
-            text = file.read_text(encoding="utf-8")
+            text = read_source(file)  # a huge file is refused after reading its first MiB
+        except YamlSyntaxError as err:
+            found.extend(err.diagnostics)
+            continue
         except (OSError, UnicodeDecodeError) as err:
             reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
             found.append(Diagnostic(str(file), 1, 1, Severity.ERROR, "unreadable", reason))

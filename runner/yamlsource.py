@@ -6,10 +6,16 @@ mistakes seen most often (``key:value`` without a space, ``-id:``, ``"x"#``).
 Those mistakes sometimes still load (the line is read as the continuation of
 the value above it); they are reported too. An empty file and a file with
 several documents are errors. Nothing here raises anything but YamlSyntaxError.
+
+Hostile YAML is bounded (YamlLimits): file size, nesting depth and the nodes that
+aliases add once expanded are checked while ruamel composes the node graph, where
+an alias is still one shared reference, so a "billion laughs" file fails in
+milliseconds at the alias that crosses the budget instead of being copied out.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable, Iterator, Set
 from dataclasses import dataclass, field
@@ -17,9 +23,11 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.composer import ComposerError
+from ruamel.yaml.composer import Composer, ComposerError
 from ruamel.yaml.constructor import DuplicateKeyError, RoundTripConstructor
 from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.events import AliasEvent, CollectionStartEvent
+from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 from ruamel.yaml.reader import ReaderError
 
 from runner.diagnostics import Diagnostic, Severity
@@ -28,6 +36,26 @@ Path = tuple[str | int, ...]
 Pos = tuple[int, int]  # 1-based line, column
 
 LINE_BREAK = re.compile(r"\r\n|[\n\r\x85\u2028\u2029]")  # what ruamel counts as a new line
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class YamlLimits:
+    """Bounds on what one YAML file may cost to read; each breach is an error diagnostic.
+
+    Real flows stay far below them: Kestra's own loader (SnakeYAML) allows 50 aliases
+    to collections and 50 levels of nesting; a large flow is some tens of KiB and a few
+    thousand nodes. Checking costs about half a millisecond per node of task mappings,
+    so max_nodes bounds a file's time (about 10 s), max_bytes its memory.
+    """
+
+    max_bytes: int = MIB  # UTF-8 size of the file
+    max_depth: int = 64  # nested mappings/sequences, aliases expanded
+    max_alias_nodes: int = 10_000  # nodes that aliases (and << merges) add once expanded
+    max_nodes: int = 20_000  # keys and values, aliases expanded: what checking costs
+
+
+LIMITS = YamlLimits()
 
 
 @dataclass
@@ -38,6 +66,7 @@ class Located:
     data: Any
     key_pos: dict[Path, Pos] = field(default_factory=dict)
     value_pos: dict[Path, Pos] = field(default_factory=dict)
+    nodes: int = 0  # keys and values, aliases expanded: what the document weighs
 
     def pos(self, path: Path) -> Pos:
         """Position of the node at path, or of its nearest located ancestor."""
@@ -66,11 +95,125 @@ class _Constructor(RoundTripConstructor):
 _Constructor.add_constructor("tag:yaml.org,2002:timestamp", RoundTripConstructor.construct_yaml_str)
 
 
-def load(text: str, file: str) -> Located:
+class _BoundedComposer(Composer):
+    """Counts while composing, before anything copies an alias out: the depth and nodes
+    reached, each alias counting the size of what it stands for (memoised per node)."""
+
+    def compose_document(self: Any) -> Any:
+        self.nesting = self.nodes = self.expanded = 0
+        self.measured: dict[int, tuple[int, int]] = {}  # id(node) → (size, height)
+        document = super().compose_document()
+        self.loader.gitflows_nodes = self.nodes
+        return document
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.parser.peek_event()
+        if isinstance(event, AliasEvent):
+            target = self.anchors.get(event.anchor)
+            if isinstance(target, SequenceNode | MappingNode) and target.end_mark is None:
+                self._refuse(event, "alias-expansion", f"alias *{event.anchor} is inside the "
+                             "node it refers to; a flow cannot contain itself")
+            if target is not None:
+                self._count(event, *self._measure(target), alias=True)
+            return super().compose_node(parent, index)
+        nested = isinstance(event, CollectionStartEvent)
+        self._count(event, 1, int(nested))
+        self.nesting += nested
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.nesting -= nested
+
+    def _count(self, event: Any, size: int, height: int, alias: bool = False) -> None:
+        limits: YamlLimits = self.loader.gitflows_limits
+        self.nodes += size
+        self.expanded += size if alias else 0
+        what = f"alias *{event.anchor} expands to" if alias else "the YAML nests"
+        if self.nesting + height > limits.max_depth:
+            self._refuse(event, "nesting-too-deep", f"{what} deeper than {limits.max_depth} "
+                         "levels of mappings and lists")
+        if self.expanded > limits.max_alias_nodes:
+            self._refuse(event, "alias-expansion",
+                         f"aliases expand to more than {limits.max_alias_nodes:,} nodes by here "
+                         f"(*{event.anchor} stands for {_count_text(size, limits)}); write "
+                         "the repeated parts out, or share settings with pluginDefaults")
+        if self.nodes > limits.max_nodes:
+            self._refuse(event, "too-many-nodes",
+                         f"the YAML holds more than {limits.max_nodes:,} values by here"
+                         f"{', aliases expanded' if self.expanded else ''}; split the flow")
+
+    def _measure(self, node: Node) -> tuple[int, int]:
+        """(nodes, collection levels) of node expanded; the count is capped past every
+        budget. Aliases only point at complete nodes (checked above): no cycles."""
+        known = self.measured.get(id(node))
+        if known is not None:
+            return known
+        if not isinstance(node, SequenceNode | MappingNode):
+            return (1, 0)
+        cap = self.loader.gitflows_limits.max_nodes + 1
+        children = node.value if isinstance(node, SequenceNode) else \
+            [child for pair in node.value for child in pair]
+        size, height = 1, 0
+        for child in children:
+            child_size, child_height = self._measure(child)
+            size, height = min(size + child_size, cap), max(height, child_height)
+        self.measured[id(node)] = (size, height + 1)
+        return size, height + 1
+
+    def _refuse(self, event: Any, code: str, message: str) -> None:
+        mark = event.start_mark
+        raise YamlSyntaxError([_diag(self.loader.gitflows_file, mark.line + 1, mark.column + 1,
+                                     code, message)])
+
+
+def _count_text(size: int, limits: YamlLimits) -> str:
+    return f"over {limits.max_nodes:,}" if size > limits.max_nodes else f"{size:,}"
+
+
+def too_large(text: str, file: str, limits: YamlLimits = LIMITS,
+              size: int | None = None) -> YamlSyntaxError | None:
+    """The error for a file over limits.max_bytes (at the line that crosses it), else None.
+    size: the whole file's, when text is only its beginning."""
+    if size is None and len(text) <= limits.max_bytes // 4:  # 4 bytes per character at most
+        return None
+    encoded = text.encode("utf-8", "surrogatepass")
+    size = len(encoded) if size is None else size
+    if size <= limits.max_bytes:
+        return None
+    line, col = _offset_pos(text, len(encoded[: limits.max_bytes].decode("utf-8", "ignore")))
+    return YamlSyntaxError([_diag(
+        file, line, col, "file-too-large", f"the file is {size:,} bytes, over the "
+        f"{limits.max_bytes:,} a YAML file may hold (this line crosses it); split the flow, "
+        "or keep large data in namespace files")])
+
+
+def read_source(path: str | os.PathLike[str], limits: YamlLimits = LIMITS,
+                errors: str = "strict") -> str:
+    """A YAML file's text; YamlSyntaxError (file-too-large) without reading past the limit.
+    OSError and UnicodeDecodeError as open/read raise them."""
+    with open(path, "rb") as stream:
+        head = stream.read(limits.max_bytes + 1)
+        if len(head) <= limits.max_bytes:
+            return head.decode("utf-8", errors)
+        size = os.fstat(stream.fileno()).st_size
+    error = too_large(head.decode("utf-8", "ignore"), str(path), limits, max(size, len(head)))
+    assert error is not None
+    raise error
+
+
+def load(text: str, file: str, limits: YamlLimits = LIMITS) -> Located:
+    oversize = too_large(text, file, limits)
+    if oversize is not None:
+        raise oversize
     yaml = YAML(typ="rt", pure=True)
     yaml.Constructor = _Constructor
+    yaml.Composer = _BoundedComposer
+    yaml.gitflows_limits = limits  # type: ignore[attr-defined]  # read by _BoundedComposer
+    yaml.gitflows_file = file  # type: ignore[attr-defined]
     try:
         root = yaml.load(text)
+    except YamlSyntaxError:
+        raise
     except DuplicateKeyError as err:
         raise YamlSyntaxError([_marked(err, file, "duplicate-key", _duplicate_message(err))]) from None
     except ComposerError as err:
@@ -94,7 +237,7 @@ def load(text: str, file: str) -> Located:
     if root is None:
         raise YamlSyntaxError([_diag(file, 1, 1, "empty-file", "the file holds no YAML document; "
                                      "a flow is a mapping with at least id, namespace and tasks")])
-    located = Located(file=file, data=None)
+    located = Located(file=file, data=None, nodes=getattr(yaml, "gitflows_nodes", 0))
     located.value_pos[()] = _document_start(root, text)
     plain: list[tuple[Pos, str]] = []
     try:

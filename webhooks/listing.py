@@ -3,7 +3,8 @@
 - `Overview.flows()`: the served flows, each with its triggers (a Schedule's next fire time
   in its time zone) and its last runs from the notes history: one index query per
   repository (`NotesStore.latest_per_flow`), never one per flow. Parsed flows are kept per
-  (repository, commit), which never changes.
+  (repository, commit), which never changes, and each file by its blob id (runner.parse's
+  LRU), so a new commit reparses only the files it changed.
 - `search()`: executions newest first, merging the runs this process holds in memory with
   the recorded ones (which outlive a restart), de-duplicated by execution id. Execution ids
   are ULIDs, which sort by creation time, so `before=<id>` pages through both sources alike.
