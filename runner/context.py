@@ -63,7 +63,9 @@ class RunContext:
         with self._run.lock:  # children may have added outputs since this task started
             self._context["outputs"] = dict(self._run.outputs)
             self._context["labels"] = dict(self._run.execution.labels)
-        return self._run.render(value, self._context)
+        left = self.remaining()  # a task's timeout bounds rendering its properties too
+        return self._run.render(value, self._context, cancelled=self.cancel.is_set,
+                                time_limit=left.total_seconds() if left is not None else None)
 
     def log(self, level: str, message: str) -> None:
         self._run.log(self._record, level, message)

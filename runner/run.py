@@ -87,8 +87,10 @@ class FlowRun:
         }
 
     # -- expressions ----------------------------------------------------------
-    def render(self, value: Any, context: Mapping[str, Any]) -> Any:
-        return self.engine.renderer.render(value, context, self.functions)
+    def render(self, value: Any, context: Mapping[str, Any], *, time_limit: float | None = None,
+               cancelled: Callable[[], bool] | None = None) -> Any:
+        return self.engine.renderer.render(value, context, self.functions, time_limit=time_limit,
+                                           cancelled=cancelled)
 
     def _secret(self, name: str) -> str:
         if self.engine.executors.untrusted:

@@ -71,7 +71,10 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    context = browser.new_context(viewport={"width": 1440, "height": 900},
+                                  # the tests' own wait_for_function strings are eval to the
+                                  # UI's CSP; the UI itself runs under it in the cdp-driven tests
+                                  bypass_csp=True)
     tab = context.new_page()
     tab.set_default_timeout(15_000)
     errors: list[str] = []

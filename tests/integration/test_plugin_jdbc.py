@@ -49,6 +49,7 @@ def run_flow(tmp_path: Path, write_flow: Callable[..., Path]) -> Run:
         execution: dict[str, Any] = json.loads(result.stdout)
         assert execution["state"]["current"] == expect, result.stderr
         execution["_out"] = result.stdout + result.stderr
+        execution["_data"] = str(tmp_path / "data")
         return execution
 
     return run
@@ -119,7 +120,11 @@ def test_query_outputs_follow_fetch_type(db: Db, run_flow: Run) -> None:
     assert outputs(execution, "none_found") == {"row": None, "size": 0}
     stored = outputs(execution, "stored")
     assert stored["size"] == 3
-    lines = Path(stored["uri"]).read_text().splitlines()
+    # the uri runs through $XDG_DATA_HOME/gitflows/, and "gitflows" is also the test database's
+    # password: masked like any secret value in what `run --json` shows, so find the file
+    assert stored["uri"].endswith("/stored.jsonl")
+    kept = list(Path(execution["_data"]).rglob("stored.jsonl"))
+    lines = kept[0].read_text().splitlines()
     assert [json.loads(line) for line in lines] == [
         {"id": 1, "name": "ada"}, {"id": 2, "name": "grace"}, {"id": 3, "name": "linus"}]
     assert outputs(execution, "counted") == {"size": 3}  # fetchType NONE (Kestra's default)
