@@ -14,17 +14,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from runner.cancel import CancelToken
-from runner.context import resume_inputs
+from runner.context import RunContext, resume_inputs
 from runner.events import Clock, EventSink, State, SystemClock
-from runner.execution import Execution
+from runner.execution import Execution, TaskRunRecord
 from runner.executors.base import Executors
 from runner.expressions import Renderer
 from runner.ids import ulid
 from runner.inputs import resolve_inputs
 from runner.kv import FileKVStore
-from runner.model import Flow
+from runner.model import Flow, Task
 from runner.plan import apply_plugin_defaults
-from runner.run import FlowRun
+from runner.run import FlowRun, Scope
 from runner.secrets import Secrets
 from runner.tasks import Registry, default_registry
 from runner.tasks.base import KeyValueStore, NamespaceFiles
@@ -101,6 +101,11 @@ class Engine:
             self.executors.close_session(execution.id)
             shutil.rmtree(workdir, ignore_errors=True)
         return execution
+
+    def task_context(self, run: FlowRun, task: Task, record: TaskRunRecord, scope: Scope,
+                     cancel: CancelToken) -> RunContext:
+        """The TaskContext of one attempt (built here: the run must not import its context)."""
+        return RunContext(run, task, record, scope, cancel)
 
     def kill(self, execution_id: str) -> bool:
         """Kill a running execution: running steps are stopped, the state ends KILLED."""

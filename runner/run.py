@@ -323,8 +323,6 @@ class FlowRun:
         return State.SUCCESS
 
     def attempt(self, task: Task, record: TaskRunRecord, scope: Scope) -> Outcome:
-        from runner.context import RunContext  # context imports run: break the cycle here
-
         resolved = self.engine.registry.resolve(task.type, "task")
         if resolved is None or resolved.typedef.run is None:
             self.log(record, "ERROR", f"task type {task.type} cannot run here")
@@ -342,7 +340,8 @@ class FlowRun:
             timer.daemon = True
             timer.start()
         try:
-            outcome = resolved.typedef.run(task, RunContext(self, task, record, scope, token))
+            outcome = resolved.typedef.run(task, self.engine.task_context(self, task, record, scope,
+                                                                          token))
         except (TaskFailed, ExpressionError, ExecutorError) as err:
             self.log(record, "ERROR", str(err))
             outcome = Outcome(State.FAILED)
