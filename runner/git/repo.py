@@ -19,6 +19,8 @@ class GitError(GitflowsError):
     """A git command failed; the message carries git's own words."""
 
 
+MAX_FILE_READ = 1024 * 1024  # a flow file's limit (runner.yamlsource.YamlLimits.max_bytes)
+
 # set by git hooks and wrappers: they would point `git -C repo` at another repository or index
 _CLEAN_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
               "GIT_NAMESPACE", "GIT_PREFIX")
@@ -72,21 +74,28 @@ class GitRepo:
         pairs = (line.split(" ", 1) for line in out.decode().splitlines() if " " in line)
         return {ref: sha for ref, sha in pairs}
 
-    def files_at(self, commit: str, folder: str) -> dict[str, str]:
-        """path → text of every *.yml / *.yaml file under folder at commit."""
-        listing = self._git("ls-tree", "-r", "-z", commit, "--", folder)
+    def files_at(self, commit: str, folder: str, max_bytes: int = MAX_FILE_READ) -> dict[str, str]:
+        """path → text of every *.yml / *.yaml file under folder at commit. A blob over
+        max_bytes is read only that far (plus one byte): flow parsing reports it too large,
+        and a hostile commit cannot make every listing read a huge file."""
+        listing = self._git("ls-tree", "-r", "-l", "-z", commit, "--", folder)
         blobs: list[tuple[str, str]] = []  # (object id, path)
+        large: dict[str, str] = {}
         for entry in listing.decode("utf-8", "surrogateescape").split("\0"):
             meta, _, path = entry.partition("\t")
             fields = meta.split()
-            if len(fields) == 3 and fields[1] == "blob" and path.endswith((".yml", ".yaml")):
-                blobs.append((fields[2], path))
+            if len(fields) == 4 and fields[1] == "blob" and path.endswith((".yml", ".yaml")):
+                if fields[3].isdigit() and int(fields[3]) > max_bytes:
+                    large[path] = fields[2]
+                else:
+                    blobs.append((fields[2], path))
+        files: dict[str, str] = {path: self._head_of(oid, max_bytes + 1)
+                                 for path, oid in large.items()}
         if not blobs:
-            return {}
+            return files
         # one `git cat-file --batch` for every file, not one process per file
         out = self._git("cat-file", "--batch",
                         input_bytes="".join(f"{oid}\n" for oid, _ in blobs).encode())
-        files: dict[str, str] = {}
         position = 0
         for _, path in blobs:
             header_end = out.index(b"\n", position)
@@ -94,7 +103,17 @@ class GitRepo:
             start = header_end + 1
             files[path] = out[start:start + size].decode("utf-8", "replace")
             position = start + size + 1  # the content is followed by a newline
-        return files
+        return dict(sorted(files.items()))
+
+    def _head_of(self, oid: str, size: int) -> str:
+        """The first size bytes of a blob, without reading the rest."""
+        base = {k: v for k, v in os.environ.items() if k not in _CLEAN_ENV}
+        with subprocess.Popen(["git", "-C", str(self.path), "cat-file", "blob", oid],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=base) as proc:
+            assert proc.stdout is not None
+            head = proc.stdout.read(size)
+            proc.kill()
+        return head.decode("utf-8", "ignore")
 
     def export(self, commit: str, dest: Path) -> None:
         """Write the tree of commit into dest (like a checkout without .git)."""
