@@ -32,6 +32,10 @@ class WebhookAlert:
     url: str
     format: str = "json"  # json: the summary object | slack: {"text": …}
 
+    def to_data(self) -> dict[str, Any]:
+        """Plain JSON data (a broker message carries the server's alerts to its workers)."""
+        return {"kind": "webhook", "url": self.url, "format": self.format}
+
 
 @dataclass(frozen=True)
 class EmailAlert:
@@ -43,8 +47,46 @@ class EmailAlert:
     username_env: str | None = None
     password_env: str | None = None
 
+    def to_data(self) -> dict[str, Any]:
+        """Plain JSON data; credentials stay named by env var, never their values."""
+        return {"kind": "email", "to": list(self.to), "sender": self.sender, "host": self.host,
+                "port": self.port, "strategy": self.strategy,
+                "username_env": self.username_env, "password_env": self.password_env}
+
 
 Alert = WebhookAlert | EmailAlert
+
+
+def _optional(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def alert_from_data(data: Mapping[str, Any]) -> Alert:
+    """The alert that `to_data()` gave; ValueError for anything else (a message from an
+    incompatible version is refused, not half-understood)."""
+    kind = data.get("kind") if isinstance(data, Mapping) else None
+    if kind == "webhook":
+        form = str(data.get("format") or "json")
+        if form not in FORMATS:
+            raise ValueError(f"webhook alert: unknown format {form!r}")
+        return WebhookAlert(str(data["url"]), form)
+    if kind == "email":
+        strategy = str(data.get("strategy") or "SMTP_TLS")
+        if strategy not in SMTP_STRATEGIES:
+            raise ValueError(f"email alert: unknown strategy {strategy!r}")
+        port = data.get("port")
+        return EmailAlert(tuple(str(t) for t in data.get("to") or ()), str(data["sender"]),
+                          str(data["host"]), None if port is None else int(port), strategy,
+                          _optional(data.get("username_env")), _optional(data.get("password_env")))
+    raise ValueError(f"not an alert: {dict(data) if isinstance(data, Mapping) else data!r}")
+
+
+def alerts_to_data(alerts: Iterable[Alert]) -> list[dict[str, Any]]:
+    return [alert.to_data() for alert in alerts]
+
+
+def alerts_from_data(items: Iterable[Mapping[str, Any]]) -> tuple[Alert, ...]:
+    return tuple(alert_from_data(item) for item in items)
 
 
 def _current(state: Any) -> str:

@@ -8,6 +8,7 @@ message. The queue is the flow's workerGroup key (Kestra), else `default`.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import socket
 import threading
@@ -16,10 +17,30 @@ from collections.abc import Mapping
 from typing import Any
 
 from runner.errors import GitflowsError
+from runner.reporters.notify import Alert, alerts_from_data, alerts_to_data
 from runner.yamlsource import load
+from webhooks.config import ServerConfig
 from webhooks.scale.broker import DEFAULT_QUEUE, Broker
 from webhooks.scale.redisio import Controls, Ledger, Registry
 from webhooks.service import FlowService
+
+
+def plain(value: Any) -> Any:
+    """Value as plain JSON data, as a broker message must carry it: what JSON has no type
+    for (a datetime, a Path …) becomes its str(), exactly as in the durable run queue
+    (webhooks/queue.py), so a run reads the same values whichever way it reached a worker."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def server_data(config: ServerConfig) -> dict[str, Any]:
+    """What a worker needs of the server's configuration: links and failure alerts."""
+    return {"public_url": config.public_url, "notify": alerts_to_data(config.notify)}
+
+
+def server_settings(data: Mapping[str, Any]) -> tuple[str | None, tuple[Alert, ...]]:
+    """server_data's public URL and alerts back."""
+    url = data.get("public_url")
+    return (None if url is None else str(url)), alerts_from_data(data.get("notify") or ())
 
 
 def _queue_name(key: Any) -> str | None:
@@ -77,14 +98,14 @@ class RemoteDispatch:
         if repo_config is None:
             raise GitflowsError(f"{repo}: not a served repository")
         payload = {"key": key, "repo": dataclasses.asdict(repo_config), "namespace": namespace,
-                   "flow_id": flow_id, "commit": commit, "trigger": trigger, "untrusted": untrusted,
-                   "inputs": inputs, "execution_id": execution_id, "queue": queue,
-                   "queued": time.time(),
-                   "server": {"public_url": config.public_url, "notify": list(config.notify)}}
+                   "flow_id": flow_id, "commit": commit, "trigger": plain(trigger),
+                   "untrusted": bool(untrusted), "inputs": plain(inputs),
+                   "execution_id": execution_id, "queue": queue, "queued": time.time(),
+                   "server": server_data(config)}
         if reuse:
-            payload["reuse"] = dict(reuse)
+            payload["reuse"] = plain(reuse)
         if labels:
-            payload["labels"] = dict(labels)
+            payload["labels"] = {str(k): str(v) for k, v in labels.items()}
         try:
             self.broker.send(queue, payload)
         except Exception:

@@ -30,7 +30,7 @@ from runner.ids import ulid
 from webhooks.config import RepoConfig, ServerConfig
 from webhooks.records import supersede_group
 from webhooks.scale.broker import Broker, HandBack
-from webhooks.scale.dispatch import RemoteDispatch
+from webhooks.scale.dispatch import RemoteDispatch, server_settings
 from webhooks.scale.redisio import Controls, Events, Groups, Ledger, Registry
 from webhooks.scale.relay import RelaySink
 from webhooks.service import FlowService
@@ -122,10 +122,11 @@ class FlowWorker:
         with self._lock:
             service = self._services.get(config)
             if service is None:
+                public_url, notify = server_settings(server)
                 service = FlowService(ServerConfig(
                     data_dir=self.options.data_dir, workers=self.options.concurrency,
-                    repos=(config,), public_url=server.get("public_url"),
-                    notify=tuple(server.get("notify") or ())), self.executors, self.environ)
+                    repos=(config,), public_url=public_url, notify=notify),
+                    self.executors, self.environ)
                 service.broker = RemoteDispatch(service, self.broker, self.client)
                 service.sinks.append(RelaySink(self.events, service))
                 self._services[config] = service
