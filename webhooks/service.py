@@ -295,8 +295,10 @@ class FlowService:
             for note in notes:
                 self.console.emit(LogLine(execution.id, None, None, 0, "WARN", note,
                                           dt.datetime.now(dt.UTC)))
+            # an untrusted run's commit holds the triggered flow too: it stays untrusted
             self.enqueue(f"flow:{execution.id}:{flow.qualified_id}", record.repo, flow.namespace,
                          flow.id, record.commit, {**done.variables(), "id": trigger.id},
+                         untrusted=record.engine.executors.untrusted,
                          inputs=trigger.props.get("inputs") or {})
 
     def source(self, namespace: str, flow_id: str, repo: str | None = None,

@@ -104,6 +104,23 @@ tasks:
 """
 
 
+CHAINED_FLOW = """\
+id: chained
+namespace: attack
+triggers:
+  - id: after_host
+    type: io.kestra.plugin.core.trigger.Flow
+    conditions:
+      - type: io.kestra.plugin.core.condition.ExecutionFlow
+        namespace: attack
+        flowId: host
+tasks:
+  - id: read
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ secret('DEPLOY') }}"
+"""
+
+
 class Listener:
     """An HTTP server on 127.0.0.1 that records every request it gets."""
 
@@ -148,7 +165,7 @@ def attacked(tmp_path: Path, listener: Listener, docker_executor: Any
     git(repo, "checkout", "-q", "-b", "feature")
     for name, text in {"host": HOST_FLOW, "links": LINK_FLOW, "kv": KV_FLOW,
                        "network": NETWORK_FLOW.format(port=listener.port),
-                       "secret": SECRET_FLOW}.items():
+                       "secret": SECRET_FLOW, "chained": CHAINED_FLOW}.items():
         (repo / ".flows").mkdir(exist_ok=True)
         (repo / ".flows" / f"{name}.yml").write_text(text)
     git(repo, "add", ".")
@@ -231,7 +248,7 @@ def test_fork_pull_request_cannot_reach_the_host_network_or_shared_state(
         octokit_examples: dict[str, list[dict[str, Any]]]) -> None:  # noqa: F811
     base_url, root, base, head = attacked
     deliver_pr(base_url, pr_payload(octokit_examples, base, head, "mallory/hello"))
-    runs = ended_runs(base_url, 5)
+    runs = ended_runs(base_url, 6)
 
     host = logs(base_url, runs["host"]["id"])
     assert runs["host"]["state"]["current"] == "SUCCESS", host
@@ -256,6 +273,9 @@ def test_fork_pull_request_cannot_reach_the_host_network_or_shared_state(
 
     assert runs["secret"]["state"]["current"] == "FAILED"
     assert "secrets are not available to untrusted runs" in logs(base_url, runs["secret"]["id"])
+    # a flow its run's end triggers (from the fork's own commit) is just as untrusted
+    assert runs["chained"]["state"]["current"] == "FAILED"
+    assert "secrets are not available to untrusted runs" in logs(base_url, runs["chained"]["id"])
 
     for run in runs.values():
         answer = str(run) + logs(base_url, run["id"])
@@ -270,12 +290,13 @@ def test_same_repository_pull_request_reaches_the_network_but_not_the_server_tok
         octokit_examples: dict[str, list[dict[str, Any]]]) -> None:  # noqa: F811
     base_url, _root, base, head = attacked
     deliver_pr(base_url, pr_payload(octokit_examples, base, head, "octo/hello"))
-    runs = ended_runs(base_url, 5)
+    runs = ended_runs(base_url, 6)
     assert runs["network"]["state"]["current"] == "SUCCESS", logs(base_url, runs["network"]["id"])
     assert listener.requests == ["/steal?from=network"]
     host = logs(base_url, runs["host"]["id"])
     assert "canary=none token=none" in host  # trusted, on the host: still no server environment
     assert "root=host" in host  # a trusted run may choose the Process runner
     assert runs["secret"]["state"]["current"] == "SUCCESS"
+    assert runs["chained"]["state"]["current"] == "SUCCESS"
     shown = str(runs["secret"]) + logs(base_url, runs["secret"]["id"])
     assert SECRET_VALUE not in shown and "******" in shown  # used, but masked when shown
