@@ -82,6 +82,7 @@ class ExecutionStateChanged:
     inputs: dict[str, Any] | None = None
     labels: dict[str, str] | None = None
     outputs: dict[str, Any] | None = None
+    untrusted: bool | None = None  # True for a fork's run: a re-run of it stays untrusted
 
 
 @dataclass(frozen=True)

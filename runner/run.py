@@ -157,7 +157,8 @@ class FlowRun:
         return {"inputs": {k: MASK if k in secret and v not in (None, "") else masked(v, self.secrets)
                            for k, v in execution.inputs.items()},
                 "labels": masked(execution.labels, self.secrets),
-                "outputs": masked(execution.outputs, self.secrets)}
+                "outputs": masked(execution.outputs, self.secrets),
+                **({"untrusted": True} if self.engine.executors.untrusted else {})}
 
     def set_task_state(self, record: TaskRunRecord, state: State) -> None:
         with self.lock:

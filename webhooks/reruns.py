@@ -41,13 +41,14 @@ def rerun(service: FlowService, execution_id: str, from_task: str | None) -> Rep
                   "labels": labels or dict(execution.labels),
                   "tasks": [_recorded_task(t) for t in view.get("taskRunList") or []
                             if isinstance(t, dict)]}
-        return _start(service, record.repo, record.commit, execution.flow.qualified_id, detail,
+        return _start(service, record.repo, record.commit, execution.flow.qualified_id,
+                      {**detail, "untrusted": record.engine.executors.untrusted},
                       execution_id, from_task)
     reuse = reuse_from(execution, from_task) if from_task else None
     started = service.start(execution.flow.namespace, execution.flow.id, execution.inputs,
                             repo=record.repo, ref=record.commit,
                             trigger=_trigger(execution_id, from_task), labels=execution.labels,
-                            reuse=reuse)
+                            reuse=reuse, untrusted=record.engine.executors.untrusted)
     return Reply(200, service.describe(started.id))
 
 
@@ -106,5 +107,6 @@ def _start(service: FlowService, repo: str, commit: str, flow: str, detail: Mapp
         reuse = reuse_from_record(target.flow, detail, from_task)
     started = service.start(namespace, flow_id, inputs, repo=repo, ref=commit,
                             trigger=_trigger(original, from_task),
-                            labels={str(k): str(v) for k, v in labels.items()}, reuse=reuse)
+                            labels={str(k): str(v) for k, v in labels.items()}, reuse=reuse,
+                            untrusted=detail.get("untrusted") is True)  # a fork's run stays so
     return Reply(200, service.describe(started.id))

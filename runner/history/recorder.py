@@ -103,6 +103,8 @@ class HistoryRecorder:
             for key in ("inputs", "labels", "outputs"):
                 if getattr(event, key) is not None:
                     buffer.kept[key] = self._mask_value(getattr(event, key))
+            if event.untrusted:  # kept only when true: older readers see run.json unchanged
+                buffer.kept["untrusted"] = True
             dur_ms = int((event.at - buffer.first_at).total_seconds() * 1000)
             del self._runs[event.execution_id]
             try:

@@ -273,6 +273,16 @@ def test_fork_pull_request_cannot_reach_the_host_network_or_shared_state(
 
     assert runs["secret"]["state"]["current"] == "FAILED"
     assert "secrets are not available to untrusted runs" in logs(base_url, runs["secret"]["id"])
+    # a re-run (from the API or the UI's button) keeps the run untrusted
+    status, again = call(base_url, "POST", f"/api/v1/executions/{runs['secret']['id']}/rerun")
+    assert status == 200, again
+    deadline = time.monotonic() + 60
+    while again["state"]["current"] not in ("SUCCESS", "FAILED"):
+        assert time.monotonic() < deadline, again
+        time.sleep(0.2)
+        again = call(base_url, "GET", f"/api/v1/executions/{again['id']}")[1]
+    assert again["state"]["current"] == "FAILED"
+    assert "secrets are not available to untrusted runs" in logs(base_url, again["id"])
     # a flow its run's end triggers (from the fork's own commit) is just as untrusted
     assert runs["chained"]["state"]["current"] == "FAILED"
     assert "secrets are not available to untrusted runs" in logs(base_url, runs["chained"]["id"])

@@ -163,3 +163,23 @@ def test_an_old_run_json_without_the_later_keys_still_reads(tmp_path: Path) -> N
     answer = recorded_execution(shown, old, None)
     assert (answer["inputs"], answer["outputs"], answer["labels"]) == ({}, {}, [])
     assert answer["taskRunList"][0]["parentTaskRunId"] is None
+
+
+def test_an_untrusted_run_is_recorded_as_such_so_a_later_re_run_stays_untrusted(
+        tmp_path: Path) -> None:
+    store = MemoryStore()
+    rec = HistoryRecorder(store, COMMIT, "refs/pull/7/head", "pull_request", "laptop")
+    trusted = Engine(Executors(LocalExecutor()), rec, data_dir=tmp_path / "d", work_root=tmp_path)
+    forked = Engine(Executors(LocalExecutor(), untrusted=True), rec, data_dir=tmp_path / "d",
+                    work_root=tmp_path)
+    flow = flow_of("""
+        id: f
+        namespace: ns
+        tasks:
+          - id: hello
+            type: io.kestra.plugin.core.log.Log
+            message: hi
+        """)
+    mine, theirs = trusted.run(flow), forked.run(flow)
+    assert "untrusted" not in (store.detail(mine.id) or {})  # run.json unchanged for trusted runs
+    assert (store.detail(theirs.id) or {}).get("untrusted") is True
