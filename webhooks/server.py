@@ -3,12 +3,15 @@ stopped together (the CLI parses options; this runs them)."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 import signal
+import socket
 import sys
 from collections.abc import Callable
 
+from runner.errors import UsageError
 from runner.executors import Executors
 from webhooks.app import create_app
 from webhooks.app import serve as run_http
@@ -54,13 +57,26 @@ def configure_logging(level: int = logging.INFO) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def serve(config: ServerConfig, executors: Executors, broker: str | None,
-          echo: Callable[[str], None]) -> None:
-    """Serve until SIGTERM/SIGINT, then stop every loop and close the service."""
-    configure_logging()
-    service = FlowService(config, executors)
-    for flow in service.flows():
-        echo(f"serving {flow.repo}:{flow.file} at {flow.commit[:10]}")
+LISTEN_BACKLOG = 128  # as werkzeug's own server
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """The HTTP listening socket, taken before anything else: a server that cannot have its
+    port stops here, before it opens its data, the broker or any trigger's connection (a
+    second server's MQTT client would take over the first one's session)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as werkzeug chooses it
+    try:
+        return socket.create_server((host, port), family=family, backlog=LISTEN_BACKLOG)
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            raise UsageError(f"port {port} is in use by another program (another flows serve?); "
+                             "stop it or choose another --port. Nothing was started") from None
+        raise UsageError(f"cannot listen on {host}:{port}: {err.strerror or err}. "
+                         "Nothing was started") from None
+
+
+def _loops(service: FlowService, config: ServerConfig, broker: str | None) -> list[Background]:
+    """The background loops of a server, not started yet."""
     if broker:  # runs go to `flows worker` processes; their events come back
         from webhooks.scale.commands import attach
 
@@ -70,13 +86,33 @@ def serve(config: ServerConfig, executors: Executors, broker: str | None,
     loops: list[Background] = [*runners, Dispatcher(service), Ticker(service), EventTriggers(service)]
     if config.poll:
         loops.append(Poller(service, config.poll))
-    for loop in loops:
-        loop.start()
-    echo(f"gitflows on http://{config.host}:{config.port}/")
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop cleanly: the finally below runs
+    return loops
+
+
+def serve(config: ServerConfig, executors: Executors, broker: str | None,
+          echo: Callable[[str], None]) -> None:
+    """Serve until SIGTERM/SIGINT, then stop every loop and close the service. UsageError,
+    having started nothing, when the port cannot be had."""
+    configure_logging()
+    listener = bind(config.host, config.port)  # first: see bind()
     try:
-        run_http(create_app(service), config.host, config.port)
+        service = FlowService(config, executors)
+    except BaseException:
+        listener.close()
+        raise
+    loops: list[Background] = []
+    try:
+        for flow in service.flows():
+            echo(f"serving {flow.repo}:{flow.file} at {flow.commit[:10]}")
+        loops = _loops(service, config, broker)
+        for loop in loops:
+            loop.start()
+        port = listener.getsockname()[1]
+        echo(f"gitflows on http://{config.host}:{port}/")
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop cleanly: the finally below runs
+        run_http(create_app(service), config.host, port, listener.fileno())
     finally:
         for loop in reversed(loops):
             loop.stop()
         service.close()
+        listener.close()
