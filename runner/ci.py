@@ -10,7 +10,9 @@ run untrusted: no secrets, no network in containers, token variables removed fro
 environment, and no history push.
 
 Exit code (`CiResult.exit_code`): 0 when every run ends SUCCESS/WARNING or nothing ran,
-1 when one ends FAILED/KILLED/CANCELLED; usage errors raise UsageError (exit 2).
+1 when one ends FAILED/KILLED/CANCELLED or a file of the flows directory is not a valid flow
+(it fails like a run: diagnostics, a failure status, a summary row); usage errors raise
+UsageError (exit 2).
 """
 
 from __future__ import annotations
@@ -21,14 +23,22 @@ import tempfile
 import threading
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Collection, Mapping, MutableMapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 from runner.catalog import DirectoryFlows
-from runner.ci_event import CiOptions, Context, github_env, resolve
+from runner.ci_event import (
+    CiOptions,
+    Context,
+    InvalidFlow,
+    github_env,
+    invalid_flows,
+    report_invalid,
+    resolve,
+)
 from runner.diagnostics import Diagnostic
 from runner.engine import Engine
 from runner.errors import GitflowsError, UsageError
@@ -63,10 +73,12 @@ class RunResult:
     failed_task: str | None = None
     tail: tuple[str, ...] = ()
     note: str = ""  # why it was skipped, or why it could not start
+    file: str | None = None  # set for a flow file that is not valid (it never ran)
 
     def as_dict(self) -> dict[str, Any]:
         return {"flow": self.flow, "state": str(self.state), "run": self.run_id,
-                "seconds": self.seconds, "failedTask": self.failed_task, "note": self.note}
+                "seconds": self.seconds, "failedTask": self.failed_task, "note": self.note,
+                **({"file": self.file} if self.file else {})}
 
 
 @dataclass(frozen=True)
@@ -74,21 +86,23 @@ class CiResult:
     context: Context
     runs: tuple[RunResult, ...]
     skipped: tuple[RunResult, ...]
+    invalid: tuple[RunResult, ...] = ()  # flow files that do not parse or validate: FAILED
 
     @property
     def state(self) -> State:
-        if not self.runs:
+        if not self.runs and not self.invalid:
             return State.SKIPPED
-        return worst([r.state for r in self.runs])
+        return worst([r.state for r in (*self.runs, *self.invalid)])
 
     @property
     def exit_code(self) -> int:
-        return 0 if all(r.state in (State.SUCCESS, State.WARNING) for r in self.runs) else 1
+        return 0 if all(r.state in (State.SUCCESS, State.WARNING)
+                        for r in (*self.runs, *self.invalid)) else 1
 
     def outputs(self) -> dict[str, str]:
         return {"state": str(self.state),
                 "run-ids": ",".join(r.run_id for r in self.runs if r.run_id),
-                "failed-flows": ",".join(r.flow for r in self.runs
+                "failed-flows": ",".join(r.flow for r in (*self.runs, *self.invalid)
                                          if r.state not in (State.SUCCESS, State.WARNING))}
 
     def as_dict(self) -> dict[str, Any]:
@@ -96,14 +110,23 @@ class CiResult:
         return {"event": ctx.event, "repo": ctx.repo, "sha": ctx.sha, "ref": ctx.ref,
                 "untrusted": ctx.untrusted, "state": str(self.state),
                 "runs": [r.as_dict() for r in self.runs],
-                "skipped": [r.as_dict() for r in self.skipped]}
+                "skipped": [r.as_dict() for r in self.skipped],
+                "invalid": [r.as_dict() for r in self.invalid]}
 
 
 # -- which flows -------------------------------------------------------------------------------
 
-def catalog(folder: Path, say: Callable[[str], None]) -> DirectoryFlows:
-    """The flows of a directory, parsed once and shared by every run (subflows too)."""
+Broken = list[tuple[Path, list[Diagnostic]]]
+
+
+def catalog(folder: Path, say: Callable[[str], None], broken: Broken | None = None
+            ) -> DirectoryFlows:
+    """The flows of a directory, parsed once and shared by every run (subflows too). Files
+    that are not valid flows are collected in `broken` (without it: a warning)."""
     def invalid(path: Path, diagnostics: list[Diagnostic]) -> None:
+        if broken is not None:
+            broken.append((path, diagnostics))
+            return
         errors = [d.format() for d in diagnostics if d.is_error]
         say(f"warning: {path} is not a valid flow, not run: {'; '.join(errors[:3])}")
 
@@ -116,17 +139,19 @@ def load_flows(folder: Path, say: Callable[[str], None]) -> dict[str, Flow]:
 
 
 def select(ctx: Context, flows: Mapping[str, Flow], names: Sequence[str],
-           say: Callable[[str], None]) -> tuple[list[tuple[Flow, str]], list[RunResult]]:
-    """(flows to run with the trigger id that starts them, flows skipped by [skip ci])."""
+           say: Callable[[str], None], invalid: Collection[str] = ()
+           ) -> tuple[list[tuple[Flow, str]], list[RunResult]]:
+    """(flows to run with the trigger id that starts them, flows skipped by [skip ci]).
+    `invalid`: names of invalid flow files, which fail instead of being unknown."""
     wanted = [n.strip() for name in names for n in name.split(",") if n.strip()]
-    unknown = [n for n in wanted if n not in flows]
+    unknown = [n for n in wanted if n not in flows and n not in invalid]
     if unknown:
         raise UsageError(f"--flow {', '.join(unknown)}: no such flow in {ctx.flows_dir} "
                          f"(found: {', '.join(sorted(flows)) or 'none'})")
     if ctx.git_event is None:
         if not wanted:
             raise UsageError(f"a {ctx.event} run needs the flows to run: --flow NAMESPACE.ID")
-        return [(flows[n], "manual") for n in dict.fromkeys(wanted)], []
+        return [(flows[n], "manual") for n in dict.fromkeys(wanted) if n in flows], []
     runs, skipped = [], []
     for name, flow in flows.items():
         if wanted and name not in wanted:
@@ -237,8 +262,11 @@ def run_ci(options: CiOptions, environ: MutableMapping[str, str],
         + (f" ({ctx.ref})" if ctx.ref else "") + (", untrusted (fork)" if ctx.untrusted else ""))
     if head != ctx.sha:
         say(f"flows ci: note: the work tree is at {head[:12]}; flows are read from it")
-    flows = catalog(ctx.flows_dir, say)
-    planned, skipped = select(ctx, flows.all(), options.flows, say)
+    broken: Broken = []
+    flows = catalog(ctx.flows_dir, say, broken)
+    valid = flows.all()
+    invalid = invalid_flows(ctx.root, broken, say)
+    planned, skipped = select(ctx, valid, options.flows, say, {i.name for i in invalid})
     unused = set(options.inputs) - {i.id for flow, _ in planned for i in flow.inputs}
     if unused and planned:
         say(f"warning: no flow that runs declares the input(s) {', '.join(sorted(unused))}")
@@ -257,11 +285,7 @@ def run_ci(options: CiOptions, environ: MutableMapping[str, str],
                      dict(environ), secrets, options.inputs, store, err, flows)
     if not ctx.token and ctx.git_event is not None:
         say("flows ci: no token (GITHUB_TOKEN): commit statuses are not posted")
-    for skip in skipped:
-        skip_reporter = runner.reporter(skip.flow, "skipped")
-        if skip_reporter is not None:
-            skip_reporter.skipped(skip.note[:140])
-            skip_reporter.close()
+    _report_not_run(runner, skipped, invalid)
     jobs = [(flow, trigger_id, ulid()) for flow, trigger_id in planned]
     reporters = [runner.reporter(flow.qualified_id, run_id) for flow, _, run_id in jobs]
     for reporter in reporters:
@@ -277,8 +301,32 @@ def run_ci(options: CiOptions, environ: MutableMapping[str, str],
         say(f"warning: {warning}")
     if options.push_history:
         _push_history(ctx, store, bool(results), say)
-    result = CiResult(ctx, tuple(results), tuple(skipped))
-    for run in (*result.runs, *result.skipped):
+    failed = tuple(RunResult(i.name, State.FAILED, note=f"invalid flow: {i.first_error}",
+                             tail=tuple(d.format() for d in i.diagnostics), file=i.file)
+                   for i in invalid)
+    result = CiResult(ctx, tuple(results), tuple(skipped), failed)
+    _write_reports(result, options, environ, say)
+    return result
+
+
+def _report_not_run(runner: _Runner, skipped: Sequence[RunResult],
+                    invalid: Sequence[InvalidFlow]) -> None:
+    """Statuses of flows that do not run: skipped ones succeed, invalid files fail."""
+    for skip in skipped:
+        skip_reporter = runner.reporter(skip.flow, "skipped")
+        if skip_reporter is not None:
+            skip_reporter.skipped(skip.note[:140])
+            skip_reporter.close()
+    for bad in invalid:
+        reporter = runner.reporter(bad.name, "invalid")
+        if reporter is not None and not report_invalid(reporter, bad):
+            runner.errors.append(f"{bad.file}: the commit status was not sent in time")
+
+
+def _write_reports(result: CiResult, options: CiOptions, environ: Mapping[str, str],
+                   say: Callable[[str], None]) -> None:
+    """The closing lines, the job summary and the step outputs."""
+    for run in (*result.runs, *result.invalid, *result.skipped):
         say(f"flows ci: {run.flow} {run.state}" + (f" in {seconds_text(run.seconds)}"
                                                      if run.seconds is not None else ""))
     summary = options.summary or github_env(environ, "GITHUB_STEP_SUMMARY")
@@ -288,7 +336,6 @@ def run_ci(options: CiOptions, environ: MutableMapping[str, str],
     outputs = options.outputs or github_env(environ, "GITHUB_OUTPUT")
     if outputs:
         write_outputs(Path(outputs), result.outputs())
-    return result
 
 
 def _push_history(ctx: Context, store: NotesStore | None, ran: bool,
@@ -320,7 +367,7 @@ def summary_markdown(result: CiResult) -> str:
              + (f" ({_cell(ctx.ref)})" if ctx.ref else ""), ""]
     if ctx.untrusted:
         lines += ["Pull request from a fork: untrusted runs (no secrets, no network).", ""]
-    rows = (*result.runs, *result.skipped)
+    rows = (*result.runs, *result.invalid, *result.skipped)
     if not rows:
         return "\n".join([*lines, "No flow is triggered by this event.", "", ""])
     lines += ["| flow | state | duration | run |", "|---|---|---|---|"]
@@ -330,14 +377,15 @@ def summary_markdown(result: CiResult) -> str:
         lines.append(f"| `{run.flow}` | {icon} {run.state} | {took} | "
                      f"{f'`{run.run_id}`' if run.run_id else _cell(run.note)} |")
     lines.append("")
-    for run in result.runs:
+    for run in (*result.runs, *result.invalid):
         if run.state in (State.SUCCESS, State.WARNING):
             continue
         where = f"task <code>{run.failed_task}</code>" if run.failed_task else "the run"
+        what = f"<code>{run.file}</code> is not a valid flow" if run.file else \
+            f"{where} {str(run.state).lower()}"
         fence = "````" if any("```" in line for line in run.tail) else "```"
         lines += [f"<details><summary>{ICONS.get(str(run.state), '')} <code>{run.flow}</code>: "
-                  f"{where} {str(run.state).lower()}</summary>", "", f"{fence}text", *run.tail,
-                  fence, "", "</details>", ""]
+                  f"{what}</summary>", "", f"{fence}text", *run.tail, fence, "", "</details>", ""]
     return "\n".join([*lines, ""])
 
 

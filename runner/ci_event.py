@@ -4,25 +4,32 @@ Inside GitHub Actions (GITHUB_ACTIONS=true; Gitea Actions sets the same variable
 options come from GITHUB_EVENT_NAME, GITHUB_EVENT_PATH, GITHUB_SHA, GITHUB_REPOSITORY and
 GITHUB_WORKSPACE. Elsewhere the event is `--event push|pull_request --payload FILE`, a payload in
 GitHub's shape (a small generic one is enough), normalised by webhooks/providers/github.py.
-Changed paths and the head commit message come from git (runner/git/diff.py), as the server
-computes them; a shallow clone without the `before` commit leaves the paths unknown, and path
-filters then pass, as on GitHub.
+Changed paths and the head commit message (for `[skip ci]`) come from git (runner/git/diff.py),
+as the server computes them; a shallow clone without the `before` commit leaves the paths
+unknown, and path filters then pass, as on GitHub.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
+import re
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.diagnostics import Diagnostic
 from runner.errors import GitflowsError, UsageError
-from runner.git.diff import changed_paths, commit_message, pull_request_paths
+from runner.events import LogLine, State
+from runner.git.diff import changed_paths, head_message, pull_request_paths
 from runner.git.files import find_root
 from runner.git.repo import GitRepo
+from runner.reporters.commit_status import StatusReporter
+from runner.yamlsource import YamlSyntaxError, load, read_source
 from webhooks import providers
 from webhooks.dispatch import GitEvent
 from webhooks.events import Ignored, Ping, PullRequest, Push
@@ -32,6 +39,7 @@ MANUAL_EVENTS = ("workflow_dispatch", "manual")
 FORGES = ("github", "gitea", "gitlab")
 TOKEN_VARS = {"github": ("GITHUB_TOKEN",), "gitea": ("GITEA_TOKEN", "GITHUB_TOKEN"),
               "gitlab": ("GITLAB_TOKEN",)}
+_NAME_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 @dataclass(frozen=True)
@@ -168,7 +176,7 @@ def resolve(options: CiOptions, environ: Mapping[str, str]) -> Context:
     if isinstance(found, Push):
         if found.deleted:
             raise UsageError(f"the push deletes {found.ref}: there is nothing to run")
-        message = found.head_commit_message or commit_message(git, found.after)
+        message = head_message(git, found.after, found.head_commit_message)
         paths = changed_paths(git, found.before, found.after, default_branch=default)
         git_event = GitEvent.for_push(found.ref, repo=found.repo, changed_paths=paths,
                                       head_commit_message=message, default_branch=default)
@@ -178,7 +186,7 @@ def resolve(options: CiOptions, environ: Mapping[str, str]) -> Context:
         return Context(**base, sha=found.after, repo=found.repo, ref=found.branch or found.tag,
                        git_event=git_event, untrusted=False, trigger=trigger)
     paths = pull_request_paths(git, found.base_sha or found.base_ref, found.head_sha)
-    git_event = GitEvent.from_pull_request(found, paths, commit_message(git, found.head_sha),
+    git_event = GitEvent.from_pull_request(found, paths, head_message(git, found.head_sha),
                                            default)
     trigger = {"type": "pull_request", "repo": found.repo, "number": found.number,
                "action": found.action, "base": found.base_ref, "head": found.head_ref,
@@ -186,3 +194,65 @@ def resolve(options: CiOptions, environ: Mapping[str, str]) -> Context:
     return Context(**base, sha=found.head_sha, repo=found.repo,
                    ref=f"refs/pull/{found.number}/head", git_event=git_event,
                    untrusted=found.fork, trigger=trigger)
+
+
+# -- invalid flow files: `flows ci` and the server report them alike ------------------------------
+
+@dataclass(frozen=True)
+class InvalidFlow:
+    """A file of `.flows/` that does not parse or validate: it never runs, so it fails."""
+
+    file: str  # relative to the repository root, as git names it
+    name: str  # namespace.id when the file declares them, else the file path
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def first_error(self) -> str:
+        errors = [d for d in self.diagnostics if d.is_error] or list(self.diagnostics)
+        return errors[0].format() if errors else f"{self.file}: not a valid flow"
+
+
+def invalid_flow(file: str, text: str | None, diagnostics: Sequence[Diagnostic]) -> InvalidFlow:
+    """The invalid file, named by the flow it declares (so its status replaces that flow's);
+    by its path when it declares no usable namespace and id."""
+    name = file
+    try:
+        data = load(text, file).data if text is not None else None
+    except YamlSyntaxError:
+        data = None
+    if isinstance(data, dict):
+        namespace, flow_id = data.get("namespace"), data.get("id")
+        if all(isinstance(v, str) and _NAME_PART.fullmatch(v) for v in (namespace, flow_id)):
+            name = f"{namespace}.{flow_id}"
+    return InvalidFlow(file, name, tuple(sorted(diagnostics)))
+
+
+def report_invalid(reporter: StatusReporter, invalid: InvalidFlow) -> bool:
+    """Post the failure status of an invalid flow, its first error as the description;
+    False when it did not go out in time."""
+    now = dt.datetime.now(dt.UTC)
+    reporter.emit(LogLine("", None, None, 1, "ERROR", invalid.first_error, now))
+    return reporter.close(State.FAILED)
+
+
+def invalid_flows(root: Path, broken: Sequence[tuple[Path, Sequence[Diagnostic]]],
+                  say: Callable[[str], None]) -> list[InvalidFlow]:
+    """The invalid files, named as git names them (as the server reports them), each
+    diagnostic printed as `file:line:col: severity code: message`."""
+    found = []
+    for path, diagnostics in broken:
+        try:
+            file = path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:  # a --flows directory outside the repository
+            file = str(path)
+        try:
+            text: str | None = read_source(path, errors="replace")
+        except (OSError, YamlSyntaxError):
+            text = None
+        invalid = invalid_flow(file, text, [dataclasses.replace(d, file=file)
+                                            if d.file == str(path) else d for d in diagnostics])
+        for diagnostic in invalid.diagnostics:
+            say(diagnostic.format())
+        say(f"error: {file} is not a valid flow: {invalid.name} fails")
+        found.append(invalid)
+    return found

@@ -13,11 +13,13 @@ import socket
 import time
 from typing import Any
 
-from runner.git.diff import changed_paths, commit_message, pull_request_paths
+from runner.ci_event import invalid_flow, report_invalid
+from runner.git.diff import changed_paths, head_message, pull_request_paths
 from webhooks import providers
 from webhooks.background import Background
 from webhooks.dispatch import GitEvent, matching_triggers, skipped_triggers
 from webhooks.events import Ignored, Ping, PullRequest, Push
+from webhooks.records import FlowAtCommit
 from webhooks.service import FlowService
 
 log = logging.getLogger("gitflows.dispatch")
@@ -77,37 +79,14 @@ class Dispatcher(Background):
             log.info("event for %s: not a served repository", event.repo)
             return []
         self.service.refresh(name)
-        git = self.service.repos[name]
-        default_branch = git.current_branch()
-        trigger: dict[str, Any]
-        if isinstance(event, Push):
-            if event.deleted:
-                return []
-            paths = changed_paths(git, event.before, event.after, default_branch=default_branch)
-            git_event = GitEvent.from_push(event, paths, default_branch)
-            commit, trigger = event.after, {
-                "type": "push", "repo": event.repo, "ref": event.ref, "branch": event.branch,
-                "tag": event.tag, "before": event.before, "after": event.after,
-                "sha": event.after, "pusher": event.pusher}
-            untrusted = False
-        elif isinstance(event, PullRequest):
-            head = event.head_sha
-            paths = pull_request_paths(git, event.base_sha or event.base_ref, head)
-            git_event = GitEvent.from_pull_request(event, paths, commit_message(git, head),
-                                                   default_branch)
-            commit, trigger = head, {
-                "type": "pull_request", "repo": event.repo, "number": event.number,
-                "action": event.action, "base": event.base_ref, "head": event.head_ref,
-                "sha": head, "fork": event.fork}
-            untrusted = event.fork and not self.service.trusts_forks(name)
-        else:
+        decided = self._git_event(name, event)
+        if decided is None:
             return []
+        git_event, commit, trigger, untrusted = decided
         started = []
         for found in self.service.flows(name, commit):
             if found.flow is None:
-                errors = [d.format() for d in found.diagnostics if d.is_error]
-                log.warning("%s at %s is not a valid flow: %s", found.file, commit[:10],
-                            "; ".join(errors[:3]))
+                self._invalid(name, commit, found, trigger)
                 continue
             matched = matching_triggers(found.flow, git_event)
             if not matched:
@@ -125,3 +104,46 @@ class Dispatcher(Background):
                                     {**trigger, "id": matched[0].id}, untrusted):
                 started.append(key)
         return started
+
+    def _git_event(self, name: str, event: Any
+                   ) -> tuple[GitEvent, str, dict[str, Any], bool] | None:
+        """(the event to match, the commit that runs, trigger.*, untrusted); None: nothing runs.
+        The head commit message comes from git at that commit (payloads may omit it)."""
+        git = self.service.repos[name]
+        default_branch = git.current_branch()
+        if isinstance(event, Push):
+            if event.deleted:
+                return None
+            paths = changed_paths(git, event.before, event.after, default_branch=default_branch)
+            git_event = GitEvent.for_push(
+                event.ref, repo=event.repo, changed_paths=paths, default_branch=default_branch,
+                head_commit_message=head_message(git, event.after, event.head_commit_message))
+            return git_event, event.after, {
+                "type": "push", "repo": event.repo, "ref": event.ref, "branch": event.branch,
+                "tag": event.tag, "before": event.before, "after": event.after,
+                "sha": event.after, "pusher": event.pusher}, False
+        if isinstance(event, PullRequest):
+            head = event.head_sha
+            paths = pull_request_paths(git, event.base_sha or event.base_ref, head)
+            git_event = GitEvent.from_pull_request(event, paths, head_message(git, head),
+                                                   default_branch)
+            return git_event, head, {
+                "type": "pull_request", "repo": event.repo, "number": event.number,
+                "action": event.action, "base": event.base_ref, "head": event.head_ref,
+                "sha": head, "fork": event.fork}, event.fork and not self.service.trusts_forks(name)
+        return None
+
+    def _invalid(self, name: str, commit: str, found: FlowAtCommit,
+                 trigger: dict[str, Any]) -> None:
+        """An invalid flow file fails, as in `flows ci`: a failure status when the repository
+        reports statuses (the same context and description), else a warning in the log."""
+        errors = [d.format() for d in found.diagnostics if d.is_error]
+        log.warning("%s at %s is not a valid flow: %s", found.file, commit[:10],
+                    "; ".join(errors[:3]))
+        text = self.service.repos[name].files_at(commit, found.file).get(found.file)
+        invalid = invalid_flow(found.file, text, found.diagnostics)
+        reporter = self.service.reporting.reporter(name, commit, invalid.name, "invalid",
+                                                   trigger, None)
+        if reporter is not None and not report_invalid(reporter, invalid):
+            log.warning("%s at %s: the failure status was not sent in time", found.file,
+                        commit[:10])

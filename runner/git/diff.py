@@ -127,3 +127,12 @@ def commit_message(repo: GitRepo | Path, commit: str) -> str | None:
     if full is None:
         return None
     return _ok(repo, "show", "-s", "--format=%B", full).decode("utf-8", "replace").rstrip("\n")
+
+
+def head_message(repo: GitRepo | Path, commit: str, reported: str | None = None) -> str | None:
+    """The message `[skip ci]` is read from, for every face (server, poller, `flows ci`): git's,
+    at the commit that runs, since payloads may leave it out (GitHub tag and branch-create
+    pushes, polled refs) or differ by forge; `reported` (the payload's) only when the commit
+    is not here."""
+    found = commit_message(repo, commit)
+    return reported if found is None else found

@@ -144,8 +144,11 @@ def test_select_filters_skips_and_names(repo: Path, tmp_path: Path) -> None:
     runs, skipped = select(ctx, _flows(), (), said.append)
     assert [(f.qualified_id, t) for f, t in runs] == [("demo.build", "on_push")] and not skipped
     assert any("runs: branch 'main'" in line for line in said)
+    # the message comes from git at the pushed commit, not from the payload
+    _git(repo, "commit", "-q", "--allow-empty", "-m", "x [skip ci]")
+    skipping = _git(repo, "rev-parse", "HEAD")
     skip = resolve(CiOptions(event="push", repo=repo,
-                             payload=_payload(tmp_path, _push(sha, "x [skip ci]"))), {})
+                             payload=_payload(tmp_path, _push(skipping, "x"))), {})
     runs, skipped = select(skip, _flows(), (), said.append)
     assert runs == [] and [s.flow for s in skipped] == ["demo.build"]
     assert "[skip ci]" in skipped[0].note
