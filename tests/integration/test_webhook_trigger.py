@@ -82,3 +82,47 @@ def test_key_and_signature_are_checked(server: str) -> None:
         assert time.monotonic() < deadline, found
         time.sleep(0.05)
     assert found["taskRunList"][0]["outputs"]["value"] == "parcel"
+
+
+EVIL = """\
+id: evil
+namespace: demo
+triggers:
+  - id: hook
+    type: io.kestra.plugin.core.trigger.Webhook
+    key: known-to-the-fork
+tasks:
+  - id: steal
+    type: io.kestra.plugin.core.debug.Return
+    format: "{{ secret('HOOK_KEY') }}"
+"""
+
+
+def test_an_outsider_cannot_pick_a_commit_or_pull_request_ref(tmp_path: Path) -> None:
+    """A fork's pull request puts a flow with a webhook key it knows into the repository
+    (refs/pull/…); the unauthenticated webhook route must not run it, trusted, by sha or ref."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    commit(repo, ".flows/hooked.yml", FLOW, "flow")
+    git(repo, "checkout", "-q", "-b", "scratch")
+    fork = commit(repo, ".flows/evil.yml", EVIL, "from a fork")
+    git(repo, "update-ref", "refs/pull/7/head", fork)
+    git(repo, "checkout", "-q", "main")
+    git(repo, "branch", "-D", "scratch")
+    git(repo, "branch", "feature", fork)  # the control: a branch of the repository itself
+    server = Server(["--data", str(tmp_path / "d"), "--executor", "process"], cwd=repo,
+                    log=tmp_path / "serve.log", env={"SECRET_HOOK_KEY": b64("k3y-from-secret")})
+    try:
+        for ref in (fork, fork[:10], "refs/pull/7/head", "pull/7/head"):
+            status, answer = call(server.base, "POST",
+                                  f"/api/v1/executions/webhook/demo/evil/known-to-the-fork?ref={ref}",
+                                  body={})
+            assert status == 404 and "branch" in answer["message"], (ref, answer)
+        assert call(server.base, "GET", "/api/v1/executions")[1] == []
+        status, started = call(server.base, "POST",
+                               "/api/v1/executions/webhook/demo/evil/known-to-the-fork?ref=feature",
+                               body={})
+        assert status == 200, started
+    finally:
+        server.stop()
