@@ -12,7 +12,6 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.routing import BaseConverter
 
 from runner.errors import GitflowsError, UsageError
 from webhooks import auth, editing, httpapi, listing, providers, ui
@@ -55,18 +54,9 @@ def _inputs() -> dict[str, Any]:
     return values
 
 
-class ExecutionIdConverter(BaseConverter):
-    """<execution:…>: a path segment that cannot be a namespace (webhooks/httpapi.py), so
-    POST /api/v1/executions/{ns}/kill starts the flow `kill` and never kills execution {ns}."""
-    regex = httpapi.EXECUTION_ID
-    part_isolating = True  # one segment: werkzeug guesses False from the '/' in [^/]
-    weight = 50  # tried before <namespace>: an execution id followed by an action is the action
-
-
 def create_app(service: FlowService) -> Flask:
     # no Flask static route: it would serve a static/ folder of the working directory
     app = Flask("gitflows", static_folder=None)
-    app.url_map.converters["execution"] = ExecutionIdConverter
     app.config["MAX_CONTENT_LENGTH"] = service.config.max_body
 
     @app.errorhandler(NotFoundError)
@@ -178,12 +168,7 @@ def create_app(service: FlowService) -> Flask:
 
     @app.route("/api/v1/executions/webhook/<namespace>/<flow_id>/<key>", methods=["GET", "POST"])
     def webhook(namespace: str, flow_id: str, key: str) -> tuple[Response, int]:
-        repo, ref = request.args.get("repo"), request.args.get("ref")
-        if ref is not None and not _is_branch(repo, ref):
-            # the caller is not authenticated: it may pick a branch, never a commit or a pull
-            # request's ref, whose flows (a fork's) would run trusted, with every secret
-            raise NotFoundError(f"no branch '{ref}': webhook triggers run the flows of a branch")
-        target, _ = service.find(namespace, flow_id, repo, ref)
+        target, _ = service.find(namespace, flow_id, request.args.get("repo"), request.args.get("ref"))
         assert target.flow is not None
         hook = find_trigger(target.flow, key, service.secrets)
         if hook is None:
@@ -202,11 +187,6 @@ def create_app(service: FlowService) -> Flask:
                                   trigger=trigger)
         return jsonify(service.describe(execution.id)), 200
 
-    def _is_branch(repo: str | None, ref: str) -> bool:
-        name = ref.removeprefix("refs/heads/")
-        return any(f"refs/heads/{name}" in git.refs("refs/heads")
-                   for served, git in service.repos.items() if repo in (None, served))
-
     @app.get("/api/v1/executions")
     def executions() -> Response:
         return jsonify(service.recent(httpapi.integer(request.args, "size", 50)))
@@ -219,14 +199,13 @@ def create_app(service: FlowService) -> Flask:
     def logs(execution_id: str) -> Response:
         return jsonify(service.record(execution_id).logs)
 
-    # DELETE is Kestra's method for a kill; POST is kept for existing callers
-    @app.route("/api/v1/executions/<execution:execution_id>/kill", methods=["POST", "DELETE"])
+    @app.post("/api/v1/executions/<execution_id>/kill")
     def kill(execution_id: str) -> tuple[Response, int]:
         if not service.kill(execution_id):
             return _error(409, f"execution {execution_id} is not running")
         return jsonify(service.describe(execution_id)), 202
 
-    @app.post("/api/v1/executions/<execution:execution_id>/resume")
+    @app.post("/api/v1/executions/<execution_id>/resume")
     def resume(execution_id: str) -> tuple[Response, int]:
         if not service.resume(execution_id, _inputs()):
             return _error(409, f"execution {execution_id} is not paused")
@@ -246,8 +225,7 @@ def create_app(service: FlowService) -> Flask:
         return jsonify(service.history_run(run, request.args.get("repo")))
 
     for route in editing.routes(service):  # saving flows as commits, re-runs
-        app.add_url_rule(httpapi.action_rule(route.rule), route.name, _view(route),
-                         methods=[route.method])
+        app.add_url_rule(route.rule, route.name, _view(route), methods=[route.method])
     _ui_routes(app, service)
     return app
 
@@ -327,7 +305,7 @@ def _ui_routes(app: Flask, service: FlowService) -> None:
         text = request.get_data(as_text=True)
         return jsonify(ui.validate_text(text, request.args.get("file", "flow.yml")))
 
-    @app.get("/api/v1/executions/<execution:execution_id>/follow")
+    @app.get("/api/v1/executions/<execution_id>/follow")
     @app.get("/api/v1/logs/<execution_id>/follow")
     def follow(execution_id: str) -> Response:
         """Server-Sent Events: each log line as it is written, then `end` with the final state."""
