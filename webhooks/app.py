@@ -168,7 +168,12 @@ def create_app(service: FlowService) -> Flask:
 
     @app.route("/api/v1/executions/webhook/<namespace>/<flow_id>/<key>", methods=["GET", "POST"])
     def webhook(namespace: str, flow_id: str, key: str) -> tuple[Response, int]:
-        target, _ = service.find(namespace, flow_id, request.args.get("repo"), request.args.get("ref"))
+        repo, ref = request.args.get("repo"), request.args.get("ref")
+        if ref is not None and not _is_branch(repo, ref):
+            # the caller is not authenticated: it may pick a branch, never a commit or a pull
+            # request's ref, whose flows (a fork's) would run trusted, with every secret
+            raise NotFoundError(f"no branch '{ref}': webhook triggers run the flows of a branch")
+        target, _ = service.find(namespace, flow_id, repo, ref)
         assert target.flow is not None
         hook = find_trigger(target.flow, key, service.secrets)
         if hook is None:
@@ -186,6 +191,11 @@ def create_app(service: FlowService) -> Flask:
         execution = service.start(namespace, flow_id, {}, repo=target.repo, ref=target.commit,
                                   trigger=trigger)
         return jsonify(service.describe(execution.id)), 200
+
+    def _is_branch(repo: str | None, ref: str) -> bool:
+        name = ref.removeprefix("refs/heads/")
+        return any(f"refs/heads/{name}" in git.refs("refs/heads")
+                   for served, git in service.repos.items() if repo in (None, served))
 
     @app.get("/api/v1/executions")
     def executions() -> Response:
