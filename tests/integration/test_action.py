@@ -62,7 +62,7 @@ def test_action_inputs_outputs_and_steps() -> None:
     assert action["runs"]["using"] == "composite"
     inputs = action["inputs"]
     assert set(inputs) == {"flows-path", "flow", "inputs", "executor", "token", "push-history",
-                           "python-version"}
+                           "python-version", "pass-env"}
     assert inputs["token"]["default"] == "${{ github.token }}"
     assert (inputs["push-history"]["default"], inputs["python-version"]["default"]) == (
         "true", "3.11")
@@ -127,3 +127,31 @@ def test_run_step_pushes_history_that_the_fetch_step_brings_back(job: Job) -> No
     subprocess.run(["bash", "-e", "-c", fetch["run"]], cwd=clone, check=True, timeout=60)
     assert {e["flow"] for e in notes(clone, sha)} == {"demo.build", "demo.deploy"}
     assert git(clone, "rev-parse", "--verify", "refs/flows/logs")
+
+
+ECHO_ENV = """\
+id: echo
+namespace: demo
+tasks:
+  - id: show
+    type: io.kestra.plugin.scripts.shell.Commands
+    taskRunner:
+      type: io.kestra.plugin.core.runner.Process
+    commands:
+      - 'echo "deploy_host=${DEPLOY_HOST:-unset} token=${GITHUB_TOKEN:-unset}"'
+"""
+
+
+def test_steps_see_only_the_job_variables_named_in_pass_env(job: Job) -> None:  # noqa: F811
+    action = load()
+    sha = commit(job.work, ".flows/echo.yml", ECHO_ENV, "echo")
+    env = {**job.env("workflow_dispatch", {"ref": "refs/heads/main"}, sha),
+           "DEPLOY_HOST": "deploy.internal"}
+    done = run_step(action, env, job.work, flow="demo.echo", executor="process",
+                    push_history="false")
+    assert done.returncode == 0, done.stderr
+    assert "deploy_host=unset token=unset" in done.stderr
+    done = run_step(action, env, job.work, flow="demo.echo", executor="process",
+                    push_history="false", pass_env="DEPLOY_HOST,\n")
+    assert done.returncode == 0, done.stderr
+    assert "deploy_host=deploy.internal token=unset" in done.stderr
