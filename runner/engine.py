@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from runner.cancel import CancelToken
+from runner.concurrency import Admission, FlowSlots
 from runner.context import RunContext, resume_inputs
 from runner.events import Clock, EventSink, State, SystemClock
 from runner.execution import Execution, TaskRunRecord
@@ -40,7 +41,8 @@ class Engine:
                  environ: Mapping[str, str] | None = None, work_root: Path | None = None,
                  namespace_files: NamespaceFiles | None = None, flows: FlowLookup | None = None,
                  kv: KeyValueStore | None = None, data_dir: Path | None = None,
-                 secrets: Secrets | None = None) -> None:
+                 secrets: Secrets | None = None, slots: FlowSlots | None = None,
+                 slot_scope: str = "") -> None:
         self.executors = executors
         self.sink = sink
         self.registry = registry or default_registry()
@@ -55,8 +57,10 @@ class Engine:
         self.renderer = Renderer(clock=self.clock.now)
         self._lock = threading.Lock()
         self._active: dict[str, FlowRun] = {}
-        self._running_by_flow: dict[str, int] = {}
-        self._slot_freed = threading.Condition(self._lock)
+        # flow concurrency slots: shared by every engine of a server (one per run), so a
+        # flow's limit holds across its runs; scope keeps two repositories' same ids apart
+        self.slots = slots if slots is not None else FlowSlots()
+        self.slot_scope = slot_scope
 
     # -- public API -----------------------------------------------------------
     def prepare(self, flow: Flow, inputs: Mapping[str, Any] | None = None, *,
@@ -94,7 +98,7 @@ class Engine:
                 try:
                     run.run()
                 finally:
-                    self._release_slot(execution.flow)
+                    self._release_slot(run)
         finally:
             with self._lock:
                 self._active.pop(execution.id, None)
@@ -113,8 +117,9 @@ class Engine:
             run = self._active.get(execution_id)
         if run is None:
             return False
-        if not run.execution.state.current.terminal:
-            run.set_state(State.KILLING)
+        current = run.execution.state.current
+        if not current.terminal and current not in (State.CREATED, State.QUEUED):
+            run.set_state(State.KILLING)  # a queued run has nothing to stop: it ends KILLED
         run.cancel.cancel("killed")
         return True
 
@@ -137,35 +142,31 @@ class Engine:
             return list(self._active)
 
     # -- flow concurrency (limit + QUEUE | CANCEL | FAIL) ---------------------
+    def _slot_key(self, run: FlowRun) -> tuple[str, str]:
+        return self.slot_scope, run.execution.flow.qualified_id
+
     def _acquire_slot(self, run: FlowRun) -> bool:
-        flow = run.execution.flow
-        limit = flow.concurrency
+        """Hold one of the flow's slots (waiting QUEUED for it); False: the run ended here."""
+        limit = run.execution.flow.concurrency
         if limit is None:
             return True
-        key = flow.qualified_id
-        with self._lock:
-            if self._running_by_flow.get(key, 0) >= limit.limit:
-                if limit.behavior in ("CANCEL", "FAIL"):
-                    final = State.CANCELLED if limit.behavior == "CANCEL" else State.FAILED
-                    self._lock.release()
-                    try:
-                        run.set_state(final)
-                    finally:
-                        self._lock.acquire()
-                    return False
-                self._lock.release()
-                try:
-                    run.set_state(State.QUEUED)
-                finally:
-                    self._lock.acquire()
-                while self._running_by_flow.get(key, 0) >= limit.limit:
-                    self._slot_freed.wait(0.1)
-            self._running_by_flow[key] = self._running_by_flow.get(key, 0) + 1
-        return True
+        key, holder = self._slot_key(run), run.execution.id
+        admission = self.slots.acquire(key, holder, limit.limit, queue=limit.behavior == "QUEUE")
+        if admission is Admission.GRANTED:
+            return True
+        if admission is Admission.REJECTED:
+            final = State.CANCELLED if limit.behavior == "CANCEL" else State.FAILED
+            run.log(None, "WARN" if final is State.CANCELLED else "ERROR",
+                    f"flow concurrency limit {limit.limit} reached: execution {final}")
+            run.set_state(final)
+            return False
+        run.set_state(State.QUEUED)
+        run.log(None, "INFO", f"flow concurrency limit {limit.limit} reached: queued")
+        if self.slots.wait(key, holder, run.cancel):
+            return True
+        run.set_state(State.KILLED)  # killed while queued: it left the line
+        return False
 
-    def _release_slot(self, flow: Flow) -> None:
-        if flow.concurrency is None:
-            return
-        with self._lock:
-            self._running_by_flow[flow.qualified_id] -= 1
-            self._slot_freed.notify_all()
+    def _release_slot(self, run: FlowRun) -> None:
+        if run.execution.flow.concurrency is not None:
+            self.slots.release(self._slot_key(run), run.execution.id)

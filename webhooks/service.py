@@ -20,6 +20,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from runner.concurrency import FlowSlots
 from runner.engine import Engine
 from runner.errors import GitflowsError
 from runner.events import Event, EventSink, FanOut, LogLine, State, iso
@@ -77,6 +78,7 @@ class FlowService:
         self.records: dict[str, Record] = {}
         self._stores: dict[str, NotesStore] = {}
         self._groups: dict[str, list[str]] = {}  # concurrency group → executions, oldest first
+        self.slots = FlowSlots()  # flow `concurrency` limits, across every run of this process
         self.console = ConsoleReporter(sys.stderr)
         self.reporting = Reporting(config, self.environ)
         self.secrets = Secrets(self.environ)
@@ -196,7 +198,7 @@ class FlowService:
         sinks: list[EventSink] = [self, recorder, *([reporter] if reporter else []), *self.sinks]
         engine = Engine(executors, FanOut(*sinks), environ=self.environ,
                         namespace_files=CheckoutFiles(checkout), flows=flows_at_commit,
-                        data_dir=self.config.data_dir)
+                        data_dir=self.config.data_dir, slots=self.slots, slot_scope=target.repo)
         try:
             execution = engine.prepare(target.flow, inputs, labels=labels,
                                        execution_id=execution_id, reuse=reuse)
