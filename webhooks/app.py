@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 
 from runner.errors import GitflowsError, UsageError
 from webhooks import auth, editing, httpapi, listing, providers, ui
@@ -54,9 +55,18 @@ def _inputs() -> dict[str, Any]:
     return values
 
 
+class ExecutionIdConverter(BaseConverter):
+    """<execution:…>: a path segment that cannot be a namespace (webhooks/httpapi.py), so
+    POST /api/v1/executions/{ns}/kill starts the flow `kill` and never kills execution {ns}."""
+    regex = httpapi.EXECUTION_ID
+    part_isolating = True  # one segment: werkzeug guesses False from the '/' in [^/]
+    weight = 50  # tried before <namespace>: an execution id followed by an action is the action
+
+
 def create_app(service: FlowService) -> Flask:
     # no Flask static route: it would serve a static/ folder of the working directory
     app = Flask("gitflows", static_folder=None)
+    app.url_map.converters["execution"] = ExecutionIdConverter
     app.config["MAX_CONTENT_LENGTH"] = service.config.max_body
 
     @app.errorhandler(NotFoundError)
@@ -209,13 +219,14 @@ def create_app(service: FlowService) -> Flask:
     def logs(execution_id: str) -> Response:
         return jsonify(service.record(execution_id).logs)
 
-    @app.post("/api/v1/executions/<execution_id>/kill")
+    # DELETE is Kestra's method for a kill; POST is kept for existing callers
+    @app.route("/api/v1/executions/<execution:execution_id>/kill", methods=["POST", "DELETE"])
     def kill(execution_id: str) -> tuple[Response, int]:
         if not service.kill(execution_id):
             return _error(409, f"execution {execution_id} is not running")
         return jsonify(service.describe(execution_id)), 202
 
-    @app.post("/api/v1/executions/<execution_id>/resume")
+    @app.post("/api/v1/executions/<execution:execution_id>/resume")
     def resume(execution_id: str) -> tuple[Response, int]:
         if not service.resume(execution_id, _inputs()):
             return _error(409, f"execution {execution_id} is not paused")
@@ -235,7 +246,8 @@ def create_app(service: FlowService) -> Flask:
         return jsonify(service.history_run(run, request.args.get("repo")))
 
     for route in editing.routes(service):  # saving flows as commits, re-runs
-        app.add_url_rule(route.rule, route.name, _view(route), methods=[route.method])
+        app.add_url_rule(httpapi.action_rule(route.rule), route.name, _view(route),
+                         methods=[route.method])
     _ui_routes(app, service)
     return app
 
@@ -315,7 +327,7 @@ def _ui_routes(app: Flask, service: FlowService) -> None:
         text = request.get_data(as_text=True)
         return jsonify(ui.validate_text(text, request.args.get("file", "flow.yml")))
 
-    @app.get("/api/v1/executions/<execution_id>/follow")
+    @app.get("/api/v1/executions/<execution:execution_id>/follow")
     @app.get("/api/v1/logs/<execution_id>/follow")
     def follow(execution_id: str) -> Response:
         """Server-Sent Events: each log line as it is written, then `end` with the final state."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.errors import GitflowsError
+from runner.schema import NAMESPACE
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,28 @@ def check_path(params: Mapping[str, Any]) -> None:
     for name, value in params.items():
         if isinstance(value, str) and has_control(value):
             raise BadRequestError(f"'{name}' in the path holds a control character")
+
+
+# -- execution ids in paths ------------------------------------------------------------------
+# POST /api/v1/executions/{namespace}/{flowId} starts a flow, POST /api/v1/executions/{id}/kill
+# acts on an execution: the same shape, so a flow named `kill` or `rerun` looked like an action.
+# A namespace is lower-case words (runner/schema.py; anything else is an error) and an execution
+# id a ULID in upper case: an action route takes only a first segment that cannot be a
+# namespace, so every flow id starts its flow, whatever the server holds (no lookup decides).
+_NAMESPACE = re.sub(r"\((?!\?)", "(?:", NAMESPACE.removeprefix("^").removesuffix("$"))
+EXECUTION_ID = rf"(?!{_NAMESPACE}\Z)[^/]+"  # no capturing group: werkzeug numbers its own
+EXECUTION_PART = "<execution:execution_id>"  # how an action route spells the execution id
+_ACTION_RULE = re.compile(r"^(/api/v1/executions/)<(?:\w+:)?execution_id>(/[^<>/]+)$")
+
+
+def is_execution_id(segment: str) -> bool:
+    """Whether an action route takes this path segment (it is not a namespace)."""
+    return re.fullmatch(EXECUTION_ID, segment) is not None
+
+
+def action_rule(rule: str) -> str:
+    """An action route's rule with its execution id typed (routes declared outside app.py)."""
+    return _ACTION_RULE.sub(rf"\g<1>{EXECUTION_PART}\g<2>", rule)
 
 
 def _shown(value: str) -> str:
