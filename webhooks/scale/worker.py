@@ -19,11 +19,11 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from runner.errors import GitflowsError
 from runner.events import iso
-from runner.executors import Executors
+from runner.executors import Executors, LocalExecutor
 from runner.git.mirror import fetch_commit
 from runner.history.sync import push
 from runner.ids import ulid
@@ -33,6 +33,7 @@ from webhooks.scale.broker import Broker, HandBack
 from webhooks.scale.dispatch import RemoteDispatch, server_settings
 from webhooks.scale.redisio import Controls, Events, Groups, Ledger, Registry
 from webhooks.scale.relay import RelaySink
+from webhooks.scale.steps import claim_steps
 from webhooks.service import FlowService
 from webhooks.workers import finished_state, record_dead
 
@@ -75,6 +76,11 @@ class FlowWorker:
         self.active: dict[str, str] = {}  # run key → execution id
         self.started_at = time.time()
         self.done = 0
+        self._alive: IO[str] | None = None
+        host = executors.host
+        if isinstance(host, LocalExecutor) and host.groups is None:
+            # before any run: steps a killed worker on this data dir left are stopped
+            host.groups, self._alive = claim_steps(options.data_dir, self.id)
 
     # -- lifecycle ------------------------------------------------------------------
     def run(self) -> None:
