@@ -20,6 +20,12 @@ FORGES = ("github", "gitea", "gitlab")
 DEFAULT_API = {"github": "https://api.github.com"}
 
 
+def ui_base(config: ServerConfig) -> str:
+    """Where users reach this server's UI: public_url, else the address it listens on."""
+    return config.public_url.rstrip("/") if config.public_url else \
+        f"http://{config.host}:{config.port}"
+
+
 class Reporting:
     def __init__(self, config: ServerConfig, environ: Mapping[str, str]) -> None:
         self.config = config
@@ -46,19 +52,24 @@ class Reporting:
         app = self.apps.get(repo_name)
         if not token and app is None:
             return None
-        base = self.config.public_url.rstrip("/") if self.config.public_url else \
-            f"http://{self.config.host}:{self.config.port}"
         return StatusReporter(repo.provider, self._api(repo), token, repo.name, commit, flow,
-                              f"{base}/ui/executions/{execution_id}", app=app,
+                              self.link(execution_id), app=app,
                               repo_files=files_under(checkout) if checkout else None,
                               execution_id=execution_id)
+
+    def link(self, execution_id: str) -> str:
+        """The execution's page in the UI: what commit statuses and alerts link to."""
+        return f"{ui_base(self.config)}/ui/executions/{execution_id}"
 
     def finished(self, reporter: StatusReporter | None, state: State,
                  execution: dict[str, Any]) -> None:
         if reporter is not None:
             reporter.close(state)
         if state is State.FAILED and self.config.notify:
-            send_alerts(self.config.notify, execution, environ=self.environ)
+            # the alert's "url" is the one its commit status links to, public_url or not
+            url = execution.get("url") or self.link(str(execution.get("id")))
+            linked = {**execution, "url": url}
+            send_alerts(self.config.notify, linked, environ=self.environ)
 
 
-__all__ = ["AppAuthError", "Reporting"]
+__all__ = ["AppAuthError", "Reporting", "ui_base"]

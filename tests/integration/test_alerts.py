@@ -10,6 +10,7 @@ import json
 import socket
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from tests.integration.test_hooks import commit, git
 from tests.integration.test_serve import call
 from tests.unit.test_plugins_notifications import SlackStandIn, SmtpStandIn, _b64
 from webhooks.config import load_config
+from webhooks.reporting import Reporting
 
 EXECUTION = {
     "id": "E1", "namespace": "demo", "flowId": "hello", "state": {"current": "FAILED"},
@@ -210,3 +212,33 @@ def test_slack_and_mail_tasks_in_an_errors_branch(write_flow: Callable[..., Path
     assert body["Subject"] == "guarded failed at build"
     assert body.get_content().strip() == f"{execution['id']}: command exited with code 4"
     assert "mail-pa55" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("public_url", [None, "https://ci.example.org/"])
+def test_a_server_alert_links_to_the_execution_as_its_commit_status_does(
+        tmp_path: Path, slack: SlackStandIn, public_url: str | None) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    commit(repo, ".flows/broken.yml", BROKEN, "flow")
+    config = tmp_path / "serve.yml"
+    config.write_text(f"repos:\n  - name: demo\n    location: {repo}\nnotify:\n"
+                      f"  - {slack.url}\n  - url: {slack.url}\n    format: slack\n"
+                      + (f"public_url: {public_url}\n" if public_url else ""))
+    server = Server(["--config", str(config), "--data", str(tmp_path / "data"),
+                     "--executor", "process"], log=tmp_path / "serve.log", cwd=repo)
+    try:
+        status, started = call(server.base, "POST", "/api/v1/executions/demo/broken", body={})
+        assert status == 200, started
+        received = wait_for(lambda: slack.received if len(slack.received) == 2 else None)
+    finally:
+        server.stop()
+    base = public_url.rstrip("/") if public_url else f"http://127.0.0.1:{server.port}"
+    link = f"{base}/ui/executions/{started['id']}"
+    [summary] = [body for _, _, body in received if "text" not in body]
+    [message] = [body for _, _, body in received if "text" in body]
+    assert summary["execution"] == started["id"] and summary["url"] == link, summary
+    assert f"<{link}|details>" in message["text"]
+    # the one function commit statuses take their target_url from gives the same link
+    served = replace(load_config(config), port=server.port)
+    assert Reporting(served, {}).link(started["id"]) == link
