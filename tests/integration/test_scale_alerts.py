@@ -82,4 +82,6 @@ def test_a_failed_run_on_a_worker_alerts_once(tmp_path: Path, redis_url: str,  #
     assert len(listener.received) == 1, listener.received
     assert alert["execution"] == run and alert["state"] == "FAILED"
     assert alert["flow"] == "demo.broken" and alert["failedTask"] == "build"
+    # public_url is unset: the worker's link leads to the server that handed it the run
+    assert str(alert["url"]).startswith(f"{server.base}/"), alert
     assert "not JSON serializable" not in (tmp_path / "serve.log").read_text()

@@ -20,6 +20,7 @@ from runner.errors import GitflowsError
 from runner.reporters.notify import Alert, alerts_from_data, alerts_to_data
 from runner.yamlsource import load
 from webhooks.config import ServerConfig
+from webhooks.reporting import ui_base
 from webhooks.scale.broker import DEFAULT_QUEUE, Broker
 from webhooks.scale.redisio import Controls, Ledger, Registry
 from webhooks.service import FlowService
@@ -34,7 +35,8 @@ def plain(value: Any) -> Any:
 
 def server_data(config: ServerConfig) -> dict[str, Any]:
     """What a worker needs of the server's configuration: links and failure alerts."""
-    return {"public_url": config.public_url, "notify": alerts_to_data(config.notify)}
+    # the server's own address when public_url is unset: a worker's links lead to the server
+    return {"public_url": ui_base(config), "notify": alerts_to_data(config.notify)}
 
 
 def server_settings(data: Mapping[str, Any]) -> tuple[str | None, tuple[Alert, ...]]:
