@@ -31,9 +31,9 @@ from runner.git.commit_file import (
     PushToOrigin,
     branch_head,
     commit_change,
-    recover,
     resolve_commit,
 )
+from runner.git.save_journal import recover
 from runner.parse import parse_flow
 from webhooks import reruns, ui
 from webhooks.httpapi import BadRequestError, Call, Reply, Route, error, has_control

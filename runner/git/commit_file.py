@@ -21,7 +21,6 @@ the branch back when the work tree changed meanwhile.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -33,11 +32,11 @@ from pathlib import Path
 from typing import Protocol
 
 from runner.errors import GitflowsError, UsageError
-from runner.git.repo import GitError, git
+from runner.git.repo import GitError, git, git_text, tree_entry
+from runner.git.save_journal import pause_for_tests, process_id, recover, save_journal, write_intent
 
 ZERO = "0" * 40
 ATTEMPTS = 25  # compare-and-swap rounds before giving up on a branch that keeps moving
-JOURNAL = "gitflows-save.json"
 _EMAIL = re.compile(r"^[^<>\s@]+@[^<>\s@]+$")
 
 
@@ -107,10 +106,6 @@ class Publisher(Protocol):
         ...
 
 
-def _out(repo: Path, *args: str) -> str:
-    return git(repo, *args).stdout.decode().strip()
-
-
 def check_branch_name(name: str) -> str:
     if not isinstance(name, str) or not name or name.startswith("-") or \
             git(Path("."), "check-ref-format", "--branch", name, check=False).returncode != 0:
@@ -141,19 +136,8 @@ def branch_head(repo: Path, branch: str) -> str | None:
     return done.stdout.decode().strip() if done.returncode == 0 else None
 
 
-def entry(repo: Path, commit: str, path: str) -> tuple[str, str] | None:
-    """(mode, blob id) of path at commit, None when it is not there."""
-    out = git(repo, "ls-tree", "-z", commit, "--", path).stdout.decode("utf-8", "surrogateescape")
-    for item in out.split("\0"):
-        meta, _, name = item.partition("\t")
-        fields = meta.split()
-        if name == path and len(fields) == 3:
-            return fields[0], fields[2]
-    return None
-
-
 def read_file(repo: Path, commit: str, path: str) -> str | None:
-    found = entry(repo, commit, path)
+    found = tree_entry(repo, commit, path)
     if found is None:
         return None
     return git(repo, "cat-file", "blob", found[1]).stdout.decode("utf-8", "replace")
@@ -174,7 +158,7 @@ def build_commit(repo: Path, parent: str, change: Change) -> str:
         if change.content is None:
             git(repo, "update-index", "--force-remove", "--", change.path, env=index)
         else:
-            old = entry(repo, parent, change.path)
+            old = tree_entry(repo, parent, change.path)
             if old is not None and old[0] not in ("100644", "100755"):
                 raise UsageError(f"{change.path} is not a regular file at {parent[:10]}")
             blob = git(repo, "hash-object", "-w", "--stdin", f"--path={change.path}",
@@ -183,7 +167,7 @@ def build_commit(repo: Path, parent: str, change: Change) -> str:
             git(repo, "update-index", "--add", "--cacheinfo", f"{mode},{blob},{change.path}",
                 env=index)
         tree = git(repo, "write-tree", env=index).stdout.decode().strip()
-    if tree == _out(repo, "rev-parse", f"{parent}^{{tree}}"):
+    if tree == git_text(repo, "rev-parse", f"{parent}^{{tree}}"):
         return parent
     message = change.message if change.message.endswith("\n") else change.message + "\n"
     return git(repo, "commit-tree", tree, "-p", parent, "-F", "-", env=_identity_env(change),
@@ -203,7 +187,7 @@ def commit_change(repo: Path, branch: str, base: str, change: Change, *,
     publisher = publisher or LocalBranches(repo)
     pause = pause or (lambda attempt: time.sleep(min(0.005 * 2 ** attempt, 0.2)))
     base = resolve_commit(repo, base)
-    seen = entry(repo, base, change.path)  # the file as the editor loaded it
+    seen = tree_entry(repo, base, change.path)  # the file as the editor loaded it
     if new_branch is not None:
         check_branch_name(new_branch)
     for attempt in range(ATTEMPTS):
@@ -217,13 +201,13 @@ def commit_change(repo: Path, branch: str, base: str, change: Change, *,
             head = branch_head(repo, branch)
             if head is None:
                 raise UsageError(f"no branch {branch} in {repo.name}")
-            if head != base and entry(repo, head, change.path) != seen:
+            if head != base and tree_entry(repo, head, change.path) != seen:
                 raise ConflictError(
                     "stale", f"{change.path} changed on {branch} since {base[:10]} "
                              f"(now at {head[:10]}); reload it and apply your change again",
                     head=head, source=read_file(repo, head, change.path))
             parent, old, target = head, head, branch
-        now = entry(repo, parent, change.path)
+        now = tree_entry(repo, parent, change.path)
         if create and now is not None:
             raise ConflictError("exists", f"{change.path} exists already on {target}",
                                 head=parent, source=read_file(repo, parent, change.path))
@@ -238,7 +222,7 @@ def commit_change(repo: Path, branch: str, base: str, change: Change, *,
     raise ConflictError("busy", f"branch {branch} kept moving while saving; try again")
 
 
-def _checked_out(repo: Path, ref: str) -> Path | None:
+def _checkedgit_text(repo: Path, ref: str) -> Path | None:
     """The work tree (main or linked) that has ref checked out, if any."""
     out = git(repo, "worktree", "list", "--porcelain").stdout.decode("utf-8", "surrogateescape")
     for block in out.split("\n\n"):
@@ -278,7 +262,7 @@ class LocalBranches:
 
     def _advance(self, branch: str, new: str, old: str | None) -> bool:
         ref = f"refs/heads/{branch}"
-        worktree = _checked_out(self.repo, ref) if old is not None else None
+        worktree = _checkedgit_text(self.repo, ref) if old is not None else None
         if worktree is not None and git(worktree, "status", "--porcelain", "--untracked-files=no"
                                         ).stdout.strip():
             raise ConflictError(
@@ -286,16 +270,16 @@ class LocalBranches:
                                   "changes; commit or stash them there, or save to a new branch")
         journal = None
         if worktree is not None and old is not None:
-            journal = _journal(self.repo)
-            _write_intent(journal, {"ref": ref, "worktree": str(worktree), "old": old, "new": new,
-                                    "writer": _process_id(os.getpid())})
+            journal = save_journal(self.repo)
+            write_intent(journal, {"ref": ref, "worktree": str(worktree), "old": old, "new": new,
+                                    "writer": process_id(os.getpid())})
         try:
             moved = git(self.repo, "update-ref", "-m", "gitflows: save from the web UI", ref, new,
                         old or ZERO, check=False)
             if moved.returncode != 0:
                 return False
             if worktree is not None and old is not None:
-                _pause_for_tests("SAVE_WORKTREE")
+                pause_for_tests("SAVE_WORKTREE")
                 synced = git(worktree, "read-tree", "-m", "-u", old, new, check=False)
                 if synced.returncode != 0:  # the work tree changed meanwhile: put the branch back
                     git(self.repo, "update-ref", ref, old, new, check=False)
@@ -306,109 +290,6 @@ class LocalBranches:
         finally:
             if journal is not None:
                 journal.unlink(missing_ok=True)
-
-
-def _pause_for_tests(stage: str) -> None:
-    """Tests only: sleep at a crash window (GITFLOWS_TEST_PAUSE_<STAGE>=seconds) so a test can
-    kill -9 the server exactly there. Unset in real use."""
-    delay = os.environ.get(f"GITFLOWS_TEST_PAUSE_{stage}")
-    if delay:
-        time.sleep(float(delay))
-
-
-def _journal(repo: Path) -> Path:
-    common = Path(_out(repo, "rev-parse", "--git-common-dir"))
-    return (common if common.is_absolute() else repo / common) / JOURNAL
-
-
-def _write_intent(path: Path, intent: dict[str, str]) -> None:
-    """Written whole or not at all (rename), on disk before the branch moves (fsync)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as out:
-        json.dump(intent, out)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
-
-
-def recover(repo: Path) -> str | None:
-    """Finish or undo a save cut off between moving a checked-out branch and updating its
-    work tree (the server was killed); what was done, None when there was nothing to do."""
-    journal = _journal(repo)
-    try:
-        intent = json.loads(journal.read_text(encoding="utf-8"))
-        ref, worktree, old, new = (str(intent[k]) for k in ("ref", "worktree", "old", "new"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError, KeyError, TypeError):
-        journal.unlink(missing_ok=True)  # torn or foreign: nothing can be told from it
-        return None
-    if intent.get("writer") not in (None, _process_id(os.getpid())):
-        _drop_stale_lock(Path(worktree), journal)
-    done = _finish(repo, ref, Path(worktree), old, new)
-    journal.unlink(missing_ok=True)
-    return done
-
-
-def _process_id(pid: int) -> str:
-    """pid and start time: a recycled pid is not taken for the process that wrote an intent."""
-    try:
-        started = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        started = "?"
-    return f"{pid}:{started}"
-
-
-def _drop_stale_lock(worktree: Path, journal: Path) -> None:
-    """An index.lock newer than the intent of a dead writer is its cut-off `read-tree`'s."""
-    writer = json.loads(journal.read_text(encoding="utf-8")).get("writer", "")
-    pid = str(writer).partition(":")[0]
-    if pid.isdigit() and _process_id(int(pid)) == writer:
-        return  # the writer still runs (another server): its lock is live
-    found = git(worktree, "rev-parse", "--git-path", "index.lock", check=False)
-    lock = Path(found.stdout.decode().strip())
-    lock = lock if lock.is_absolute() else worktree / lock
-    try:
-        if lock.stat().st_mtime >= journal.stat().st_mtime:
-            lock.unlink()
-    except OSError:
-        pass
-
-
-def _finish(repo: Path, ref: str, worktree: Path, old: str, new: str) -> str | None:
-    found = git(repo, "rev-parse", "--verify", "--quiet", ref, check=False)
-    head = found.stdout.decode().strip() if found.returncode == 0 else None
-    if head != new or not worktree.is_dir():
-        return None  # the branch never moved, or moved on since: the work tree is not ours
-    if git(worktree, "diff-index", "--cached", "--quiet", new, "--", check=False).returncode == 0:
-        return None  # the work tree was updated; only the intent was left
-    if git(worktree, "diff-index", "--cached", "--quiet", old, "--", check=False).returncode != 0:
-        return None  # its index holds other changes: the usual dirty check speaks for them
-    if _only_ours(worktree, old, new):
-        git(worktree, "read-tree", "--reset", "-u", new)
-        return f"updated {worktree} to {ref} at {new[:10]} (a save was cut off)"
-    # edited since: undo the save rather than overwrite or revert those edits
-    git(repo, "update-ref", "-m", "gitflows: undo a save cut off", ref, old, new, check=False)
-    return f"moved {ref} back to {old[:10]}: {worktree} changed after a save was cut off"
-
-
-def _only_ours(worktree: Path, old: str, new: str) -> bool:
-    """Every file of the save's diff is as at old or as at new (a read-tree cut off half-way),
-    and nothing else in the work tree differs from old."""
-    changed = set(_out(worktree, "diff", "--name-only", "-z", old, new).split("\0")) - {""}
-    dirty = set(_out(worktree, "diff", "--name-only", "-z", old, "--").split("\0")) - {""}
-    if not dirty <= changed:
-        return False
-    for path in changed:
-        target = entry(worktree, new, path)
-        file = worktree / path
-        if not file.is_file():
-            continue  # missing: as at new, or (as at old) deleted by the cut-off update
-        blob = _out(worktree, "hash-object", "--", path)
-        before = entry(worktree, old, path)
-        if blob not in ((target or ("", ""))[1], (before or ("", ""))[1]):
-            return False
-    return True
 
 
 @dataclass(frozen=True)

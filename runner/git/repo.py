@@ -41,6 +41,22 @@ def git(repo: Path, *args: str, env: dict[str, str] | None = None,
     return done
 
 
+def git_text(repo: Path, *args: str) -> str:
+    """A git command's output as stripped text (GitError when it fails)."""
+    return git(repo, *args).stdout.decode().strip()
+
+
+def tree_entry(repo: Path, commit: str, path: str) -> tuple[str, str] | None:
+    """(mode, blob id) of path at commit, None when it is not there."""
+    out = git(repo, "ls-tree", "-z", commit, "--", path).stdout.decode("utf-8", "surrogateescape")
+    for item in out.split("\0"):
+        meta, _, name = item.partition("\t")
+        fields = meta.split()
+        if name == path and len(fields) == 3:
+            return fields[0], fields[2]
+    return None
+
+
 @dataclass(frozen=True)
 class GitRepo:
     path: Path

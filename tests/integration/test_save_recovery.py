@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from runner.git.commit_file import JOURNAL, recover
+from runner.git.save_journal import JOURNAL, recover
 from tests.conftest import Server
 from tests.integration.test_editing_serve import HELLO, _repo, api, commit_all
 
