@@ -16,8 +16,7 @@ milliseconds at the alias that crosses the budget instead of being copied out.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterable, Iterator, Set
+from collections.abc import Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,12 +29,12 @@ from ruamel.yaml.events import AliasEvent, CollectionStartEvent
 from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 from ruamel.yaml.reader import ReaderError
 
-from runner.diagnostics import Diagnostic, Severity
+from runner.diagnostics import Diagnostic
+from runner.yaml_hints import LINE_BREAK, continuation_hints, diag, line_hints, lines_of
 
 Path = tuple[str | int, ...]
 Pos = tuple[int, int]  # 1-based line, column
 
-LINE_BREAK = re.compile(r"\r\n|[\n\r\x85\u2028\u2029]")  # what ruamel counts as a new line
 MIB = 1024 * 1024
 
 
@@ -162,7 +161,7 @@ class _BoundedComposer(Composer):
 
     def _refuse(self, event: Any, code: str, message: str) -> None:
         mark = event.start_mark
-        raise YamlSyntaxError([_diag(self.loader.gitflows_file, mark.line + 1, mark.column + 1,
+        raise YamlSyntaxError([diag(self.loader.gitflows_file, mark.line + 1, mark.column + 1,
                                      code, message)])
 
 
@@ -181,7 +180,7 @@ def too_large(text: str, file: str, limits: YamlLimits = LIMITS,
     if size <= limits.max_bytes:
         return None
     line, col = _offset_pos(text, len(encoded[: limits.max_bytes].decode("utf-8", "ignore")))
-    return YamlSyntaxError([_diag(
+    return YamlSyntaxError([diag(
         file, line, col, "file-too-large", f"the file is {size:,} bytes, over the "
         f"{limits.max_bytes:,} a YAML file may hold (this line crosses it); split the flow, "
         "or keep large data in namespace files")])
@@ -224,18 +223,18 @@ def load(text: str, file: str, limits: YamlLimits = LIMITS) -> Located:
         raise YamlSyntaxError(_syntax_diagnostics(err, text, file)) from None
     except ReaderError as err:
         line, col = _offset_pos(text, err.position)
-        raise YamlSyntaxError([_diag(file, line, col, "yaml-syntax",
+        raise YamlSyntaxError([diag(file, line, col, "yaml-syntax",
                                      f"{err.reason} (character {_char_name(err.character)})")]) from None
     except RecursionError:
-        raise YamlSyntaxError([_diag(file, 1, 1, "yaml-syntax", "the YAML is nested too deeply")]) \
+        raise YamlSyntaxError([diag(file, 1, 1, "yaml-syntax", "the YAML is nested too deeply")]) \
             from None
     except Exception as err:
         # the constructors raise plain ValueError, IndexError… for e.g. `!!int x` or
         # `!!float nope`: rare, unmarked, and still never a stack trace
-        raise YamlSyntaxError([_diag(file, 1, 1, "yaml-syntax",
+        raise YamlSyntaxError([diag(file, 1, 1, "yaml-syntax",
                                      f"cannot read the YAML: {_one_line(str(err))}")]) from None
     if root is None:
-        raise YamlSyntaxError([_diag(file, 1, 1, "empty-file", "the file holds no YAML document; "
+        raise YamlSyntaxError([diag(file, 1, 1, "empty-file", "the file holds no YAML document; "
                                      "a flow is a mapping with at least id, namespace and tasks")])
     located = Located(file=file, data=None, nodes=getattr(yaml, "gitflows_nodes", 0))
     located.value_pos[()] = _document_start(root, text)
@@ -243,9 +242,9 @@ def load(text: str, file: str, limits: YamlLimits = LIMITS) -> Located:
     try:
         located.data = _convert(root, (), located, plain, set())
     except RecursionError:
-        raise YamlSyntaxError([_diag(file, 1, 1, "yaml-syntax", "the YAML is nested too deeply")]) \
+        raise YamlSyntaxError([diag(file, 1, 1, "yaml-syntax", "the YAML is nested too deeply")]) \
             from None
-    hints = _continuation_hints(text, file, located, plain)
+    hints = continuation_hints(text, file, located, plain)
     if hints:
         raise YamlSyntaxError(hints)
     return located
@@ -295,7 +294,7 @@ def _document_start(root: Any, text: str) -> Pos:
             return (int(root.lc.line) + 1, int(root.lc.col) + 1)
         except (AttributeError, TypeError, ValueError):
             pass
-    for number, line in enumerate(_lines(text), start=1):
+    for number, line in enumerate(lines_of(text), start=1):
         stripped = line.strip()
         if stripped and not stripped.startswith(("#", "%", "---")):
             return (number, len(line) - len(line.lstrip()) + 1)
@@ -329,14 +328,10 @@ def _scalar(value: Any) -> Any:
     return str(value)
 
 
-def _diag(file: str, line: int, col: int, code: str, message: str) -> Diagnostic:
-    return Diagnostic(file, line, col, Severity.ERROR, code, message)
-
-
 def _marked(err: MarkedYAMLError, file: str, code: str, message: str) -> Diagnostic:
     mark = err.problem_mark or err.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-    return _diag(file, line, col, code, message)
+    return diag(file, line, col, code, message)
 
 
 def _offset_pos(text: str, offset: int) -> Pos:
@@ -361,75 +356,8 @@ def _duplicate_message(err: DuplicateKeyError) -> str:
     return f"{problem.split(' with value')[0]}{where}"
 
 
-_KEY_NO_SPACE = re.compile(r"^(\s*(?:-\s+)?)([A-Za-z_][\w.-]*):(?![\s:/]|$)(\S.*)$")
-_DASH_NO_SPACE = re.compile(r"^(\s*)-(?![\s-]|$)")
-_DASH_KEY = re.compile(r"^-[A-Za-z_][\w.-]*:")
-_COMMENT_NO_SPACE = re.compile(r"""["'](#)""")
-
-
-def _lines(text: str) -> list[str]:
-    return LINE_BREAK.split(text)
-
-
-def _hints(text: str, file: str, only: Iterable[int] | None = None) -> Iterator[Diagnostic]:
-    lines = _lines(text)
-    numbers = sorted(set(only)) if only is not None else range(1, len(lines) + 1)
-    for number in numbers:
-        if not 1 <= number <= len(lines):
-            continue
-        line = lines[number - 1]
-        stripped = line.lstrip()
-        if stripped.startswith("#") or not stripped:
-            continue
-        if "\t" in line[: len(line) - len(stripped)]:
-            yield _diag(file, number, 1, "yaml-syntax",
-                        "tabs are not allowed in YAML indentation; use spaces")
-        dash = _DASH_NO_SPACE.match(line)
-        if dash:
-            col = len(dash.group(1)) + 1
-            yield _diag(file, number, col, "yaml-syntax",
-                        f"missing space after '-' in '{stripped}' "
-                        f"(a list item is written '- {stripped[1:]}')")
-            line = line[:col] + " " + line[col:]  # look for a key: mistake after it too
-        key = _KEY_NO_SPACE.match(line)
-        if key and not key.group(3).startswith("//"):
-            name = key.group(2)
-            col = len(key.group(1)) + 1 - (1 if dash else 0)
-            yield _diag(file, number, col, "yaml-syntax",
-                        f"missing space after ':' in '{name}:{key.group(3)}' "
-                        f"(write '{name}: {key.group(3)}')")
-        comment = _COMMENT_NO_SPACE.search(line)
-        if comment:
-            yield _diag(file, number, comment.start(1) + 1, "yaml-syntax",
-                        "a comment needs a space before '#'")
-
-
-def _continuation_hints(text: str, file: str, located: Located,
-                        plain: list[tuple[Pos, str]]) -> list[Diagnostic]:
-    """`key:value` / `-id:` lines that loaded as part of a plain value: the same hints."""
-    lines = _lines(text)
-    starts = {pos[0] for pos in (*located.key_pos.values(), *located.value_pos.values())}
-    suspects: set[int] = set()
-    for (line, col), value in plain:
-        if line > len(lines) or ":" not in value:
-            continue
-        source = lines[line - 1]
-        if col - 1 == len(source) - len(source.lstrip()) and _DASH_KEY.match(source[col - 1:]):
-            suspects.add(line)
-        for number in range(line + 1, len(lines) + 1):
-            stripped = lines[number - 1].strip()
-            if number in starts or not stripped or stripped not in value:
-                break
-            if _KEY_NO_SPACE.match(stripped) or _DASH_NO_SPACE.match(stripped):
-                suspects.add(number)
-        if (line, col) == located.value_pos[()] and located.data == value:  # the whole document is one scalar
-            suspects.update(range(1, len(lines) + 1))
-    return sorted(d for d in _hints(text, file, suspects) if "comment" not in d.message) \
-        if suspects else []
-
-
 def _syntax_diagnostics(err: MarkedYAMLError, text: str, file: str) -> list[Diagnostic]:
-    hints = list(_hints(text, file))
+    hints = list(line_hints(text, file))
     problem = str(err.problem or "invalid YAML")
     if err.context:
         problem = f"{problem} ({err.context}"
