@@ -98,7 +98,7 @@ class Server:
                 with urllib.request.urlopen(self.base + "/healthz", timeout=2) as response:
                     if response.status == 200:
                         return
-            except (urllib.error.URLError, ConnectionError):
+            except OSError:  # refused, reset, or timed out while the server starts
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()

@@ -65,9 +65,13 @@ def bind(host: str, port: int) -> socket.socket:
     port stops here, before it opens its data, the broker or any trigger's connection (a
     second server's MQTT client would take over the first one's session)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as werkzeug chooses it
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        return socket.create_server((host, port), family=family, backlog=LISTEN_BACKLOG)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))  # listen() only when requests can be answered (serve below)
+        return sock
     except OSError as err:
+        sock.close()
         if err.errno == errno.EADDRINUSE:
             raise UsageError(f"port {port} is in use by another program (another flows serve?); "
                              "stop it or choose another --port. Nothing was started") from None
@@ -110,6 +114,7 @@ def serve(config: ServerConfig, executors: Executors, broker: str | None,
         port = listener.getsockname()[1]
         echo(f"gitflows on http://{config.host}:{port}/")
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop cleanly: the finally below runs
+        listener.listen(LISTEN_BACKLOG)  # until now a client was refused, not left waiting
         run_http(create_app(service), config.host, port, listener.fileno())
     finally:
         for loop in reversed(loops):
