@@ -13,6 +13,7 @@ from webhooks.schedule import Schedule, Scheduler, next_tick
 START = dt.datetime(2024, 3, 31, 0, 30, tzinfo=dt.UTC)  # 01:30 -> 03:30 in Paris: the DST jump
 TRIGGERS = 8
 PROCESSES = 4
+ROUNDS = 361  # polls 10 simulated seconds apart: one hour and its last moment
 
 
 def schedules() -> list[Schedule]:
@@ -25,13 +26,14 @@ def poll_for_an_hour(state: str, offset: float, barrier: Any, results: Any) -> N
     scheduler = Scheduler(Path(state))
     scheduler.update(schedules())
     scheduler.due(START)  # every process sees the triggers before the hour starts
-    barrier.wait()
     fired: list[tuple[str, str]] = []
-    now = START + dt.timedelta(seconds=offset)
-    while now <= START + dt.timedelta(hours=1):
-        fired += [(t.flow_id, t.scheduled_time.astimezone(dt.UTC).isoformat())
-                  for t in scheduler.due(now)]
-        now += dt.timedelta(seconds=10)
+    end = START + dt.timedelta(hours=1)
+    for step in range(ROUNDS):
+        barrier.wait()  # every process polls each simulated moment together: they race for it
+        now = START + dt.timedelta(seconds=offset + 10 * step)
+        if now <= end:
+            fired += [(t.flow_id, t.scheduled_time.astimezone(dt.UTC).isoformat())
+                      for t in scheduler.due(now)]
     results.put(fired)
     scheduler.close()
 
