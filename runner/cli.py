@@ -20,7 +20,8 @@ from runner.diagnostics import has_errors
 from runner.errors import GitflowsError, UsageError
 from runner.events import EventSink, FanOut, State
 from runner.executors import Executors
-from runner.executors.choose import executors_for, passed_environment
+from runner.executors.base import passed_environment
+from runner.executors.choose import executors_for
 from runner.git.files import CheckoutFiles, find_root
 from runner.git.repo import GitRepo
 from runner.parse import load_flow

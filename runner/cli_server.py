@@ -11,7 +11,8 @@ import click
 
 from runner.errors import UsageError
 from runner.executors import Executors
-from runner.executors.choose import executors_for, passed_environment
+from runner.executors.base import passed_environment
+from runner.executors.choose import executors_for
 from runner.git.files import find_root
 
 

@@ -17,6 +17,8 @@ from runner.cancel import CancelToken
 from runner.events import State
 from runner.execution import TaskRunRecord
 from runner.executors.base import (
+    EXECUTION_LABEL,
+    TASK_RUN_LABEL,
     ExecutorError,
     LineHandler,
     Mount,
@@ -103,7 +105,7 @@ class RunContext:
             if container is not None:
                 container = replace(container, mounts=(*container.mounts,
                                                        Mount(root, str(root), read_only=True)))
-        labels = {"io.gitflows.execution": self.execution_id, "io.gitflows.taskrun": self.task_run_id}
+        labels = {EXECUTION_LABEL: self.execution_id, TASK_RUN_LABEL: self.task_run_id}
         spec = replace(spec, container=container, env=env, labels={**spec.labels, **labels},
                        session=self.execution_id, share_root=self._run.workdir)
         executor = executors.for_spec(spec)

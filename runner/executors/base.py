@@ -7,12 +7,20 @@ from __future__ import annotations
 
 import stat
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 LineHandler = Callable[[str, str], None]  # (stream "stdout"|"stderr", line without newline)
+EXECUTION_LABEL = "io.gitflows.execution"  # on every step: which execution it belongs to
+TASK_RUN_LABEL = "io.gitflows.taskrun"
+
+
+def passed_environment(environ: Mapping[str, str], names: Iterable[str]) -> dict[str, str]:
+    """The variables of environ named in names (the ones set): what a step may see of the
+    environment of the process running it (`pass_env`, `--pass-env`, the host basics)."""
+    return {name: environ[name] for name in names if name in environ}
 
 
 @dataclass(frozen=True)

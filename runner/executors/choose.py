@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 
 from runner.errors import GitflowsError
 from runner.executors.base import Executors
 from runner.executors.local import LocalExecutor
-
-
-def passed_environment(environ: Mapping[str, str], names: Collection[str]) -> dict[str, str]:
-    """The variables an operator chose to pass to trusted steps (`pass_env`, `--pass-env`)."""
-    return {name: environ[name] for name in names if name in environ}
 
 
 def executors_for(choice: str, warn: Callable[[str], None],

@@ -24,6 +24,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from runner.errors import ExecutorUnavailableError
 from runner.executors.base import (
+    EXECUTION_LABEL,
     ContainerOptions,
     ExecutorError,
     LineHandler,
@@ -35,7 +36,6 @@ from runner.executors.base import (
 POLL_SECONDS = 0.05
 MANAGED = "io.gitflows.managed"
 OWNER = "io.gitflows.owner"
-EXECUTION_LABEL = "io.gitflows.execution"
 # Keeps a session container alive for docker exec; exits at once on SIGTERM.
 KEEPALIVE = ("/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done")
 

@@ -8,24 +8,26 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import IO
 
-from runner.executors.base import ExecutorError, LineHandler, LineSplitter, ProcessResult, ProcessSpec
+from runner.executors.base import (
+    EXECUTION_LABEL,
+    ExecutorError,
+    LineHandler,
+    LineSplitter,
+    ProcessResult,
+    ProcessSpec,
+    passed_environment,
+)
 
 GRACE_SECONDS = 2.0  # between SIGTERM and SIGKILL
-EXECUTION_LABEL = "io.gitflows.execution"
 DEATH_WAIT_SECONDS = 5.0  # a SIGKILLed group is gone well within this
 # What a host step takes from the environment of the process that runs it (`flows run`, the
 # server): enough to find programs and speak the locale, nothing that can carry a credential.
 # Anything else reaches a step only through the flow's `env` or the operator's pass_env.
 HOST_VARIABLES = ("PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "LC_ALL",
                   "LC_CTYPE", "LC_MESSAGES", "TZ", "TMPDIR", "TERM")
-
-
-def host_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    return {name: environ[name] for name in HOST_VARIABLES if name in environ}
 
 
 class LocalExecutor:
@@ -47,7 +49,8 @@ class LocalExecutor:
 
         try:
             proc = subprocess.Popen(
-                list(spec.command), cwd=spec.workdir, env={**host_environment(os.environ), **spec.env},
+                list(spec.command), cwd=spec.workdir,
+                env={**passed_environment(os.environ, HOST_VARIABLES), **spec.env},
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 start_new_session=True,
             )
