@@ -54,11 +54,11 @@ TEXTS = frozenset({"repo", "ref", "flow", "state", "namespace", "trigger", "q", 
                    "branch", "base", "fromTask", "file", "wait", "message"})
 MAX_NUMBER = 1_000_000
 MAX_TEXT = 4096
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # C0, DEL, C1, line separators
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # C0, DEL, C1, line separators
 
 
 def has_control(value: str) -> bool:
-    return _CONTROL.search(value) is not None
+    return CONTROL.search(value) is not None
 
 
 def text(name: str, value: str) -> str:

@@ -19,13 +19,13 @@ from webhooks.background import Background
 from webhooks.config import ServerConfig
 from webhooks.dispatcher import Dispatcher
 from webhooks.event_triggers import EventTriggers
+from webhooks.httpapi import CONTROL
 from webhooks.poller import Poller
 from webhooks.service import FlowService
 from webhooks.ticker import Ticker
 from webhooks.workers import QueueWorker
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")  # C0, DEL, C1, line separators
 # werkzeug colours its request lines (having escaped the request's own control characters)
 _WERKZEUG_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -33,7 +33,7 @@ _WERKZEUG_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 def loggable(text: str) -> str:
     """Text with control characters escaped (a newline becomes \\n), so a value from a request
     or a delivery (a ref, a repository name, a path) cannot forge log lines."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    return CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class OneLineFormatter(logging.Formatter):

@@ -13,26 +13,30 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.errors import GitflowsError
+from runner.yamlsource import LIMITS
 
 
 class GitError(GitflowsError):
     """A git command failed; the message carries git's own words."""
 
 
-MAX_FILE_READ = 1024 * 1024  # a flow file's limit (runner.yamlsource.YamlLimits.max_bytes)
+MAX_FILE_READ = LIMITS.max_bytes  # a flow file's limit: more of a blob is never needed
 
 # set by git hooks and wrappers: they would point `git -C repo` at another repository or index
 _CLEAN_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_OBJECT_DIRECTORY",
               "GIT_NAMESPACE", "GIT_PREFIX")
 
 
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k not in _CLEAN_ENV}
+
+
 def git(repo: Path, *args: str, env: dict[str, str] | None = None,
         input_bytes: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
     """Run `git -C repo args`; GitError with git's own words when it fails (and check)."""
-    base = {k: v for k, v in os.environ.items() if k not in _CLEAN_ENV}
     try:
         done = subprocess.run(["git", "-C", str(repo), *args], input=input_bytes,
-                              capture_output=True, check=False, env={**base, **(env or {})})
+                              capture_output=True, check=False, env={**_clean_env(), **(env or {})})
     except OSError as err:
         raise GitError(f"cannot run git: {err.strerror}") from None
     if check and done.returncode != 0:
@@ -123,9 +127,9 @@ class GitRepo:
 
     def _head_of(self, oid: str, size: int) -> str:
         """The first size bytes of a blob, without reading the rest."""
-        base = {k: v for k, v in os.environ.items() if k not in _CLEAN_ENV}
         with subprocess.Popen(["git", "-C", str(self.path), "cat-file", "blob", oid],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=base) as proc:
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                              env=_clean_env()) as proc:
             assert proc.stdout is not None
             head = proc.stdout.read(size)
             proc.kill()
