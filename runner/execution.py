@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,18 +81,27 @@ class Execution:
     # the execution is shown
     secrets: set[str] = field(default_factory=set)
 
+    def secret_inputs(self) -> set[str]:
+        """The ids of the flow's SECRET-typed inputs."""
+        return {i.id for i in self.flow.inputs if i.type.upper() == "SECRET"}
+
+    def shown_inputs(self, mask: Callable[[Any], Any] = lambda value: value) -> dict[str, Any]:
+        """The inputs with a SECRET input whole as MASK and every other value through mask
+        (e.g. secret values masked in it)."""
+        secret = self.secret_inputs()
+        return {k: MASK if k in secret and v not in (None, "") else mask(v)
+                for k, v in self.inputs.items()}
+
     def to_json(self) -> dict[str, Any]:
         """The shape of Kestra's execution API (`taskRunList`, `state.current` …), every
         secret masked: a SECRET input whole, any secret value wherever it appears."""
-        secret_inputs = {i.id for i in self.flow.inputs if i.type.upper() == "SECRET"}
         shown: dict[str, Any] = masked({
             "id": self.id,
             "namespace": self.flow.namespace,
             "flowId": self.flow.id,
             "flowRevision": self.flow.revision,
             "state": self.state.to_json(),
-            "inputs": {k: MASK if k in secret_inputs and v not in (None, "") else v
-                       for k, v in self.inputs.items()},
+            "inputs": self.shown_inputs(),
             "outputs": self.outputs,
             "labels": [{"key": k, "value": v} for k, v in self.labels.items()],
             "taskRunList": [tr.to_json() for tr in self.task_runs],

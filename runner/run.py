@@ -25,7 +25,7 @@ from runner.ids import ulid
 from runner.inputs import nested
 from runner.model import Input, Task
 from runner.retry import next_delay
-from runner.secrets import MASK, masked
+from runner.secrets import masked
 from runner.tasks import Outcome, TaskFailed
 from runner.tasks.base import is_truthy
 
@@ -74,8 +74,8 @@ class FlowRun:
             "errorLogs": lambda: [dict(e) for e in self.error_logs]}
         self.error_logs: list[dict[str, Any]] = []  # Kestra's errorLogs(): for `errors` branches
         self.secrets: set[str] = execution.secrets  # shared: the execution's views mask them
-        self.secrets.update(str(execution.inputs[i.id]) for i in execution.flow.inputs
-                            if i.type.upper() == "SECRET" and execution.inputs.get(i.id))
+        self.secrets.update(str(execution.inputs[i]) for i in execution.secret_inputs()
+                            if execution.inputs.get(i))
         flow = execution.flow
         self.base_context: dict[str, Any] = {
             "flow": {"id": flow.id, "namespace": flow.namespace, "revision": flow.revision},
@@ -153,9 +153,7 @@ class FlowRun:
         """What history keeps of an ended run: inputs, labels and outputs, secrets masked
         (a SECRET input whole, any secret value this run saw wherever it appears)."""
         execution = self.execution
-        secret = {i.id for i in execution.flow.inputs if i.type.upper() == "SECRET"}
-        return {"inputs": {k: MASK if k in secret and v not in (None, "") else masked(v, self.secrets)
-                           for k, v in execution.inputs.items()},
+        return {"inputs": execution.shown_inputs(lambda value: masked(value, self.secrets)),
                 "labels": masked(execution.labels, self.secrets),
                 "outputs": masked(execution.outputs, self.secrets),
                 **({"untrusted": True} if self.engine.executors.untrusted else {})}
