@@ -31,7 +31,7 @@ from typing import Any
 from runner.events import Event, ExecutionStateChanged, LogLine, TaskRunStateChanged, iso
 from runner.history.records import HistoryEvent
 from runner.history.store import Store, check_commit
-from runner.secrets import mask_text
+from runner.secrets import mask_text, masked
 
 LOG_CAP = 5 * 1024 * 1024
 
@@ -167,10 +167,4 @@ class HistoryRecorder:
         return mask_text(text, self.secrets)
 
     def _mask_value(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return self._mask(value)
-        if isinstance(value, dict):
-            return {str(k): self._mask_value(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [self._mask_value(v) for v in value]
-        return value if value is None or isinstance(value, bool | int | float) else self._mask(str(value))
+        return masked(value, self.secrets)

@@ -89,12 +89,9 @@ def config_secrets(repos: Collection[Any], environ: Mapping[str, str], *,
         for config in repos:
             if str(config.name).lower() != repo.lower():
                 continue
-            configured = str(config.provider).lower()
-            if CONFIG_ALIASES.get(configured, configured) != provider:
+            if _provider_of(config) != provider:
                 return RepoSecret()
-            env = config.webhook_secret_env
-            value = environ.get(env, "") if env else ""
-            return RepoSecret(value.encode("utf-8") or None, repo.lower() in allowed)
+            return RepoSecret(_secret_of(config, environ), repo.lower() in allowed)
         return RepoSecret()
 
     return lookup
@@ -105,15 +102,22 @@ def config_candidates(repos: Collection[Any], environ: Mapping[str, str]) -> Sec
     repositories."""
 
     def candidates(provider: str) -> Collection[bytes]:
-        found = []
-        for config in repos:
-            configured = str(config.provider).lower()
-            env = config.webhook_secret_env
-            if CONFIG_ALIASES.get(configured, configured) == provider and env and environ.get(env):
-                found.append(environ[env].encode("utf-8"))
-        return found
+        found = (_secret_of(config, environ) for config in repos if _provider_of(config) == provider)
+        return [secret for secret in found if secret]
 
     return candidates
+
+
+def _provider_of(config: Any) -> str:
+    """A configured repository's provider, by the name its deliveries are received under."""
+    configured = str(config.provider).lower()
+    return CONFIG_ALIASES.get(configured, configured)
+
+
+def _secret_of(config: Any, environ: Mapping[str, str]) -> bytes | None:
+    """Its webhook secret: the variable webhook_secret_env names (None when unset or empty)."""
+    env = config.webhook_secret_env
+    return (environ.get(env, "") if env else "").encode("utf-8") or None
 
 
 @dataclass(frozen=True)
