@@ -1,6 +1,6 @@
 """Failure alerts: a JSON summary of a FAILED run POSTed to each configured URL (or, with
-`format: slack`, a Slack-compatible `{"text": …}` message), with the reporters' retry
-policy; or an e-mail over SMTP.
+`format: slack|teams|discord|google_chat|telegram`, that chat service's message), with the
+reporters' retry policy; or an e-mail over SMTP.
 
 Webhook URLs often carry a secret in their path: logs name only the host. SMTP credentials
 come from environment variables named in the configuration.
@@ -19,18 +19,20 @@ from typing import Any
 
 from runner.reporters.http import HttpError, Transport
 from runner.reporters.status_text import clean, is_errorish, truncate
+from runner.tasks.notifications import chat_payload, telegram_payload
 
 log = logging.getLogger("gitflows.report")
 
 TAIL_LINES = 20
-FORMATS = ("json", "slack")
+# json: the summary object; the others: that chat service's documented webhook body
+FORMATS = ("json", "slack", "teams", "discord", "google_chat", "telegram")
 SMTP_STRATEGIES = {"SMTP": 25, "SMTPS": 465, "SMTP_TLS": 587}  # strategy → default port
 
 
 @dataclass(frozen=True)
 class WebhookAlert:
     url: str
-    format: str = "json"  # json: the summary object | slack: {"text": …}
+    format: str = "json"  # one of FORMATS; telegram: the bot's sendMessage URL with ?chat_id=
 
     def to_data(self) -> dict[str, Any]:
         """Plain JSON data (a broker message carries the server's alerts to its workers)."""
@@ -178,12 +180,41 @@ def send_mail(alert: EmailAlert, message: EmailMessage, environ: Mapping[str, st
         smtp.send_message(message, to_addrs=list(alert.to))
 
 
+def chat_text(summary: Mapping[str, Any]) -> str:
+    """The alert as plain text with a fenced log tail (Teams, Discord, Google Chat, Telegram)."""
+    at = f" at task {summary['failedTask']}" if summary.get("failedTask") else ""
+    lines = [f"{summary['flow']} {summary['state']}{at}"]
+    where = " ".join(str(x) for x in (summary.get("repo"), (summary.get("commit") or "")[:12]) if x)
+    lines += [f"commit {where}"] if where else []
+    lines.append(f"execution {summary.get('execution')}")
+    lines += [str(summary[key]) for key in ("error", "url") if summary.get(key)]
+    tail = "\n".join(str(line)[:300] for line in (summary.get("logTail") or [])[-10:])
+    if tail:
+        lines.append(f"```\n{tail.replace('```', '` ` `')}\n```")
+    return "\n".join(lines)
+
+
+def alert_request(alert: WebhookAlert, summary: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(URL, JSON body) of the alert in its target's format."""
+    if alert.format == "json":
+        return alert.url, dict(summary)
+    if alert.format == "slack":
+        return alert.url, slack_message(summary)
+    if alert.format == "telegram":
+        parts = urllib.parse.urlsplit(alert.url)
+        chat = urllib.parse.parse_qs(parts.query).get("chat_id", [""])[0]
+        if not chat:
+            raise ValueError("a telegram alert URL ends in /sendMessage?chat_id=<chat or channel id>")
+        return urllib.parse.urlunsplit(parts._replace(query="")), telegram_payload(chat, chat_text(summary))
+    return alert.url, chat_payload(alert.format, chat_text(summary))
+
+
 def _post(sender: Transport, alert: WebhookAlert, summary: Mapping[str, Any]) -> bool:
-    payload: dict[str, Any] = slack_message(summary) if alert.format == "slack" else dict(summary)
     secret = urllib.parse.urlsplit(alert.url)
     hidden = [p for p in (secret.path, secret.query, secret.password) if p and len(p) > 1]
     try:
-        sender.request("POST", alert.url, payload, secrets=hidden)
+        url, payload = alert_request(alert, summary)
+        sender.request("POST", url, payload, secrets=hidden)
         return True
     except (HttpError, ValueError, OSError) as err:
         log.error("failure alert to %s not delivered: %s", _shown(alert.url),

@@ -1,4 +1,5 @@
-"""Notifications: a Slack incoming webhook (urllib) and an e-mail (smtplib).
+"""Notifications: chat incoming webhooks (Slack, Microsoft Teams, Discord, Google Chat), a
+Telegram bot message (urllib) and an e-mail (smtplib).
 
 Credentials come through secret() in the flow, so they are masked in logs like any secret.
 """
@@ -18,6 +19,8 @@ from runner.model import Task
 from runner.tasks.base import Outcome, TaskContext, TaskFailed
 from runner.tasks.registry import TypeDef
 
+_STR = {"type": "string"}
+_WEBHOOK = {"url": _STR, "payload": {"type": ["string", "object"]}, "options": {"type": "object"}}
 _STRING_OR_LIST = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
 STRATEGIES = ("SMTP", "SMTPS", "SMTP_TLS")
 DEFAULT_PORTS = {"SMTP": 25, "SMTPS": 465, "SMTP_TLS": 587}
@@ -28,35 +31,112 @@ def _timeout(ctx: TaskContext, default: float = 60) -> float:
     return max(remaining.total_seconds(), 0.1) if remaining else default
 
 
-def run_slack(task: Task, ctx: TaskContext) -> Outcome:
-    props = ctx.render(dict(task.props))
-    url = str(props["url"])
-    if not url.startswith(("http://", "https://")):
-        raise TaskFailed(f"url must be http:// or https://, got '{url}'")
+# Each chat service's documented incoming-webhook body for a plain text message.
+TEXT_LIMITS = {"discord": 2000, "telegram": 4096, "google_chat": 4096, "teams": 20000, "slack": 40000}
+
+
+def chat_payload(service: str, text: str) -> dict[str, Any]:
+    """The JSON body a chat service's incoming webhook takes for a text message (Telegram's
+    sendMessage takes chat_id besides; see telegram_payload)."""
+    text = text[:TEXT_LIMITS[service]]
+    if service == "discord":
+        return {"content": text}
+    if service == "teams":  # a Workflows (Power Automate) webhook takes an Adaptive Card message
+        card = {"$schema": "http://adaptivecards.io/schemas/adaptive-card.json", "type": "AdaptiveCard",
+                "version": "1.4", "body": [{"type": "TextBlock", "text": text, "wrap": True}]}
+        return {"type": "message", "attachments": [
+            {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}]}
+    return {"text": text}  # slack, google_chat, telegram
+
+
+def _json_payload(props: dict[str, Any], service: str, text_property: str) -> dict[str, Any]:
+    """`payload` as given (a JSON object, or a string of one), else `text_property` as text."""
     payload = props.get("payload")
     if payload is None:
-        if props.get("messageText") is None:
-            raise TaskFailed("set payload or messageText")
-        body = json.dumps({"text": str(props["messageText"])})
-    elif isinstance(payload, str):
+        if props.get(text_property) is None:
+            raise TaskFailed(f"set payload or {text_property}")
+        return chat_payload(service, str(props[text_property]))
+    if isinstance(payload, str):
         try:
-            json.loads(payload)
+            payload = json.loads(payload)
         except ValueError as err:
             raise TaskFailed(f"payload is not JSON: {err}") from None
-        body = payload
-    else:
-        body = json.dumps(payload)
-    request = urllib.request.Request(url, data=body.encode(), method="POST",
+    if not isinstance(payload, dict):
+        raise TaskFailed("payload must be a JSON object")
+    return payload
+
+
+def post_json(url: str, body: dict[str, Any], what: str, ctx: TaskContext,
+              secrets: tuple[str, ...] = ()) -> tuple[int, str]:
+    """POST body as JSON; (status, text of the answer). A failure names the service, never
+    the URL (webhook URLs and bot tokens are credentials)."""
+    if not url.startswith(("http://", "https://")):
+        raise TaskFailed("url must be http:// or https://")
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
+
+    def hide(text: str) -> str:
+        for secret in (url, *secrets):
+            text = text.replace(secret, "***") if secret else text
+        return text
+
     try:
         with urllib.request.urlopen(request, timeout=_timeout(ctx)) as response:
             code, text = response.status, response.read(64 * 1024).decode("utf-8", "replace")
     except urllib.error.HTTPError as err:
         detail = err.read(2048).decode("utf-8", "replace")
-        raise TaskFailed(f"Slack webhook answered {err.code}: {detail}") from None
+        raise TaskFailed(hide(f"{what} answered {err.code}: {detail}")) from None
     except (urllib.error.URLError, TimeoutError, OSError) as err:
-        raise TaskFailed(f"Slack webhook: {getattr(err, 'reason', err)}") from None
-    ctx.log("INFO", f"Slack webhook answered {code}")
+        raise TaskFailed(hide(f"{what}: {getattr(err, 'reason', err)}")) from None
+    ctx.log("INFO", f"{what} answered {code}")
+    return code, text
+
+
+def _incoming_webhook(service: str, what: str, text_property: str) -> Any:
+    def run(task: Task, ctx: TaskContext) -> Outcome:
+        props = ctx.render(dict(task.props))
+        body = _json_payload(props, service, text_property)
+        code, text = post_json(str(props["url"]), body, what, ctx)
+        return Outcome(State.SUCCESS, {"code": code, "body": text})
+
+    return run
+
+
+run_slack = _incoming_webhook("slack", "Slack webhook", "messageText")
+
+
+def telegram_payload(chat_id: str, text: str) -> dict[str, Any]:
+    return {"chat_id": chat_id, **chat_payload("telegram", text)}
+
+
+def run_telegram(task: Task, ctx: TaskContext) -> Outcome:
+    """Kestra's TelegramSend: the Bot API's sendMessage to `channel`; `payload` is the text,
+    or a JSON object of sendMessage parameters."""
+    props = ctx.render(dict(task.props))
+    token, channel = str(props["token"]), str(props["channel"])
+    payload = props.get("payload", props.get("messageText"))
+    if payload is None:
+        raise TaskFailed("set payload (the message text)")
+    body: dict[str, Any]
+    if isinstance(payload, dict):
+        body = {"chat_id": channel, **payload}
+    else:
+        try:
+            parsed = json.loads(str(payload))
+        except ValueError:
+            parsed = None
+        body = {"chat_id": channel, **parsed} if isinstance(parsed, dict) else \
+            telegram_payload(channel, str(payload))
+    if props.get("parseMode"):
+        body["parse_mode"] = str(props["parseMode"])
+    base = str(props.get("endpointOverride") or "https://api.telegram.org").rstrip("/")
+    code, text = post_json(f"{base}/bot{token}/sendMessage", body, "Telegram", ctx, (token,))
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        answer = {}
+    if not isinstance(answer, dict) or answer.get("ok") is not True:
+        raise TaskFailed(f"Telegram did not send the message: {text[:300].replace(token, '***')}")
     return Outcome(State.SUCCESS, {"code": code, "body": text})
 
 
@@ -119,9 +199,25 @@ def run_mail(task: Task, ctx: TaskContext) -> Outcome:
 TYPES = (
     TypeDef(name="io.kestra.plugin.notifications.slack.SlackIncomingWebhook", kind="task",
             title="Send a Slack message through an incoming webhook; outputs the status code",
-            properties={"url": {"type": "string"}, "payload": {"type": ["string", "object"]},
-                        "messageText": {"type": "string"}, "options": {"type": "object"}},
-            required=("url",), run=run_slack),
+            properties={**_WEBHOOK, "messageText": _STR}, required=("url",), run=run_slack),
+    TypeDef(name="io.kestra.plugin.notifications.teams.TeamsIncomingWebhook", kind="task",
+            title="Send a Microsoft Teams message through a Workflows incoming webhook",
+            properties={**_WEBHOOK, "messageText": _STR}, required=("url",),
+            run=_incoming_webhook("teams", "Teams webhook", "messageText")),
+    TypeDef(name="io.kestra.plugin.notifications.discord.DiscordIncomingWebhook", kind="task",
+            title="Send a Discord message through a channel webhook",
+            properties={**_WEBHOOK, "content": _STR}, required=("url",),
+            run=_incoming_webhook("discord", "Discord webhook", "content")),
+    TypeDef(name="io.kestra.plugin.notifications.google.GoogleChatIncomingWebhook", kind="task",
+            title="Send a Google Chat message through a space's incoming webhook",
+            properties={**_WEBHOOK, "messageText": _STR}, required=("url",),
+            run=_incoming_webhook("google_chat", "Google Chat webhook", "messageText")),
+    TypeDef(name="io.kestra.plugin.notifications.telegram.TelegramSend", kind="task",
+            title="Send a Telegram message with a bot (Bot API sendMessage)",
+            properties={"token": _STR, "channel": _STR, "payload": {"type": ["string", "object"]},
+                        "parseMode": {"type": "string", "enum": ["HTML", "Markdown", "MarkdownV2"]},
+                        "endpointOverride": _STR, "options": {"type": "object"}},
+            required=("token", "channel", "payload"), run=run_telegram),
     TypeDef(name="io.kestra.plugin.notifications.mail.MailSend", kind="task",
             title="Send an e-mail over SMTP, SMTPS or SMTP with STARTTLS",
             properties={"host": {"type": "string"}, "port": {"type": ["integer", "string"]},
