@@ -16,7 +16,7 @@ from typing import Any
 
 from runner.durations import parse_duration
 from runner.errors import UsageError
-from runner.model import Flow, Input
+from runner.model import Flow, Input, Output
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -65,6 +65,23 @@ def nested(values: Mapping[str, Any]) -> dict[str, Any]:
             node = child
         node[leaf] = value
     return out
+
+
+def typed_output(output: Output, value: Any) -> Any:
+    """A flow output's rendered value as its declared type (INT 42, not "42"), as Kestra
+    types outputs; UsageError when it does not fit."""
+    spec = Input(id=output.id, type=output.type or "STRING", position=output.position)
+    kind = spec.type.upper()
+    if kind in ("JSON", "ARRAY", "MULTISELECT") and isinstance(value, str):
+        try:  # rendered expressions are text; the structure is what the flow meant
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            if kind == "JSON":
+                raise UsageError(f"output '{output.id}' (JSON): not JSON: {value[:80]}") from None
+    try:
+        return _coerce(kind, spec, value)
+    except (ValueError, TypeError) as err:
+        raise UsageError(f"output '{output.id}' ({output.type}): {err}") from None
 
 
 def coerce(spec: Input, value: Any) -> Any:
@@ -146,7 +163,7 @@ def _coerce(kind: str, spec: Input, value: Any) -> Any:
         items = _list(value)
         item_type = str(spec.props.get("itemType", "STRING")).upper()
         return [_coerce(item_type, spec, item) for item in items] if kind == "ARRAY" else items
-    if kind == "SELECT":
+    if kind in ("SELECT", "ENUM"):  # ENUM: Kestra's legacy name of SELECT
         return value if isinstance(value, str) else str(value)
     if kind == "DURATION":
         parse_duration(str(value))
@@ -189,7 +206,7 @@ def _validate(spec: Input, value: Any) -> None:
         if "before" in props and value >= str(props["before"]):
             raise ValueError(f"{value} is not before {props['before']}")
     allowed = props.get("values") or props.get("options")
-    if kind in ("SELECT", "MULTISELECT") and isinstance(allowed, list) \
+    if kind in ("SELECT", "ENUM", "MULTISELECT") and isinstance(allowed, list) \
             and not props.get("allowCustomValue"):
         chosen = value if isinstance(value, list) else [value]
         wrong = [v for v in chosen if v not in allowed]

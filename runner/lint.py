@@ -22,6 +22,7 @@ from runner.diagnostics import Diagnostic, Severity
 from runner.durations import parse_duration
 from runner.errors import UsageError
 from runner.inputs import coerce
+from runner.lint_kestra import check as kestra_rules
 from runner.model import Input, Position
 from runner.plugins import missing_extra
 from runner.tasks.git_triggers import check as git_trigger_problems
@@ -57,7 +58,10 @@ def check(located: Located, registry: Registry) -> list[Diagnostic]:
         return []
     out = _Findings(located)
     seen: dict[str, Path] = {}
-    for path, task in iter_tasks(flow, registry):
+    tasks = list(iter_tasks(flow, registry))
+    for found in kestra_rules(flow, tasks, registry):
+        out.add(found.path, found.severity, found.code, found.message, found.value)
+    for path, task in tasks:
         typedef = _check_type(task, path, "task", registry, out)
         _unique(task.get("id"), (*path, "id"), seen, "task", out)
         runner = task.get("taskRunner")
@@ -290,7 +294,7 @@ def _check_inputs(inputs: list[Any], out: _Findings) -> None:
 
 def _check_input_values(item: dict[str, Any], kind: str, path: Path, out: _Findings) -> None:
     values = item.get("values")
-    if kind in ("SELECT", "MULTISELECT") and (values is None or values == []):
+    if kind in ("SELECT", "ENUM", "MULTISELECT") and (values is None or values == []):
         out.error((*path, "type"), "missing-property",
                   f"a {kind} input needs 'values', the list of choices", value=True)
     if "defaults" not in item or item["defaults"] is None:
@@ -355,7 +359,7 @@ def _default_problem(kind: str, value: Any, choices: list[Any] | None, custom: b
         return None if fits else "expected true or false"
     if kind in ("DATETIME", "DATE", "TIME", "DURATION"):
         return _temporal_problem(kind, value)
-    if kind == "SELECT":
+    if kind in ("SELECT", "ENUM"):
         if not scalar:
             return "expected one of the values"
         if choices and not custom and value not in choices:

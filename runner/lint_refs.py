@@ -1,10 +1,11 @@
 """What the flow's expressions refer to: syntax errors, unknown inputs, unknown tasks.
 
 Every string of the flow document is read as a template (only those holding
-`{{` or `{%` matter). Reported where statically knowable: `inputs.X` must be a
-declared input and `outputs.T` a task id of this flow; a dynamic key
-(`outputs[taskrun.value]`) is not checked. Diagnostics are data; nothing here
-raises.
+`{{` or `{%` matter). A syntax error is an error. `inputs.X` that is not a
+declared input and `outputs.T` that names no task of this flow are warnings:
+Kestra accepts such a flow (the expression fails, or is handled with `??` or
+`isDefined`, at run time). A dynamic key (`outputs[taskrun.value]`) is not
+checked. Diagnostics are data; nothing here raises.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ def check_references(located: Located, registry: Registry) -> list[Diagnostic]:
     tasks = {task["id"] for _, task in iter_tasks(flow, registry) if isinstance(task.get("id"), str)}
     found: list[Diagnostic] = []
 
-    def add(path: Path, code: str, message: str) -> None:
+    def add(path: Path, code: str, message: str, severity: Severity = Severity.ERROR) -> None:
         line, column = located.value_at(path)
-        found.append(Diagnostic(located.file, line, column, Severity.ERROR, code, message))
+        found.append(Diagnostic(located.file, line, column, severity, code, message))
 
     for path, text in _strings(flow, ()):
         error = syntax_error(text)
@@ -43,10 +44,10 @@ def check_references(located: Located, registry: Registry) -> list[Diagnostic]:
             root, name = ref
             if root == "inputs" and name not in inputs:
                 add(path, "unknown-input", f"'inputs.{name}' is not an input of this flow"
-                    f"{_guess(name, inputs)}")
+                    f"{_guess(name, inputs)}", Severity.WARNING)
             elif root == "outputs" and name not in tasks:
                 add(path, "unknown-task", f"'outputs.{name}' names no task of this flow"
-                    f"{_guess(name, tasks)}")
+                    f"{_guess(name, tasks)}", Severity.WARNING)
     return sorted(found)
 
 

@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from runner.cancel import CancelToken
 from runner.durations import format_duration
+from runner.errors import UsageError
 from runner.events import Event, ExecutionStateChanged, LogLine, State, TaskRunStateChanged, worst
 from runner.execution import Attempt, Execution, TaskRunRecord
 from runner.executors.base import ExecutorError
 from runner.expressions import ExpressionError
 from runner.ids import ulid
-from runner.inputs import nested
+from runner.inputs import nested, typed_output
 from runner.model import Input, Task
 from runner.retry import next_delay
 from runner.secrets import masked
@@ -202,9 +203,9 @@ class FlowRun:
         if not state.failed and flow.outputs:
             try:
                 self.execution.outputs = {
-                    o.id: self.render(o.value, self.context(None, None))
+                    o.id: typed_output(o, self.render(o.value, self.context(None, None)))
                     for o in flow.outputs}
-            except ExpressionError as err:
+            except (ExpressionError, UsageError) as err:
                 self.log(None, "ERROR", f"flow outputs: {err}")
                 state = State.FAILED
         if flow.after_execution:  # they see the final state and cannot change it
@@ -237,13 +238,15 @@ class FlowRun:
         with self.lock:
             ctx["outputs"] = dict(self.outputs)
             ctx["labels"] = dict(self.execution.labels)
+            ctx["tasks"] = task_states(self.execution.task_runs)
         current = self.final_state or self.execution.state.current
         ctx["execution"] = {"id": self.execution.id, "state": str(current),
                             "startDate": self.execution.state.to_json()["startDate"]}
         if task is not None and record is not None:
             ctx["task"] = {"id": task.id, "type": task.type}
             ctx["taskrun"] = {"id": record.id, "value": record.value,
-                              "attemptsCount": len(record.attempts),
+                              # Kestra counts the attempts before this one (0 on the first)
+                              "attemptsCount": max(len(record.attempts) - 1, 0),
                               "parentId": record.parent_task_run_id,
                               "startDate": record.state.to_json()["startDate"]}
         if scope is not None and scope.values:
@@ -301,6 +304,9 @@ class FlowRun:
             if scope.cancel.wait(delay):
                 break
         state = outcome.state
+        if state is State.SUCCESS and len(record.attempts) > 1 and task.retry \
+                and task.retry.warning_on_retry:
+            state = State.WARNING  # Kestra: succeeded, but only after a retry
         if state is State.FAILED and task.allow_failure:
             state = State.WARNING
         elif state is State.WARNING and task.allow_warning:
@@ -356,3 +362,16 @@ class FlowRun:
                                       "the attempt was killed")
             return Outcome(State.FAILED, outcome.outputs)
         return outcome
+
+
+def task_states(records: Sequence[TaskRunRecord]) -> dict[str, Any]:
+    """Kestra's `tasks.<id>.state` (`tasks.<id>[value].state` in loops): the latest state of
+    every task run so far, e.g. SKIPPED after a false runIf."""
+    found: dict[str, Any] = {}
+    for record in records:
+        entry = {"state": str(record.state.current)}
+        if record.value is None:
+            found[record.task_id] = {**found.get(record.task_id, {}), **entry}
+        else:
+            found.setdefault(record.task_id, {})[record.value] = entry
+    return found

@@ -24,7 +24,8 @@ TASK_ID = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"
 NAMESPACE = r"^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$"
 DURATION = schema_pattern()
 INPUT_TYPES = ["STRING", "INT", "FLOAT", "BOOLEAN", "BOOL", "DATETIME", "DATE", "TIME", "DURATION",
-               "JSON", "YAML", "URI", "FILE", "SELECT", "MULTISELECT", "ARRAY", "SECRET", "EMAIL"]
+               "JSON", "YAML", "URI", "FILE", "SELECT", "MULTISELECT", "ARRAY", "SECRET", "EMAIL",
+               "ENUM"]  # ENUM: Kestra's legacy name of SELECT
 
 _DURATION = {"type": "string", "pattern": DURATION, "format": "duration",
              "description": f"an ISO-8601 duration ({EXAMPLES})"}

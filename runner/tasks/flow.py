@@ -18,6 +18,8 @@ from runner.tasks.registry import TypeDef
 CORE = "io.kestra.plugin.core.flow"
 LEGACY = "io.kestra.core.tasks.flows"
 _DURATION = {"$ref": "#/definitions/duration"}
+# a duration the task renders when it runs (Kestra's Property<Duration>): literal or expression
+_DYNAMIC_DURATION = {"anyOf": [_DURATION, {"type": "string", "pattern": r"\{\{"}]}
 
 
 def handlers(task: Task, ctx: TaskContext, state: State, *, value: str | None = None,
@@ -240,12 +242,13 @@ TYPES = (
             required=("namespace", "flowId"), run=run_subflow, aliases=(f"{LEGACY}.Subflow",
                                                                          f"{LEGACY}.Flow")),
     TypeDef(name=f"{CORE}.Pause", kind="task", title="Pause until resumed, or for a duration",
-            properties={"pauseDuration": _DURATION, "delay": {**_DURATION, "deprecated": True},
+            properties={"pauseDuration": _DYNAMIC_DURATION,
+                        "delay": {**_DYNAMIC_DURATION, "deprecated": True},
                         "behavior": {"type": "string", "enum": ["RESUME", "WARN", "CANCEL", "FAIL"]},
                         "onResume": {"type": "array", "items": {"$ref": "#/definitions/input"}},
                         "tasks": {"type": "array", "deprecated": True}},
             run=run_pause, aliases=(f"{LEGACY}.Pause",)),
     TypeDef(name=f"{CORE}.Sleep", kind="task", title="Wait for a duration",
-            properties={"duration": _DURATION}, required=("duration",), run=run_sleep),
+            properties={"duration": _DYNAMIC_DURATION}, required=("duration",), run=run_sleep),
 )
 

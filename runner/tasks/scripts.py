@@ -101,6 +101,9 @@ def _execute(task: Task, ctx: TaskContext, body: list[str], default_image: str) 
         return Outcome(State.KILLED, outputs)
     if result.timed_out:
         raise TaskFailed(f"timed out after {spec.timeout:.1f}s; the process was killed")
+    # Kestra keeps a script's `::{"outputs":…}::` values under `vars` (outputs.<task>.vars.x);
+    # they stay readable at the top level too (outputs.<task>.x), as this runner always had
+    outputs.setdefault("vars", dict(outputs))
     outputs["exitCode"] = result.exit_code
     files = collect_output_files(props, ctx)
     if files:
