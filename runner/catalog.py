@@ -46,3 +46,15 @@ class DirectoryFlows:
 
     def get(self, namespace: str, flow_id: str) -> Flow | None:
         return self._load().get((namespace, flow_id))
+
+
+class FlowsInOrder:
+    """The first of several lookups that has a flow: `flows run FILE` looks next to FILE,
+    then in the repository's `.flows/` (Kestra finds subflows by id, wherever kept)."""
+
+    def __init__(self, *lookups: DirectoryFlows) -> None:
+        self.lookups = lookups
+
+    def get(self, namespace: str, flow_id: str) -> Flow | None:
+        return next((flow for lookup in self.lookups
+                     if (flow := lookup.get(namespace, flow_id)) is not None), None)

@@ -17,9 +17,7 @@ UsageError (exit 2).
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import tempfile
 import threading
 import uuid
 from collections import deque
@@ -40,11 +38,9 @@ from runner.ci_event import (
     resolve,
 )
 from runner.diagnostics import Diagnostic
-from runner.engine import Engine
 from runner.errors import GitflowsError, UsageError
-from runner.events import Event, EventSink, FanOut, LogLine, State, TaskRunStateChanged, worst
+from runner.events import Event, EventSink, LogLine, State, TaskRunStateChanged, worst
 from runner.executors import Executors, LocalExecutor
-from runner.git.files import CheckoutFiles
 from runner.git.repo import GitRepo
 from runner.history.notes import NotesStore, default_index_path
 from runner.history.recorder import HistoryRecorder
@@ -54,6 +50,7 @@ from runner.reporters.commit_status import StatusReporter
 from runner.reporters.console import ConsoleReporter
 from runner.reporters.status_text import seconds_text
 from runner.secrets import Secrets
+from runner.session import RunRequest, RunSession, user_data_dir
 from webhooks.dispatch import explain, matching_triggers, skipped_triggers
 
 # removed from the environment of untrusted runs (host processes inherit it)
@@ -194,9 +191,7 @@ class _Tail:
 @dataclass
 class _Runner:
     ctx: Context
-    executors: Executors
-    environ: Mapping[str, str]
-    secrets: Secrets
+    session: RunSession
     inputs: Mapping[str, Any]
     store: NotesStore | None
     err: TextIO
@@ -212,33 +207,29 @@ class _Runner:
 
     def run(self, flow: Flow, trigger_id: str, run_id: str,
             reporter: StatusReporter | None) -> RunResult:
-        masks = [self.ctx.token] if self.ctx.token else []
         tail = _Tail()
-        sinks: list[EventSink] = [ConsoleReporter(self.err, secrets=masks), tail]
+        sinks: list[EventSink] = [ConsoleReporter(self.err), tail]
         recorder = None
         if self.store is not None:
             recorder = HistoryRecorder(self.store, self.ctx.sha, self.ctx.ref,
-                                       str(self.ctx.trigger["type"]), self.ctx.runner,
-                                       secrets=masks)
+                                       str(self.ctx.trigger["type"]), self.ctx.runner)
             sinks.append(recorder)
         if reporter is not None:
             sinks.append(reporter)
-        engine = Engine(self.executors, FanOut(*sinks), environ=self.environ,
-                        namespace_files=CheckoutFiles(self.ctx.root),
-                        flows=self.flows, secrets=self.secrets,
-                        data_dir=Path(self.environ.get("RUNNER_TEMP") or tempfile.gettempdir())
-                        / "gitflows-ci")
         declared = {i.id for i in flow.inputs}
+        request = RunRequest(flow, self.ctx.root, self.flows,
+                             {k: v for k, v in self.inputs.items() if k in declared},
+                             {**self.ctx.trigger, "id": trigger_id}, run_id,
+                             untrusted=self.ctx.untrusted, sinks=tuple(sinks))
         try:
-            execution = engine.prepare(flow, {k: v for k, v in self.inputs.items()
-                                              if k in declared}, execution_id=run_id)
+            prepared = self.session.prepare(request)
         except GitflowsError as err:
             print(f"error: {flow.qualified_id}: {err.message}", file=self.err)
             if reporter is not None:
                 reporter.close(State.FAILED)
             return RunResult(flow.qualified_id, State.FAILED, run_id, note=err.message,
                              tail=(err.message,))
-        engine.execute(execution, trigger={**self.ctx.trigger, "id": trigger_id})
+        execution = prepared.execute()
         if reporter is not None and not reporter.close(execution.state.current):
             self.errors.append(f"{flow.qualified_id}: the commit status was not sent in time")
         if recorder is not None:
@@ -280,9 +271,10 @@ def run_ci(options: CiOptions, environ: MutableMapping[str, str],
     except GitflowsError as err_store:
         say(f"warning: history not recorded: {err_store.message}")
         store = None
-    built = executors() if planned else Executors(LocalExecutor())
-    runner = _Runner(ctx, dataclasses.replace(built, untrusted=True) if ctx.untrusted else built,
-                     dict(environ), secrets, options.inputs, store, err, flows)
+    session = RunSession(executors() if planned else Executors(LocalExecutor()),
+                         user_data_dir(environ), environ=dict(environ), secrets=secrets,
+                         masks=frozenset({ctx.token} if ctx.token else ()))
+    runner = _Runner(ctx, session, options.inputs, store, err, flows)
     if not ctx.token and ctx.git_event is not None:
         say("flows ci: no token (GITHUB_TOKEN): commit statuses are not posted")
     _report_not_run(runner, skipped, invalid)

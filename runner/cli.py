@@ -15,19 +15,20 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from runner.catalog import DirectoryFlows
+from runner.catalog import DirectoryFlows, FlowsInOrder
 from runner.diagnostics import has_errors
 from runner.errors import GitflowsError, UsageError
-from runner.events import EventSink, FanOut, State
+from runner.events import State
 from runner.executors import Executors
 from runner.executors.base import passed_environment
 from runner.executors.choose import executors_for
-from runner.git.files import CheckoutFiles, find_root
+from runner.git.files import find_root
 from runner.git.repo import GitRepo
 from runner.parse import load_flow
 from runner.reporters.console import ConsoleReporter
 from runner.schema import build_schema
 from runner.secrets import Secrets
+from runner.session import RunRequest, RunSession, user_data_dir
 from runner.tasks import default_registry
 from runner.validate import validate_paths
 
@@ -107,12 +108,6 @@ def _recorder(root: Path) -> HistoryRecorder:
                            f"flows run@{socket.gethostname()}", dirty=git.is_dirty())
 
 
-def _user_data_dir() -> Path:
-    """Where `flows run` keeps its KV store: $XDG_DATA_HOME/gitflows (~/.local/share/gitflows)."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "gitflows"
-
-
 def _executors(choice: str, pass_env: tuple[str, ...] = ()) -> Executors:
     return executors_for(choice, lambda message: click.echo(message, err=True),
                          passed_environment(os.environ, pass_env))
@@ -143,25 +138,21 @@ def run(file: str, inputs: tuple[str, ...], input_files: tuple[str, ...], execut
         as_json: bool, log_level: str, record: bool, secrets_file: str | None,
         pass_env: tuple[str, ...] = ()) -> None:
     """Run the flow in FILE; exit 0 on SUCCESS/WARNING, 1 on FAILED/KILLED."""
-    from runner.engine import Engine
-
     if not Path(file).exists():
         raise UsageError(f"{file}: no such file")
     flow = load_flow(file)
     values = _parse_inputs(inputs, input_files)
     console = ConsoleReporter(sys.stderr, level=log_level)  # the engine masks secrets already
     root = find_root(Path(file))
-    flows_dir = Path(file).resolve().parent if Path(file).resolve().parent.name == DEFAULT_FLOWS_DIR \
-        else root / DEFAULT_FLOWS_DIR
-    sinks: list[EventSink] = [console]
+    here = Path(file).resolve().parent
+    flows = FlowsInOrder(*{here: DirectoryFlows(here), root / DEFAULT_FLOWS_DIR:
+                           DirectoryFlows(root / DEFAULT_FLOWS_DIR)}.values())
     recorder = _recorder(root) if record else None
-    if recorder is not None:
-        sinks.append(recorder)
-    engine = Engine(_executors(executor, pass_env), FanOut(*sinks), environ=os.environ,
-                    namespace_files=CheckoutFiles(root), flows=DirectoryFlows(flows_dir),
-                    data_dir=_user_data_dir(),
-                    secrets=Secrets(os.environ, Path(secrets_file) if secrets_file else None))
-    execution = engine.run(flow, values)
+    session = RunSession(_executors(executor, pass_env), user_data_dir(), environ=os.environ,
+                         secrets=Secrets(os.environ, Path(secrets_file) if secrets_file else None),
+                         sinks=[console])
+    execution = session.run(RunRequest(flow, root, flows, values,
+                                       sinks=(recorder,) if recorder is not None else ()))
     if recorder is not None:
         for problem in recorder.errors:
             click.echo(f"warning: history not recorded: {problem}", err=True)
@@ -289,12 +280,12 @@ def bisect(flow_id: str, repo: str | None, ref: str, executor: str) -> None:
     root, store = _store(repo)
     git = GitRepo(root)
     commits = git.commits(ref)
-    executors = _executors(executor)
-    console = ConsoleReporter(sys.stderr, level="WARN")
+    session = RunSession(_executors(executor), user_data_dir(), environ=os.environ,
+                         sinks=[ConsoleReporter(sys.stderr, level="WARN")])
 
     def run_commit(commit: str) -> str:
         click.echo(f"running {flow_id} at {commit[:10]}", err=True)
-        return run_at(git, commit, flow_id, executors, console, _user_data_dir())
+        return run_at(git, commit, flow_id, session)
 
     result = first_failure(commits, flow_id, recorded_states(store, flow_id), run_commit)
     if result.first_bad is None:

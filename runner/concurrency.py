@@ -45,6 +45,17 @@ class _Line:
     waiting: deque[tuple[str, int]] = field(default_factory=deque)  # holder, its limit
 
 
+class SlotLedger(Protocol):
+    """Where a flow's slots are counted: FlowSlots in one process, a shared store (Redis)
+    across `flows worker` processes. Keys are (scope, namespace.flowId) tuples."""
+
+    def acquire(self, key: Hashable, holder: str, limit: int, *, queue: bool) -> Admission: ...
+
+    def wait(self, key: Hashable, holder: str, cancelled: Cancelled | None = None) -> bool: ...
+
+    def release(self, key: Hashable, holder: str) -> None: ...
+
+
 class FlowSlots:
     """Thread-safe ledger: key (e.g. repo + namespace.flowId) → holders of its slots."""
 

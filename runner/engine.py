@@ -11,10 +11,10 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from runner.cancel import CancelToken
-from runner.concurrency import Admission, FlowSlots
+from runner.concurrency import Admission, FlowSlots, SlotLedger
 from runner.context import RunContext, resume_inputs
 from runner.events import Clock, EventSink, State, SystemClock
 from runner.execution import Execution, TaskRunRecord
@@ -25,14 +25,11 @@ from runner.inputs import resolve_inputs
 from runner.kv import FileKVStore
 from runner.model import Flow, Task
 from runner.plan import apply_plugin_defaults
+from runner.ports import FlowLookup
 from runner.run import FlowRun, Scope
 from runner.secrets import Secrets
 from runner.tasks import Registry, default_registry
 from runner.tasks.base import KeyValueStore, NamespaceFiles
-
-
-class FlowLookup(Protocol):
-    def get(self, namespace: str, flow_id: str) -> Flow | None: ...
 
 
 class Engine:
@@ -41,7 +38,7 @@ class Engine:
                  environ: Mapping[str, str] | None = None, work_root: Path | None = None,
                  namespace_files: NamespaceFiles | None = None, flows: FlowLookup | None = None,
                  kv: KeyValueStore | None = None, data_dir: Path | None = None,
-                 secrets: Secrets | None = None, slots: FlowSlots | None = None,
+                 secrets: Secrets | None = None, slots: SlotLedger | None = None,
                  slot_scope: str = "") -> None:
         self.executors = executors
         self.sink = sink
@@ -59,7 +56,7 @@ class Engine:
         self._active: dict[str, FlowRun] = {}
         # flow concurrency slots: shared by every engine of a server (one per run), so a
         # flow's limit holds across its runs; scope keeps two repositories' same ids apart
-        self.slots = slots if slots is not None else FlowSlots()
+        self.slots: SlotLedger = slots if slots is not None else FlowSlots()
         self.slot_scope = slot_scope
 
     # -- public API -----------------------------------------------------------

@@ -1,6 +1,7 @@
 """Run a flow as it was at a commit: its `.flows/` and files from that commit's tree.
 
-Used by `flows bisect` for commits that have no recorded run.
+Used by `flows bisect` for commits that have no recorded run; the run is built by the
+face's RunSession like any other.
 """
 
 from __future__ import annotations
@@ -10,17 +11,13 @@ import tempfile
 from pathlib import Path
 
 from runner.catalog import DirectoryFlows
-from runner.engine import Engine
-from runner.events import EventSink
-from runner.executors import Executors
-from runner.git.files import CheckoutFiles
 from runner.git.repo import GitRepo
+from runner.session import RunRequest, RunSession
 
 FLOWS_DIR = ".flows"
 
 
-def run_at(repo: GitRepo, commit: str, flow_id: str, executors: Executors, sink: EventSink,
-           data_dir: Path) -> str:
+def run_at(repo: GitRepo, commit: str, flow_id: str, session: RunSession) -> str:
     """The final state of flow `namespace.id` run at commit ('SKIPPED' when it is not there)."""
     checkout = Path(tempfile.mkdtemp(prefix="gitflows-replay-"))
     try:
@@ -30,8 +27,6 @@ def run_at(repo: GitRepo, commit: str, flow_id: str, executors: Executors, sink:
         flow = flows.get(namespace, name)
         if flow is None:
             return "SKIPPED"
-        engine = Engine(executors, sink, namespace_files=CheckoutFiles(checkout), flows=flows,
-                        data_dir=data_dir)
-        return str(engine.run(flow).state.current)
+        return str(session.run(RunRequest(flow, checkout, flows)).state.current)
     finally:
         shutil.rmtree(checkout, ignore_errors=True)

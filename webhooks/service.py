@@ -16,17 +16,14 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from runner.concurrency import FlowSlots
-from runner.engine import Engine
 from runner.errors import GitflowsError
-from runner.events import Event, EventSink, FanOut, LogLine, State, iso
+from runner.events import Event, EventSink, LogLine, State, iso
 from runner.execution import Execution
 from runner.executors import Executors
-from runner.git.files import CheckoutFiles
 from runner.git.mirror import ensure_mirror, fetch, is_remote, mirror_path
 from runner.git.repo import GitRepo
 from runner.history import query
@@ -36,6 +33,7 @@ from runner.ids import ulid
 from runner.parse import parse_flow
 from runner.reporters.console import ConsoleReporter
 from runner.secrets import Secrets, masked
+from runner.session import RunRequest, RunSession
 from webhooks import providers
 from webhooks.config import ServerConfig
 from webhooks.flow_triggers import Finished, triggered
@@ -91,7 +89,10 @@ class FlowService:
         self.broker: RunBroker | None = None
         self.executes = True
         self.outbox = False  # flows serve --broker: queue locally first, a Forwarder sends on
-        self.sinks: list[EventSink] = []
+        self.sinks: list[EventSink] = [self]  # every run's events: records, relay, …
+        self.session = RunSession(executors, config.data_dir, environ=self.environ,
+                                  secrets=self.secrets, sinks=self.sinks, slots=self.slots,
+                                  masks=self._sensitive())
         self._wake = threading.Event()
         self._logs_changed = threading.Condition(self.lock)
 
@@ -122,6 +123,12 @@ class FlowService:
     def wait_for_queue(self, timeout: float) -> None:
         self._queued.wait(timeout)
         self._queued.clear()
+
+    def _sensitive(self) -> frozenset[str]:
+        """The server's own secrets (forge tokens, webhook secrets): masked in every run."""
+        names = [r.token_env for r in self.config.repos if r.token_env]
+        names += [r.webhook_secret_env for r in self.config.repos if r.webhook_secret_env]
+        return frozenset(v for n in names if (v := self.environ.get(n)))
 
     def _token(self, name: str) -> str | None:
         env = next((r.token_env for r in self.config.repos if r.name == name), None)
@@ -184,7 +191,6 @@ class FlowService:
         assert target.flow is not None
         flows_at_commit = Snapshot(snapshot)
         checkout = Path(tempfile.mkdtemp(prefix="gitflows-checkout-", dir=self.config.data_dir))
-        executors = replace(self.executors, untrusted=True) if untrusted else self.executors
         trigger = dict(trigger or {"type": "manual"})
         recorder = HistoryRecorder(self.history(target.repo), target.commit,
                                    history_ref(trigger, target.ref), str(trigger.get("type")),
@@ -195,18 +201,17 @@ class FlowService:
         execution_id = execution_id or ulid()
         reporter = self.reporting.reporter(target.repo, target.commit, target.flow.qualified_id,
                                            execution_id, trigger, checkout)
-        sinks: list[EventSink] = [self, recorder, *([reporter] if reporter else []), *self.sinks]
-        engine = Engine(executors, FanOut(*sinks), environ=self.environ,
-                        namespace_files=CheckoutFiles(checkout), flows=flows_at_commit,
-                        data_dir=self.config.data_dir, slots=self.slots, slot_scope=target.repo)
+        request = RunRequest(target.flow, checkout, flows_at_commit, inputs, trigger,
+                             execution_id, labels=labels, reuse=reuse, untrusted=untrusted,
+                             scope=target.repo, sinks=(recorder, *([reporter] if reporter else [])))
         try:
-            execution = engine.prepare(target.flow, inputs, labels=labels,
-                                       execution_id=execution_id, reuse=reuse)
+            prepared = self.session.prepare(request)
         except GitflowsError:
             shutil.rmtree(checkout, ignore_errors=True)
             raise
+        execution = prepared.execution
         remote = self.broker is not None and not self.executes
-        record = Record(execution, target.repo, target.commit, engine, reporter=reporter,
+        record = Record(execution, target.repo, target.commit, prepared.engine, reporter=reporter,
                         snapshot=flows_at_commit, remote=remote, trigger=trigger)
         if remote:  # a worker checks out, runs, records and reports it
             shutil.rmtree(checkout, ignore_errors=True)

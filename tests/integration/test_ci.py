@@ -99,7 +99,7 @@ class Job:
                 "GITHUB_API_URL": self.api.url, "GITHUB_SERVER_URL": "https://github.com",
                 "GITHUB_RUN_ID": "4242", "GITHUB_STEP_SUMMARY": str(self.root / "summary.md"),
                 "GITHUB_OUTPUT": str(self.root / "outputs.txt"), "RUNNER_NAME": "GitHub Actions 7",
-                "RUNNER_TEMP": str(self.root / "runner-temp"),
+                "RUNNER_TEMP": str(self.root / "runner-temp"), "XDG_DATA_HOME": str(self.root / "data"),
                 "SECRET_DEPLOY_KEY": base64.b64encode(b"k3y-value").decode()}
 
     def push_payload(self, before: str, after: str, message: str) -> dict[str, Any]:

@@ -7,7 +7,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from runner.engine import Engine, FlowLookup
+from runner.engine import Engine
+from runner.ports import FlowLookup
 from runner.events import Collect, LogLine, TaskRunStateChanged
 from runner.execution import Execution
 from runner.executors import Executors, LocalExecutor
