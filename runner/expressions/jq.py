@@ -1,332 +1,227 @@
-"""A safe subset of jq for the `jq` filter; the result is always a list (as in Kestra).
+"""The `jq` filter: real jq (libjq) in a bounded worker process; always a list of results.
 
-Supported: `.`, `.a.b`, `."key"`, `.["key"]`, `.[0]`, `.[-1]`, `.[1:3]`, `.[]`,
-`?` after a step, `a | b`, `a, b`, parentheses, and the builtins length, keys,
-first, last, add, type, tostring, tonumber, reverse, not. Anything else
-(reduce, select, arithmetic, functions…) is refused rather than half-done.
+Kestra's `jq` runs the whole jq language (select, map, reduce, arithmetic,
+builtins…) and returns every result in a list; a string input is parsed as
+JSON. Here libjq runs in jq_worker.py, a separate process, because libjq
+cannot be interrupted from Python: a program that loops (`def f: f; f`) is
+ended by killing its worker when the render's deadline (at most JQ_TIME_LIMIT)
+passes, and one that grows (`[range(1e9)]`) hits the worker's address-space
+limit (JQ_MEMORY_MIB) and dies there. Program, input and results are sized.
 
-Bounded: `,` and `|` multiply paths (`(.,.,.)|(.,.,.)|…` has 3^n of them, most
-of which may produce nothing), so every step of every path is counted against
-MAX_STEPS and the render's deadline is checked as they are taken; `add` and
-`tostring` size their result before building it.
+A plain path (`.`, `.a.b`, `.[0]`, `.["k"]`: most of Kestra's examples) is
+read in Python when every step finds its key or index, as jq would; anything
+else, a missing key or a wrong type included, goes to libjq.
+
+Workers are reused (a request is one line each way over pipes), at most
+MAX_WORKERS at once; one that timed out or died is replaced on the next call.
+The worker gets an empty environment (`$ENV` shows nothing of the server's)
+and jq's module search path is empty (no `import`/`include` of files).
 """
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+import select
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from runner.expressions.errors import EvalError
-from runner.expressions.runtime import (
-    CHECK_EVERY,
-    MAX_STRING,
-    check_time,
-    current,
-    fits,
-    fits_nodes,
-    poll,
-    to_json,
-)
+from runner.expressions.runtime import MAX_VALUE_CHARS, check_time, current, json_default
 
+JQ_TIME_LIMIT = 5.0  # seconds per jq call (the render's own deadline may be sooner)
+JQ_MEMORY_MIB = 512  # address space of a worker process
+MAX_PROGRAM = 10_000  # characters of one jq program
 MAX_RESULTS = 100_000
-MAX_STEPS = 1_000_000  # steps (a value entering a stage or a path step) of one jq program
-_TOKEN = re.compile(r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<num>-?\d+)|(?P<name>[A-Za-z_][\w]*)'
-                    r'|(?P<op>[.\[\]:|,?()]))')
-Program = Callable[[Any], Iterator[Any]]
+MAX_WORKERS = 4
+_WORKER = Path(__file__).with_name("jq_worker.py")
+_PATH = re.compile(r'\.(?:[A-Za-z_]\w*)?(?:\.[A-Za-z_]\w*|\[[0-9]{1,9}\]|\["[^"\\]*"\])*', re.ASCII)
+_STEP = re.compile(r'\.?([A-Za-z_]\w*)|\[([0-9]+)\]|\["([^"\\]*)"\]', re.ASCII)
+_POLL = 0.05  # seconds between two checks of the render's cancel flag while waiting
 
 
-class _Steps:
-    """Counts a program's steps; checks the render's deadline every CHECK_EVERY."""
+class _Worker:
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(  # our own script, no shell
+            [sys.executable, "-I", str(_WORKER), str(JQ_MEMORY_MIB)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            env={"LC_ALL": "C.UTF-8"}, close_fds=True)
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.stdin = self.proc.stdin
+        self.out = self.proc.stdout.fileno()
+
+    def ask(self, request: bytes, deadline: float) -> dict[str, Any]:
+        """Send one request and wait for its answer line until deadline."""
+        try:
+            self.stdin.write(request)
+            self.stdin.flush()
+        except OSError:
+            raise self._died() from None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            _check_stop(deadline, self)
+            if not select.select([self.out], [], [], _POLL)[0]:
+                continue
+            chunk = os.read(self.out, 1 << 16)
+            if not chunk:
+                raise self._died()
+            chunks.append(chunk)
+            size += len(chunk)
+            if chunk.endswith(b"\n"):
+                return dict(json.loads(b"".join(chunks)))
+            if size > 4 * MAX_VALUE_CHARS + 1024:  # the worker caps results: it misbehaves
+                self.kill()
+                raise EvalError("jq: the answer is too long")
+
+    def _died(self) -> EvalError:
+        self.kill()
+        if self.proc.returncode in (-6, -9, 134, 137):  # libjq aborts when memory runs out
+            return EvalError(f"jq: the program was stopped: it needed more than {JQ_MEMORY_MIB} "
+                             "MiB of memory")
+        return EvalError(f"jq: the worker stopped (exit code {self.proc.returncode})")
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None:
+                stream.close()
+
+
+def _check_stop(deadline: float, worker: _Worker) -> None:
+    """Kill the worker when the render's deadline, its cancel flag or JQ_TIME_LIMIT says so."""
+    try:
+        if (st := current()) is not None:
+            check_time(st)
+        if time.monotonic() >= deadline:
+            raise EvalError(f"jq: the program ran longer than {JQ_TIME_LIMIT:g}s")
+    except EvalError:
+        worker.kill()
+        raise
+
+
+class _Pool:
+    """Idle workers of this process (a forked child starts its own)."""
 
     def __init__(self) -> None:
-        self.taken = 0
-        self.state = current()
+        self.pid = os.getpid()
+        self.lock = threading.Lock()
+        self.idle: list[_Worker] = []
+        self.slots = threading.BoundedSemaphore(MAX_WORKERS)
 
-    def step(self) -> None:
-        self.taken += 1
-        if self.taken % CHECK_EVERY == 0:
-            if self.taken > MAX_STEPS:
-                raise EvalError(f"jq: the program takes more than {MAX_STEPS} steps")
-            if self.state is not None:
-                check_time(self.state)
+    def take(self, deadline: float) -> _Worker:
+        st = current()
+        wait = deadline if st is None else min(deadline, st.deadline)
+        if not self.slots.acquire(timeout=max(0.0, wait - time.monotonic())):
+            raise EvalError("jq: no worker was free before the deadline")
+        with self.lock:
+            if self.idle:
+                return self.idle.pop()
+        try:
+            return _Worker()
+        except OSError as err:
+            self.slots.release()
+            raise EvalError(f"jq: cannot start a worker: {err}") from None
+
+    def give(self, worker: _Worker, healthy: bool) -> None:
+        if healthy:
+            with self.lock:
+                self.idle.append(worker)
+        else:
+            worker.kill()
+        self.slots.release()
+
+    def close(self) -> None:
+        with self.lock:
+            idle, self.idle = self.idle, []
+        for worker in idle:
+            worker.kill()
+
+
+_pool = _Pool()
+_pool_lock = threading.Lock()
+
+
+def _current_pool() -> _Pool:
+    global _pool
+    with _pool_lock:
+        if _pool.pid != os.getpid():  # forked: the parent's workers are not ours to use
+            _pool = _Pool()
+        return _pool
+
+
+@atexit.register
+def _close() -> None:
+    if _pool.pid == os.getpid():
+        _pool.close()
+
+
+_MISS = object()
+
+
+def plain_path(expression: str, value: Any) -> Any:
+    """The one result of a plain path whose every step is found, else _MISS."""
+    program = expression.strip()
+    if not _PATH.fullmatch(program):
+        return _MISS
+    for step in _STEP.finditer(program, 1):
+        name, index, quoted = step.groups()
+        if index is not None:
+            if not isinstance(value, list | tuple) or int(index) >= len(value):
+                return _MISS
+            value = value[int(index)]
+        elif isinstance(value, Mapping) and (key := quoted if name is None else name) in value:
+            value = value[key]
+        else:
+            return _MISS
+    return value
 
 
 def run(expression: str, value: Any) -> list[Any]:
-    program = _Parser(expression).parse()
-    if isinstance(value, str):
+    """Every result of the jq program on value (a string value is parsed as JSON)."""
+    if len(expression) > MAX_PROGRAM:
+        raise EvalError(f"jq: the program is longer than {MAX_PROGRAM} characters")
+    if isinstance(value, str) and len(value) > MAX_VALUE_CHARS:
+        raise EvalError(f"jq: the input is longer than {MAX_VALUE_CHARS} characters")
+    data = value
+    if isinstance(value, str) and _PATH.fullmatch(expression.strip()):
         try:
-            value = json.loads(value)
-        except ValueError as err:
-            raise EvalError(f"jq: the input is not JSON: {err}") from None
-    out: list[Any] = []
-    for item in program(value):
-        out.append(item)
-        if len(out) > MAX_RESULTS:
-            raise EvalError(f"jq: more than {MAX_RESULTS} results")
-    return out
+            data = json.loads(value)
+        except ValueError:
+            data = _MISS  # libjq says why
+    if data is not _MISS and (found := plain_path(expression, data)) is not _MISS:
+        return [found]
+    return _libjq(expression, value)
 
 
-class _Parser:
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self.tokens: list[tuple[str, str]] = []
-        pos = 0
-        while pos < len(text):
-            if text[pos:].strip() == "":
-                break
-            m = _TOKEN.match(text, pos)
-            if m is None or m.lastgroup is None:
-                raise EvalError(f"jq: unsupported expression '{text}'")
-            self.tokens.append((m.lastgroup, m.group(m.lastgroup)))
-            pos = m.end()
-        self.i = 0
-        self.steps = _Steps()
-
-    def peek(self) -> tuple[str, str]:
-        return self.tokens[self.i] if self.i < len(self.tokens) else ("eof", "")
-
-    def take(self, value: str) -> bool:
-        if self.peek() == ("op", value):
-            self.i += 1
-            return True
-        return False
-
-    def fail(self) -> EvalError:
-        return EvalError(f"jq: unsupported expression '{self.text}'")
-
-    def parse(self) -> Program:
-        program = self.pipe()
-        if self.peek()[0] != "eof":
-            raise self.fail()
-        return program
-
-    def pipe(self) -> Program:
-        stages = [self.comma()]
-        while self.take("|"):
-            stages.append(self.comma())
-        step = self.steps.step
-
-        def run_pipe(value: Any, index: int = 0) -> Iterator[Any]:
-            step()
-            if index == len(stages):
-                yield value
-                return
-            for item in stages[index](value):
-                yield from run_pipe(item, index + 1)
-
-        return run_pipe
-
-    def comma(self) -> Program:
-        parts = [self.term()]
-        while self.take(","):
-            parts.append(self.term())
-        if len(parts) == 1:
-            return parts[0]
-        step = self.steps.step
-
-        def run_comma(value: Any) -> Iterator[Any]:
-            for part in parts:
-                step()
-                yield from part(value)
-
-        return run_comma
-
-    def term(self) -> Program:
-        kind, text = self.peek()
-        if self.take("("):
-            inner = self.pipe()
-            if not self.take(")"):
-                raise self.fail()
-            return inner
-        if kind == "name" and text in _BUILTINS:
-            self.i += 1
-            builtin = _BUILTINS[text]
-            return lambda value: iter((builtin(value),))
-        if not self.take("."):
-            raise self.fail()
-        steps: list[Callable[[Any], Iterator[Any]]] = []
-        kind, text = self.peek()
-        if kind in ("name", "str"):
-            self.i += 1
-            steps.append(_key(_name(kind, text)))
-        while True:
-            if self.take("["):
-                steps.append(self.bracket())
-            elif self.peek() == ("op", ".") and self.tokens[self.i + 1:self.i + 2] and \
-                    self.tokens[self.i + 1][0] in ("name", "str"):
-                self.i += 1
-                kind, text = self.peek()
-                self.i += 1
-                steps.append(_key(_name(kind, text)))
-            elif self.take("?") and steps:
-                steps[-1] = _optional(steps[-1])
-            else:
-                break
-        return _chain(steps, self.steps)
-
-    def bracket(self) -> Callable[[Any], Iterator[Any]]:
-        if self.take("]"):
-            return _each
-        kind, text = self.peek()
-        if kind == "str":
-            self.i += 1
-            step = _key(json.loads(text))
-        else:
-            start = self.number()
-            if self.take(":"):
-                end = self.number()
-                step = _slice(start, end)
-            elif start is None:
-                raise self.fail()
-            else:
-                step = _index(start)
-        if not self.take("]"):
-            raise self.fail()
-        return step
-
-    def number(self) -> int | None:
-        kind, text = self.peek()
-        if kind == "num":
-            self.i += 1
-            return int(text)
-        return None
-
-
-def _name(kind: str, text: str) -> str:
-    return str(json.loads(text)) if kind == "str" else text
-
-
-def _chain(steps: list[Callable[[Any], Iterator[Any]]], counter: _Steps) -> Program:
-    def run_chain(value: Any, index: int = 0) -> Iterator[Any]:
-        counter.step()
-        if index == len(steps):
-            yield value
-            return
-        for item in steps[index](value):
-            yield from run_chain(item, index + 1)
-
-    return run_chain
-
-
-def _key(name: str) -> Callable[[Any], Iterator[Any]]:
-    def step(value: Any) -> Iterator[Any]:
-        if value is None:
-            yield None
-        elif isinstance(value, Mapping):
-            yield value.get(name)
-        else:
-            raise EvalError(f"jq: cannot index {_type(value)} with \"{name}\"")
-    return step
-
-
-def _index(index: int) -> Callable[[Any], Iterator[Any]]:
-    def step(value: Any) -> Iterator[Any]:
-        if value is None:
-            yield None
-        elif isinstance(value, list | tuple):
-            yield value[index] if -len(value) <= index < len(value) else None
-        else:
-            raise EvalError(f"jq: cannot index {_type(value)} with number")
-    return step
-
-
-def _slice(start: int | None, end: int | None) -> Callable[[Any], Iterator[Any]]:
-    def step(value: Any) -> Iterator[Any]:
-        if value is None or isinstance(value, list | tuple | str):
-            yield None if value is None else value[start:end]
-        else:
-            raise EvalError(f"jq: cannot slice {_type(value)}")
-    return step
-
-
-def _each(value: Any) -> Iterator[Any]:
-    if isinstance(value, Mapping):
-        yield from value.values()
-    elif isinstance(value, list | tuple):
-        yield from value
-    else:
-        raise EvalError(f"jq: cannot iterate over {_type(value)}")
-
-
-def _optional(step: Callable[[Any], Iterator[Any]]) -> Callable[[Any], Iterator[Any]]:
-    def guarded(value: Any) -> Iterator[Any]:
-        try:
-            yield from list(step(value))
-        except EvalError:
-            return
-    return guarded
-
-
-def _type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "object" if isinstance(value, Mapping) else "array"
-
-
-def _length(value: Any) -> Any:
-    if value is None:
-        return 0
-    if isinstance(value, bool):
-        raise EvalError("jq: boolean has no length")
-    if isinstance(value, int | float):
-        return abs(value)
-    return len(value)
-
-
-def _keys(value: Any) -> list[Any]:
-    if isinstance(value, Mapping):
-        return sorted(value)
-    if isinstance(value, list | tuple):
-        return list(range(len(value)))
-    raise EvalError(f"jq: {_type(value)} has no keys")
-
-
-def _add(value: Any) -> Any:
-    items = list(value.values()) if isinstance(value, Mapping) else list(value or [])
-    if not items:
-        return None
-    # `total + item` on strings or lists is quadratic and can repeat one long value:
-    # size the sum first, then build it once.
-    if all(isinstance(item, str) for item in items):
-        fits(sum(map(len, items)), "jq: add", MAX_STRING)
-        return "".join(items)
-    if all(isinstance(item, list | tuple) for item in items):
-        fits_nodes(sum(map(len, items)), "jq: add")
-        return [element for item in items for element in item]
-    total = items[0]
-    for index, item in enumerate(items[1:]):
-        poll(index)
-        total = total + item
-    return total
-
-
-def _tonumber(value: Any) -> Any:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return value
+def _libjq(expression: str, value: Any) -> list[Any]:
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise EvalError(f"jq: cannot parse '{value}' as a number") from None
-    return int(number) if number.is_integer() and "." not in str(value) else number
-
-
-_BUILTINS: dict[str, Callable[[Any], Any]] = {
-    "length": _length,
-    "keys": _keys,
-    "first": lambda v: v[0] if v else None,
-    "last": lambda v: v[-1] if v else None,
-    "add": _add,
-    "type": _type,
-    "tostring": lambda v: v if isinstance(v, str) else to_json(v),
-    "tonumber": _tonumber,
-    "reverse": lambda v: list(reversed(v)) if v is not None else [],
-    "not": lambda v: v is None or v is False,
-}
+        text = value if isinstance(value, str) else json.dumps(
+            value, ensure_ascii=False, separators=(",", ":"), default=json_default)
+    except (RecursionError, ValueError):
+        raise EvalError("jq: the input is nested too deeply") from None
+    if len(text) > MAX_VALUE_CHARS:
+        raise EvalError(f"jq: the input is longer than {MAX_VALUE_CHARS} characters")
+    request = json.dumps({"p": expression, "i": text, "s": isinstance(value, str),
+                          "n": MAX_RESULTS, "c": MAX_VALUE_CHARS}, ensure_ascii=False) + "\n"
+    deadline = time.monotonic() + JQ_TIME_LIMIT
+    pool = _current_pool()
+    worker = pool.take(deadline)
+    healthy = False
+    try:
+        reply = worker.ask(request.encode(), deadline)
+        healthy = "oom" not in reply  # after a MemoryError, start afresh
+    finally:
+        pool.give(worker, healthy)
+    if "error" in reply:
+        raise EvalError(f"jq: {reply['error']}")
+    return list(reply["ok"])

@@ -138,7 +138,8 @@ def to_text(value: Any) -> str:
     return check_length(str(value))
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
+    """JSON for what json cannot encode itself; an undefined value is the error it is."""
     fail_if_undefined(value)
     if isinstance(value, Mapping):
         return dict(value)
@@ -151,7 +152,7 @@ def _json_default(value: Any) -> Any:
 
 def to_json(value: Any, limit: int = MAX_STRING) -> str:
     """Compact JSON, aborted as soon as it grows past limit (shared lists unfold)."""
-    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=json_default)
     parts: list[str] = []
     size = 0
     try:
