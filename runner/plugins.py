@@ -36,6 +36,8 @@ EXTRAS: Mapping[str, str] = {
     "io.kestra.plugin.redis.": "redis",
     "io.kestra.plugin.amqp.": "amqp",
     "io.kestra.plugin.mqtt.": "mqtt",
+    "io.kestra.plugin.gcp.gcs.": "gcs",
+    "io.kestra.plugin.azure.storage.blob.": "azure",
 }
 
 

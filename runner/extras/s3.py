@@ -1,5 +1,5 @@
 """S3 (and S3-compatible: MinIO, Ceph, moto) under Kestra's names: io.kestra.plugin.aws.s3.Upload,
-Download, List, Delete and Trigger (runner.extras.s3_trigger). The one module importing boto3.
+Download, List, Delete and Trigger (runner.extras.object_store). The one module importing boto3.
 
 Connection properties are Kestra's: region, accessKeyId, secretKeyId, sessionToken,
 endpointOverride, forcePathStyle, compatibilityMode (accepted; boto3 has one client) and the
@@ -20,11 +20,11 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from runner.events import State
-from runner.extras import s3_trigger
-from runner.extras.s3_trigger import FILTERS, Listed, keep
+from runner.extras import object_store
+from runner.extras.object_store import FILTERS, Listed, artifact_name, keep, local_file, sources
+from runner.extras.object_store import task_timeout as _timeout
 from runner.model import Task
 from runner.tasks.base import Outcome, TaskContext, TaskFailed
-from runner.tasks.files import NSFILE
 from runner.tasks.registry import TypeDef
 from runner.triggers import MAX_POLL_SECONDS, TRIGGER_PROPERTIES, Batch, TriggerContext, redact
 
@@ -117,7 +117,7 @@ def _listed(item: Mapping[str, Any]) -> Listed:
 
 
 class BotoOps:
-    """runner.extras.s3_trigger.S3Ops over a boto3 client."""
+    """runner.extras.object_store.StoreOps over a boto3 client."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -147,53 +147,10 @@ class BotoOps:
         _call(f"deleting s3://{bucket}/{key}", self.client.delete_object, Bucket=bucket, Key=key)
 
 
-def _timeout(ctx: TaskContext) -> float:
-    remaining = ctx.remaining()
-    return max(remaining.total_seconds(), 1.0) if remaining else 300.0
-
-
-def _sources(value: Any) -> list[str]:
-    """Upload's from: a path, a list of paths, or a JSON array of paths."""
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    text = str(value or "").strip()
-    if text.startswith("[") and text.endswith("]"):
-        try:
-            items = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise TaskFailed(f"from looks like a JSON array but is not: {err}") from None
-        if not items:
-            raise TaskFailed("No files to upload: empty array provided in 'from' property")
-        return [str(v) for v in items]
-    if not text:
-        raise TaskFailed("from is required: a file to upload")
-    return [text]
-
-
-def _local(source: str, ctx: TaskContext) -> Path:
-    """A file to upload: nsfile:///path (repository), an absolute path (an artifact of an earlier
-    task, a local file), or a path relative to the task's working directory or the checkout."""
-    checkout = ctx.namespace_files.root if ctx.namespace_files is not None else None
-    if source.startswith(NSFILE):
-        if checkout is None:
-            raise TaskFailed(f"from: {source} needs a repository checkout")
-        candidates = [checkout / source[len(NSFILE):].lstrip("/")]
-    elif source.startswith("file://"):
-        candidates = [Path(source[len("file://"):])]
-    else:
-        path = Path(source)
-        candidates = [path] if path.is_absolute() else \
-            [ctx.workdir / path, *([checkout / path] if checkout is not None else [])]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise TaskFailed(f"from: no such file '{source}'")
-
-
 def run_upload(task: Task, ctx: TaskContext) -> Outcome:
     props = ctx.render(dict(task.props))
     bucket, key = str(props["bucket"]), str(props["key"])
-    sources = [(s, _local(s, ctx)) for s in _sources(props.get("from"))]
+    files = [(s, local_file(s, ctx)) for s in sources(props.get("from"))]
     extra: dict[str, Any] = {arg: str(props[name]) for name, arg in UPLOAD_ARGS.items()
                              if props.get(name) is not None}
     if "BucketKeyEnabled" in extra:
@@ -208,12 +165,12 @@ def run_upload(task: Task, ctx: TaskContext) -> Outcome:
                 "&".join(f"{k}={v}" for k, v in pairs.items())
     client = connect(props, _timeout(ctx))
     result: dict[str, Any] = {"bucket": bucket}
-    for source, path in sources:
-        target = f"{key.rstrip('/')}/{PurePosixPath(source).name}" if len(sources) > 1 else key
+    for source, path in files:
+        target = f"{key.rstrip('/')}/{PurePosixPath(source).name}" if len(files) > 1 else key
         _call(f"uploading {path.name} to s3://{bucket}/{target}", client.upload_file,
               Filename=str(path), Bucket=bucket, Key=target, ExtraArgs=extra or None)
         ctx.log("INFO", f"uploaded {path.name} ({path.stat().st_size} bytes) to s3://{bucket}/{target}")
-        if len(sources) == 1:
+        if len(files) == 1:
             head = _call(f"reading s3://{bucket}/{target}", client.head_object, Bucket=bucket, Key=target)
             result.update({"key": target, "eTag": head.get("ETag"), "versionId": head.get("VersionId")})
     return Outcome(State.SUCCESS, result)
@@ -233,8 +190,7 @@ def _download_one(client: Any, bucket: str, key: str, props: Mapping[str, Any],
         with local.open("wb") as out:
             for chunk in response["Body"].iter_chunks(1024 * 1024):
                 out.write(chunk)
-        parts = [p for p in PurePosixPath(key).parts if p not in ("/", ".", "..")]
-        kept = ctx.keep_artifact(local, "/".join(parts) or name)
+        kept = ctx.keep_artifact(local, artifact_name(key))
     ctx.log("INFO", f"downloaded s3://{bucket}/{key} ({response.get('ContentLength')} bytes)")
     return {"uri": str(kept), "eTag": response.get("ETag"), "versionId": response.get("VersionId"),
             "contentLength": response.get("ContentLength"), "contentType": response.get("ContentType"),
@@ -307,7 +263,7 @@ def run_delete(task: Task, ctx: TaskContext) -> Outcome:
 
 def poll_trigger(ctx: TriggerContext) -> Batch:
     try:
-        return s3_trigger.poll(ctx, BotoOps(connect(ctx.props, MAX_POLL_SECONDS)))
+        return object_store.poll(ctx, BotoOps(connect(ctx.props, MAX_POLL_SECONDS)))
     except (ClientError, BotoCoreError) as err:
         raise S3Failed(ctx.mask(describe_error(err))) from None
 
@@ -333,7 +289,7 @@ TYPES = (
     TypeDef(name="io.kestra.plugin.aws.s3.Trigger", kind="trigger",
             title="Start a run for the new objects under an S3 prefix (then MOVE, DELETE or NONE)",
             properties={**TRIGGER_PROPERTIES, **CONNECTION, **LISTING,
-                        "action": {"type": "string", "enum": list(s3_trigger.ACTIONS)},
+                        "action": {"type": "string", "enum": list(object_store.ACTIONS)},
                         "moveTo": {"type": "object", "properties": {
                             "bucket": _STRING, "key": _STRING, "serverSideEncryption": _STRING,
                             "kmsKeyId": _STRING}}},
