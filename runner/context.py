@@ -61,12 +61,13 @@ class RunContext:
         self._context["workingDir"] = str(self.workdir)
 
     # -- runnable tasks -------------------------------------------------------
-    def render(self, value: Any) -> Any:
+    def render(self, value: Any, variables: Mapping[str, Any] | None = None) -> Any:
         with self._run.lock:  # children may have added outputs since this task started
             self._context["outputs"] = dict(self._run.outputs)
             self._context["labels"] = dict(self._run.execution.labels)
         left = self.remaining()  # a task's timeout bounds rendering its properties too
-        return self._run.render(value, self._context, cancelled=self.cancel.is_set,
+        context = {**self._context, **variables} if variables else self._context
+        return self._run.render(value, context, cancelled=self.cancel.is_set,
                                 time_limit=left.total_seconds() if left is not None else None)
 
     def log(self, level: str, message: str) -> None:
@@ -124,6 +125,23 @@ class RunContext:
         else:
             shutil.copy2(path, target)
         return target
+
+    def execution_files(self) -> Path:
+        return self._run.engine.data_dir / "artifacts" / self.execution_id
+
+    def local_file(self, uri: str) -> Path:
+        text = str(uri).removeprefix("file://")
+        source = Path(text) if Path(text).is_absolute() else self.workdir / text
+        target = source.resolve()
+        roots = [*self._run.handed_files(), self._run.workdir]
+        if target.is_file() and any(r.resolve() in target.parents for r in roots):
+            return target
+        raise TaskFailed(f"'{uri}' is not a file of this execution (the files of its outputs, "
+                         "its working directory or its trigger)")
+
+    def execution_logs(self) -> list[dict[str, Any]]:
+        with self._run.lock:
+            return list(self._run.log_lines)
 
     # -- flowable tasks -------------------------------------------------------
     def _child_scope(self, value: str | None, workdir: Path | None) -> Scope:

@@ -81,3 +81,8 @@ class FileKVStore:
     def delete(self, namespace: str, key: str) -> bool:
         with self._locked(namespace) as data:
             return data.pop(key, None) is not None
+
+    def keys(self, namespace: str) -> list[str]:
+        """The live keys of a namespace, sorted (kv.GetKeys)."""
+        data = self._read(self._file(namespace))
+        return sorted(key for key, entry in data.items() if self._live(entry))

@@ -10,6 +10,7 @@ import copy
 import datetime as dt
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from runner.tasks.base import is_truthy
 if TYPE_CHECKING:
     from runner.engine import Engine
 
+LOG_LINES_KEPT = 10_000  # the latest lines of a run that log.Fetch can read
 UNTRUSTED_NEEDS_CONTAINERS = ("not run: an untrusted run (pull request from a fork) runs its steps "
                               "only in containers, and no container engine answers here")
 
@@ -74,6 +76,7 @@ class FlowRun:
             "secret": self._secret, "kv": self._kv, "read": self._read,
             "errorLogs": lambda: [dict(e) for e in self.error_logs]}
         self.error_logs: list[dict[str, Any]] = []  # Kestra's errorLogs(): for `errors` branches
+        self.log_lines: deque[dict[str, Any]] = deque(maxlen=LOG_LINES_KEPT)  # for log.Fetch
         self.secrets: set[str] = execution.secrets  # shared: the execution's views mask them
         self.secrets.update(str(execution.inputs[i]) for i in execution.secret_inputs()
                             if execution.inputs.get(i))
@@ -119,12 +122,10 @@ class FlowRun:
         its own artifacts (`read(outputs.download.uri)`) and event-trigger files
         (`read(trigger.files[0].uri)`); nothing else outside the checkout."""
         text = str(path).removeprefix("file://")
-        data_dir = self.engine.data_dir
         if Path(text).is_absolute():
             target = Path(text).resolve()
-            handed = (data_dir / "artifacts" / self.execution.id,
-                      *(() if self.engine.executors.untrusted else (data_dir / "triggers",)))
-            if target.is_file() and any(root.resolve() in target.parents for root in handed):
+            if target.is_file() and any(root.resolve() in target.parents
+                                        for root in self.handed_files()):
                 return target.read_text(encoding="utf-8", errors="replace")
         files = self.engine.namespace_files
         if files is None:
@@ -134,6 +135,16 @@ class FlowRun:
         if root not in target.parents or not target.is_file():
             raise LookupError(f"read('{path}'): no such file in the repository")
         return target.read_text(encoding="utf-8", errors="replace")
+
+    def handed_files(self) -> list[Path]:
+        """Where the files this run may read live: its own output files, those of the
+        execution that started it (a subflow reads its parent's, e.g. ForEachItem batches)
+        and, trusted runs only, its trigger's files."""
+        artifacts = self.engine.data_dir / "artifacts"
+        parent = str(self.base_context["trigger"].get("executionId") or "")
+        return [artifacts / self.execution.id,
+                *((artifacts / parent,) if parent.isalnum() else ()),  # an id, never a path
+                *(() if self.engine.executors.untrusted else (self.engine.data_dir / "triggers",))]
 
     # -- events ---------------------------------------------------------------
     def now(self) -> dt.datetime:
@@ -172,11 +183,13 @@ class FlowRun:
     def log(self, record: TaskRunRecord | None, level: str, message: str, stream: str = "log") -> None:
         message = masked(message, self.secrets)
         at = self.now()
-        if level == "ERROR" and record is not None:
-            with self.lock:
-                self.error_logs.append({"taskId": record.task_id, "taskRunId": record.id,
-                                        "level": level, "message": message,
-                                        "timestamp": at.isoformat().replace("+00:00", "Z")})
+        line = {"taskId": record.task_id if record else None,
+                "taskRunId": record.id if record else None, "level": level, "message": message,
+                "timestamp": at.isoformat().replace("+00:00", "Z")}
+        with self.lock:
+            self.log_lines.append(line)
+            if level == "ERROR" and record is not None:
+                self.error_logs.append(line)
         self.emit(LogLine(
             self.execution.id, record.id if record else None, record.task_id if record else None,
             len(record.attempts) if record else 0, level, message, at, stream))

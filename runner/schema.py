@@ -112,7 +112,7 @@ def _dispatch(kind: str, defs: list[TypeDef], common: dict[str, Any]) -> dict[st
     """A schema that checks `type` first, then the properties of that type."""
     return {
         "type": "object",
-        "required": ["id", "type"] if kind != "runner" else ["type"],
+        "required": ["id", "type"] if kind in ("task", "trigger") else ["type"],
         "properties": {"type": {"type": "string"}},
         "allOf": [
             {"if": {"properties": {"type": {"enum": [d.name, *d.aliases]}}, "required": ["type"]},
@@ -132,7 +132,9 @@ def _type_schema(typedef: TypeDef, common: dict[str, Any]) -> dict[str, Any]:
         "properties": properties,
         "required": sorted({*(["id", "type"] if "id" in common else ["type"]),
                             *typedef.required}),
-        "additionalProperties": False,
+        # a validated-only type checks what it knows and lets the rest through: it never runs
+        # here, and must not reject a flow Kestra accepts
+        "additionalProperties": bool(typedef.unsupported),
     }
 
 
@@ -149,7 +151,8 @@ def _local_refs(value: Any) -> Any:
 
 def build_schema(registry: Registry) -> dict[str, Any]:
     definitions: dict[str, Any] = dict(_DEFINITIONS)
-    commons = {"task": TASK_COMMON, "trigger": TRIGGER_COMMON, "runner": {"type": {"type": "string"}}}
+    commons = {"task": TASK_COMMON, "trigger": TRIGGER_COMMON, "runner": {"type": {"type": "string"}},
+               "condition": {"type": {"type": "string"}}}  # a Flow trigger's conditions
     for kind, common in commons.items():
         defs = sorted(registry.of_kind(kind), key=lambda d: d.name)
         definitions["taskRunner" if kind == "runner" else kind] = _dispatch(kind, defs, common)

@@ -5,7 +5,24 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import cache
 
-from runner.tasks import core, flow, fs_local, git_triggers, http, kv, notifications, scripts, storage
+from runner.tasks import (
+    core,
+    each,
+    flow,
+    foreach_item,
+    fs_local,
+    git_triggers,
+    http,
+    kv,
+    namespace,
+    notifications,
+    runtime,
+    scripts,
+    server_only,
+    storage,
+    storage_files,
+    storage_items,
+)
 from runner.tasks.base import Outcome, TaskContext, TaskFailed
 from runner.tasks.registry import Registry, Resolved, TypeDef
 
@@ -22,12 +39,22 @@ UNTRUSTED_OK = frozenset({
     "io.kestra.plugin.core.debug.Echo", "io.kestra.plugin.core.output.OutputValues",
     "io.kestra.plugin.core.execution.Fail", "io.kestra.plugin.core.execution.Exit",
     "io.kestra.plugin.core.execution.Labels", "io.kestra.plugin.core.storage.LocalFiles",
+    # loops, and storage.* on the run's own files (never the server's, never the network)
+    *(t.name for t in each.TYPES), *(t.name for t in foreach_item.TYPES),
+    *(t.name for t in storage_files.TYPES),
+    *(t.name for t in storage_items.TYPES), "io.kestra.plugin.core.log.Fetch",
+    "io.kestra.plugin.core.metric.Publish",
+    # renders a task and runs it only if its own type is allowed here (checked when it runs)
+    "io.kestra.plugin.core.templating.TemplatedTask",
 })
 
 BUILTIN_TYPES: tuple[TypeDef, ...] = tuple(
     replace(t, untrusted_ok=t.name in UNTRUSTED_OK) for t in (
         *core.TYPES, *flow.TYPES, *kv.TYPES, *http.TYPES, *scripts.TYPES, *storage.TYPES,
-        *git_triggers.TYPES, *notifications.TYPES, *fs_local.TYPES))
+        *git_triggers.TYPES, *notifications.TYPES, *fs_local.TYPES, *each.TYPES,
+        *storage_files.TYPES, *storage_items.TYPES, *runtime.TYPES, *namespace.TYPES,
+        *foreach_item.TYPES,
+        *server_only.TYPES))
 
 
 @cache

@@ -62,6 +62,8 @@ class KeyValueStore(Protocol):
 
     def delete(self, namespace: str, key: str) -> bool: ...
 
+    def keys(self, namespace: str) -> list[str]: ...
+
 
 class TaskContext(Protocol):
     execution_id: str
@@ -75,7 +77,9 @@ class TaskContext(Protocol):
     namespace: str  # the flow's namespace
     kv: KeyValueStore
 
-    def render(self, value: Any) -> Any: ...
+    def render(self, value: Any, variables: Mapping[str, Any] | None = None) -> Any:
+        """value rendered in the task's context, plus variables (an item's fields …)."""
+        ...
 
     def log(self, level: str, message: str) -> None: ...
 
@@ -85,6 +89,19 @@ class TaskContext(Protocol):
 
     def keep_artifact(self, path: Path, name: str) -> Path:
         """Copy a file out of the working directory into the run's artifacts; its new path."""
+        ...
+
+    def local_file(self, uri: str) -> Path:
+        """A file this execution may read: its own outputs' files, its working directory and
+        (trusted runs) its trigger's files; TaskFailed for anything else."""
+        ...
+
+    def execution_files(self) -> Path:
+        """The directory holding this execution's output files (storage.* tasks)."""
+        ...
+
+    def execution_logs(self) -> list[dict[str, Any]]:
+        """The log lines of this execution so far (log.Fetch), oldest first."""
         ...
 
     # -- for flowable tasks ---------------------------------------------------

@@ -14,7 +14,8 @@ from runner.tasks.beneath import UnsafePath, links, read_beneath, regular_files,
 NSFILE = "nsfile://"
 
 
-def _matches(path: str, patterns: list[str]) -> bool:
+def matches(path: str, patterns: list[str]) -> bool:
+    """Does a relative path match one of the globs (`**` across directories)?"""
     pure = PurePosixPath(path)
     return any(pure.match(p) or fnmatch.fnmatch(path, p) for p in patterns)
 
@@ -37,7 +38,7 @@ def copy_namespace_files(props: Mapping[str, Any], ctx: TaskContext) -> None:
     source = ctx.namespace_files.root
     copied = 0
     for rel in ctx.namespace_files.paths():
-        if _matches(rel, include) and not _matches(rel, exclude):
+        if matches(rel, include) and not matches(rel, exclude):
             try:  # a committed link must not copy a host file into the step's reach
                 write_beneath(ctx.workdir, rel, read_beneath(source, rel))
             except UnsafePath as err:
@@ -81,14 +82,14 @@ def collect_output_files(props: Mapping[str, Any], ctx: TaskContext) -> dict[str
     found: dict[str, str] = {}
     root = ctx.workdir.resolve()
     for rel in regular_files(root):
-        if rel.startswith(".gitflows-") or not _matches(rel, patterns):
+        if rel.startswith(".gitflows-") or not matches(rel, patterns):
             continue
         try:
             found[rel] = str(ctx.keep_artifact(root / rel, rel))
         except UnsafePath as err:  # swapped for a link after the walk
             ctx.log("WARN", f"outputFiles: {rel} not kept: {err.strerror}")
     for rel in links(root):
-        if _matches(rel, patterns):
+        if matches(rel, patterns):
             ctx.log("WARN", f"outputFiles: {rel} not kept: it is a symbolic link, and files are "
                             "never copied out of the working directory through links")
     return found

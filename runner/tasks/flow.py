@@ -83,19 +83,20 @@ def run_switch(task: Task, ctx: TaskContext) -> Outcome:
                                                                    "defaults": f"cases.{value}" not in cases})
 
 
-def _values(raw: Any) -> list[str]:
+def loop_values(raw: Any, name: str = "values") -> list[str]:
+    """A loop's values: a list or a JSON array; non-text items as JSON (taskrun.value)."""
     if isinstance(raw, str):
         try:
             raw = json.loads(raw)
         except json.JSONDecodeError:
-            raise TaskFailed(f"values must be a list or a JSON array, got '{raw}'") from None
+            raise TaskFailed(f"{name} must be a list or a JSON array, got '{raw}'") from None
     if not isinstance(raw, list):
-        raise TaskFailed("values must be a list")
+        raise TaskFailed(f"{name} must be a list")
     return [v if isinstance(v, str) else json.dumps(v, separators=(",", ":")) for v in raw]
 
 
 def run_for_each(task: Task, ctx: TaskContext) -> Outcome:
-    values = _values(ctx.render(task.props["values"]))
+    values = loop_values(ctx.render(task.props["values"]))
     limit = int(ctx.render(task.props.get("concurrencyLimit", 1)))
     children = task.subtasks.get("tasks", ())
     states = ctx.map_concurrently(lambda v: ctx.run_tasks(children, value=v), values, limit)

@@ -52,6 +52,43 @@ def run_request(task: Task, ctx: TaskContext) -> Outcome:
     return Outcome(State.SUCCESS, outputs)
 
 
+MAX_DOWNLOAD = 1024 * 1024 * 1024  # bytes a Download keeps before it fails
+
+
+def run_download(task: Task, ctx: TaskContext) -> Outcome:
+    """Kestra's http.Download: the response body into a file (outputs uri, code, length)."""
+    from runner.tasks.storage_files import store  # storage helpers import this family's peers
+
+    props = ctx.render(dict(task.props))
+    uri = str(props["uri"])
+    if not uri.startswith(("http://", "https://")):
+        raise TaskFailed(f"uri must be http:// or https://, got '{uri}'")
+    method = str(props.get("method", "GET")).upper()
+    headers = {str(k): str(v) for k, v in (props.get("headers") or {}).items()}
+    body = props.get("body")
+    data = (body if isinstance(body, str) else json.dumps(body)).encode() if body is not None \
+        else None
+    remaining = ctx.remaining()
+    timeout = remaining.total_seconds() if remaining else 300.0
+    request = urllib.request.Request(uri, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            code, got_headers = response.status, dict(response.headers)
+            raw = response.read(MAX_DOWNLOAD + 1)
+    except urllib.error.HTTPError as err:
+        raise TaskFailed(f"{method} {uri} answered {err.code}") from None
+    except (urllib.error.URLError, TimeoutError, OSError) as err:
+        raise TaskFailed(f"{method} {uri}: {getattr(err, 'reason', err)}") from None
+    if len(raw) > MAX_DOWNLOAD:
+        raise TaskFailed(f"{uri}: the response is larger than {MAX_DOWNLOAD} bytes")
+    if not raw and props.get("failOnEmptyResponse", True):
+        raise TaskFailed(f"{uri}: empty response (set failOnEmptyResponse: false to accept it)")
+    name = urllib.parse.unquote(urllib.parse.urlparse(uri).path.rsplit("/", 1)[-1]) or "download"
+    name = name.replace("..", "_") or "download"
+    return Outcome(State.SUCCESS, {"uri": store(ctx, raw, name), "code": code,
+                                   "length": len(raw), "headers": got_headers})
+
+
 TYPES = (
     TypeDef(name="io.kestra.plugin.core.http.Request", kind="task",
             title="Make an HTTP request; outputs code, headers and body",
@@ -62,4 +99,13 @@ TYPES = (
                         "sslOptions": {"type": "object"}, "encryptBody": {"type": "boolean"}},
             required=("uri",), run=run_request,
             aliases=("io.kestra.plugin.fs.http.Request",)),
+    TypeDef(name="io.kestra.plugin.core.http.Download", kind="task",
+            title="Download a file over HTTP (outputs uri, code, length, headers)",
+            properties={"uri": {"type": "string"}, "method": {"type": "string"}, "body": {},
+                        "contentType": {"type": "string"}, "headers": {"type": "object"},
+                        "options": {"type": "object"}, "sslOptions": {"type": "object"},
+                        "failOnEmptyResponse": {"type": "boolean"},
+                        "saveAs": {"type": "string"}},
+            required=("uri",), run=run_download,
+            aliases=("io.kestra.plugin.fs.http.Download",)),
 )

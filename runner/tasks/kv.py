@@ -56,6 +56,14 @@ def run_delete(task: Task, ctx: TaskContext) -> Outcome:
     return Outcome(State.SUCCESS, {"deleted": deleted})
 
 
+def run_get_keys(task: Task, ctx: TaskContext) -> Outcome:
+    props = ctx.render(dict(task.props))
+    namespace = props.get("namespace") or ctx.namespace
+    prefix = str(props.get("prefix") or "")
+    return Outcome(State.SUCCESS, {"keys": [k for k in ctx.kv.keys(namespace)
+                                            if k.startswith(prefix)]})
+
+
 _COMMON = {"key": {"type": "string"}, "namespace": {"type": "string"}}
 TYPES = (
     TypeDef(name=f"{KV}.Set", kind="task", title="Store a value in the namespace's KV store",
@@ -69,4 +77,7 @@ TYPES = (
     TypeDef(name=f"{KV}.Delete", kind="task", title="Delete a key from the KV store",
             properties={**_COMMON, "errorOnMissing": {"type": "boolean"}},
             required=("key",), run=run_delete),
+    TypeDef(name=f"{KV}.GetKeys", kind="task", title="List the keys of the KV store (output `keys`)",
+            properties={"prefix": {"type": "string"}, "namespace": {"type": "string"}},
+            run=run_get_keys),
 )

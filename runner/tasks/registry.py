@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.tasks.base import TaskRun
+from runner.tasks.base import TaskFailed, TaskRun
 from runner.triggers import TriggerPoll
 
 
@@ -27,6 +27,9 @@ class TypeDef:
     # may an untrusted run (fork pull request) use it: it touches only the run's own working
     # directory and containers, never the network from the server or shared state (KV …)
     untrusted_ok: bool = False
+    # validated only: why it does not run here (a Kestra server-only feature …); such a task
+    # validates, and fails at run time with this reason
+    unsupported: str = ""
 
     def children(self, raw: Mapping[str, Any]) -> Iterator[tuple[tuple[str | int, ...], Any]]:
         """(path below the task, child task mapping) for every direct child of a raw task."""
@@ -44,6 +47,18 @@ class TypeDef:
             for index, item in enumerate(items if isinstance(items, list) else []):
                 if isinstance(item, dict):
                     yield (self.dag_slot, index, "task"), item.get("task")
+
+
+def validated_only(name: str, kind: str, title: str, why: str,
+                   properties: Mapping[str, Any] | None = None, required: tuple[str, ...] = (),
+                   aliases: tuple[str, ...] = ()) -> TypeDef:
+    """A type Kestra flows use that this runner accepts but does not run, and says why."""
+    def refuse(task: Any, ctx: Any) -> Any:
+        raise TaskFailed(f"{name} does not run here: {why}")
+
+    return TypeDef(name=name, kind=kind, title=title, properties=dict(properties or {}),
+                   required=required, aliases=aliases, unsupported=why,
+                   run=refuse if kind == "task" else None)
 
 
 @dataclass(frozen=True)

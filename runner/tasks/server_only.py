@@ -1,0 +1,86 @@
+"""Kestra core types that act on Kestra's server (its execution database, its trigger
+table, its schedulers): they validate, so a Kestra flow that uses them is accepted, and a
+task of them fails at run time saying why and what to use instead. Flow-trigger
+conditions: the ones the server evaluates, and the others (the trigger never fires)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runner.tasks.registry import TypeDef, validated_only
+
+CORE = "io.kestra.plugin.core"
+_HISTORY = ("this runner keeps no execution database: runs are recorded in the repository's "
+            "git notes; query them with `flows history`")
+_STR = {"type": "string"}
+_STATES = {"type": "array", "items": _STR}
+
+TASKS = (
+    validated_only(f"{CORE}.execution.Count", "task", "Count executions in Kestra's database",
+                   _HISTORY, {"flows": {"type": "array"}, "namespaces": _STATES,
+                              "states": _STATES, "startDate": _STR, "endDate": _STR,
+                              "expression": _STR, "labels": {"type": "object"}},
+                   ("expression",), ("io.kestra.core.tasks.executions.Counts",)),
+    validated_only(f"{CORE}.execution.Resume", "task", "Resume a paused execution",
+                   "it resumes executions held by Kestra's executor; resume a paused run with "
+                   "POST /api/v1/executions/{id}/resume on `flows serve`, or its UI",
+                   {"executionId": _STR, "namespace": _STR, "flowId": _STR,
+                    "inputs": {"type": "object"}}),
+    validated_only(f"{CORE}.execution.PurgeExecutions", "task", "Purge old executions",
+                   _HISTORY + " (history is pruned with git, not by a task)",
+                   {"namespace": _STR, "flowId": _STR, "startDate": _STR, "endDate": _STR,
+                    "states": _STATES, "purgeExecution": {"type": "boolean"},
+                    "purgeLog": {"type": "boolean"}, "purgeMetric": {"type": "boolean"},
+                    "purgeStorage": {"type": "boolean"}},
+                   (), ("io.kestra.core.tasks.storages.PurgeExecution",)),
+    validated_only(f"{CORE}.log.PurgeLogs", "task", "Purge old logs", _HISTORY,
+                   {"namespace": _STR, "flowId": _STR, "executionId": _STR,
+                    "logLevels": _STATES, "startDate": _STR, "endDate": _STR}),
+    validated_only(f"{CORE}.trigger.Toggle", "task", "Enable or disable a trigger",
+                   "Kestra keeps a trigger's enabled flag in its server database; here triggers "
+                   "live in the flow file: set the trigger's `disabled:` with a commit",
+                   {"namespace": _STR, "flowId": _STR, "trigger": _STR,
+                    "enabled": {"type": ["boolean", "string"]}}, ("trigger",)),
+)
+
+TRIGGERS = (
+    validated_only(f"{CORE}.trigger.ScheduleOnDates", "trigger",
+                   "Start the flow at each of a list of dates",
+                   "the server's scheduler fires cron schedules only; list the dates as a "
+                   "Schedule cron, or start runs from CI at those dates",
+                   {"dates": {"anyOf": [_STR, {"type": "array"}]}, "timezone": _STR,
+                    "inputs": {"type": "object"}, "recoverMissedSchedules": _STR},
+                   ("dates",)),
+)
+
+# conditions of a Flow trigger: these three the server evaluates (webhooks/flow_triggers.py)
+_EVALUATED: dict[str, tuple[str, dict[str, Any]]] = {
+    "ExecutionStatus": ("the upstream execution's state is in `in` and not in `notIn`",
+                        {"in": _STATES, "notIn": _STATES}),
+    "ExecutionFlow": ("the upstream execution is of namespace/flowId",
+                      {"namespace": _STR, "flowId": _STR}),
+    "ExecutionNamespace": ("the upstream execution's namespace EQUALS, has the PREFIX or SUFFIX",
+                           {"namespace": _STR, "prefix": {"type": "boolean"},
+                            "comparison": {"type": "string",
+                                           "enum": ["EQUALS", "PREFIX", "SUFFIX"]}}),
+}
+_NOT_EVALUATED = ("DateTimeBetween", "DayWeek", "DayWeekInMonth", "ExecutionLabels",
+                  "ExecutionOutputs", "Expression", "FlowCondition", "FlowNamespaceCondition",
+                  "HasRetryAttempt", "MultipleCondition", "Not", "Or", "PublicHoliday",
+                  "TimeBetween", "Weekend")
+_NEVER_FIRES = ("the server's Flow trigger does not evaluate it: a trigger with it never fires "
+                "(the server logs why); use preconditions or ExecutionStatus/ExecutionFlow/"
+                "ExecutionNamespace")
+_LEGACY_CONDITION = "io.kestra.core.models.conditions.types"
+
+CONDITIONS = (
+    *(TypeDef(name=f"{CORE}.condition.{name}", kind="condition", title=title,
+              properties=properties, aliases=(f"{_LEGACY_CONDITION}.{name}Condition",))
+      for name, (title, properties) in _EVALUATED.items()),
+    *(validated_only(f"{CORE}.condition.{name}", "condition", f"Flow-trigger condition {name}",
+                     _NEVER_FIRES, aliases=(f"{_LEGACY_CONDITION}.{name}Condition",)
+                     if not name.endswith("Condition") else ())
+      for name in _NOT_EVALUATED),
+)
+
+TYPES = (*TASKS, *TRIGGERS, *CONDITIONS)
