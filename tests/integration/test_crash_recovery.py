@@ -14,6 +14,7 @@ from tests.conftest import Server, free_port, run_cli
 from tests.integration.test_hooks import SECRET, commit, deliver, git, push_payload
 from tests.integration.test_serve import call
 from tests.unit.test_providers_github import octokit_examples  # noqa: F401 (fixture)
+from tests.waiting import Gate, wait_until
 
 SLOW = """\
 id: slow
@@ -26,8 +27,13 @@ tasks:
     type: io.kestra.plugin.scripts.shell.Commands
     taskRunner:
       type: io.kestra.plugin.core.runner.Process
-    commands: ["sleep 2", "echo done"]
+    commands: ['HOLD', "echo done"]
 """
+
+
+def slow(gate: Gate) -> str:
+    """SLOW, whose step holds until the test opens the gate: running for as long as it needs."""
+    return SLOW.replace("HOLD", gate.hold)
 
 
 def start(tmp_path: Path, config: Path, port: int, name: str) -> Server:
@@ -36,12 +42,17 @@ def start(tmp_path: Path, config: Path, port: int, name: str) -> Server:
                   env={"HELLO_SECRET": SECRET})
 
 
+def runs(base: str) -> list[dict[str, Any]]:
+    return list(call(base, "GET", "/api/v1/executions")[1])
+
+
 def test_a_run_survives_kill_9_of_the_server(
         tmp_path: Path, octokit_examples: dict[str, list[dict[str, Any]]]) -> None:  # noqa: F811
     repo = tmp_path / "hello"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
-    first = commit(repo, ".flows/slow.yml", SLOW, "flow")
+    gate = Gate(tmp_path / "gate")
+    first = commit(repo, ".flows/slow.yml", slow(gate), "flow")
     second = commit(repo, "x.txt", "x", "change")
     config = tmp_path / "serve.yml"
     config.write_text(f"queue_lease: 2s\nrepos:\n  - name: octo/hello\n    location: {repo}\n"
@@ -51,30 +62,22 @@ def test_a_run_survives_kill_9_of_the_server(
     server = start(tmp_path, config, port, "first")
     status, _ = deliver(base, push_payload(octokit_examples, first, second, "change"))
     assert status == 202
-    deadline = time.monotonic() + 20
-    while not any(e["state"]["current"] == "RUNNING"
-                  for e in call(base, "GET", "/api/v1/executions")[1]):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    dead = call(base, "GET", "/api/v1/executions")[1][0]["id"]
-    os.kill(server.proc.pid, signal.SIGKILL)
+    wait_until(lambda: any(e["state"]["current"] == "RUNNING" for e in runs(base)), "the run to start")
+    dead = runs(base)[0]["id"]
+    os.kill(server.proc.pid, signal.SIGKILL)  # the step is held: the run is surely mid-way
     server.proc.wait(10)
+    gate.open()
 
     server = start(tmp_path, config, port, "second")
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            runs = call(base, "GET", "/api/v1/executions")[1]
-            if runs and runs[0]["state"]["current"] == "SUCCESS":
-                break
-            assert time.monotonic() < deadline, runs
-            time.sleep(0.1)
+        wait_until(lambda: runs(base) and runs(base)[0]["state"]["current"] == "SUCCESS",
+                   "the taken-over run to succeed")
         time.sleep(3)  # nothing else may start: the run was queued once
-        runs = call(base, "GET", "/api/v1/executions")[1]
-        assert len(runs) == 1 and runs[0]["id"] != dead
+        taken = runs(base)
+        assert len(taken) == 1 and taken[0]["id"] != dead
         rows = json.loads(run_cli("history", "--json", cwd=repo).stdout)
         states = {r["run"]: r["state"] for r in rows}
-        assert states == {dead: "KILLED", runs[0]["id"]: "SUCCESS"}
+        assert states == {dead: "KILLED", taken[0]["id"]: "SUCCESS"}
     finally:
         server.stop()
 
@@ -84,7 +87,8 @@ def test_a_newer_push_to_the_branch_cancels_the_older_run(
     repo = tmp_path / "hello"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
-    first = commit(repo, ".flows/slow.yml", SLOW.replace("sleep 2", "sleep 20"), "flow")
+    gate = Gate(tmp_path / "gate")  # never opened before the end: both runs hold until then
+    first = commit(repo, ".flows/slow.yml", slow(gate), "flow")
     second = commit(repo, "x.txt", "x", "change")
     third = commit(repo, "y.txt", "y", "another change")
     config = tmp_path / "serve.yml"
@@ -95,20 +99,18 @@ def test_a_newer_push_to_the_branch_cancels_the_older_run(
     server = start(tmp_path, config, port, "serve")
     try:
         assert deliver(base, push_payload(octokit_examples, first, second, "change"))[0] == 202
-        deadline = time.monotonic() + 20
-        while not any(e["state"]["current"] == "RUNNING"
-                      for e in call(base, "GET", "/api/v1/executions")[1]):
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until(lambda: any(e["state"]["current"] == "RUNNING" for e in runs(base)),
+                   "the first run to start")
         assert deliver(base, push_payload(octokit_examples, second, third, "again"))[0] == 202
-        while True:
-            runs = call(base, "GET", "/api/v1/executions")[1]
-            if len(runs) == 2 and runs[1]["state"]["current"] == "KILLED":
-                break
-            assert time.monotonic() < deadline, runs
-            time.sleep(0.1)
-        assert runs[1]["trigger"]["commit"] == second
-        assert runs[0]["trigger"]["commit"] == third
-        assert runs[0]["state"]["current"] == "RUNNING"
+
+        def cancelled() -> list[dict[str, Any]] | None:
+            found = runs(base)
+            return found if len(found) == 2 and found[1]["state"]["current"] == "KILLED" else None
+
+        both = wait_until(cancelled, "the older run to be cancelled")
+        assert both[1]["trigger"]["commit"] == second
+        assert both[0]["trigger"]["commit"] == third
+        assert both[0]["state"]["current"] == "RUNNING"
     finally:
+        gate.open()
         server.stop()
