@@ -87,7 +87,7 @@ class Server:
                                          env={**os.environ, **(env or {})})
         self._wait()
 
-    def _wait(self, timeout: float = 30) -> None:
+    def _wait(self, timeout: float = 120) -> None:  # a busy machine starts Python slowly
         import time
         import urllib.error
         import urllib.request

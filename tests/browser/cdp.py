@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests.waiting import CEILING
+
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -28,7 +30,7 @@ FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-u
 
 
 class WebSocket:
-    def __init__(self, url: str, timeout: float = 30) -> None:
+    def __init__(self, url: str, timeout: float = CEILING) -> None:
         parts = urllib.parse.urlsplit(url)
         self.sock = socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 80), timeout)
         key = base64.b64encode(os.urandom(16)).decode()
@@ -120,7 +122,7 @@ class Page:
             raise RuntimeError(f"{expression!r}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    def wait(self, expression: str, timeout: float = 10) -> Any:
+    def wait(self, expression: str, timeout: float = CEILING) -> Any:
         """Poll a JS expression until it is truthy; answer its value."""
         deadline = time.monotonic() + timeout
         probe = f"(() => {{ const v = ({expression}); return v instanceof Node ? true : v; }})()"
@@ -140,7 +142,7 @@ class Page:
 
 
 @contextmanager
-def chromium(profile: Path, timeout: float = 20) -> Iterator[Page]:
+def chromium(profile: Path, timeout: float = CEILING) -> Iterator[Page]:
     """A headless chromium with a fresh profile, and a page connected over CDP."""
     log = (profile.parent / "chromium.log").open("w")
     proc = subprocess.Popen([str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", "about:blank"],
@@ -154,7 +156,7 @@ def chromium(profile: Path, timeout: float = 20) -> Iterator[Page]:
                 raise RuntimeError(f"chromium did not start: {(profile.parent / 'chromium.log').read_text()}")
             time.sleep(0.05)
         port = int(port_file.read_text().split("\n")[0])
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=CEILING) as response:
             targets = json.loads(response.read())
         target = next(t for t in targets if t.get("type") == "page")
         page = Page(target["webSocketDebuggerUrl"])

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Server
+from tests.waiting import CEILING, HOLD, Gate
 
 GREET = """\
 id: greet
@@ -44,7 +45,9 @@ tasks:
     taskRunner:
       type: io.kestra.plugin.core.runner.Process
     commands:
-      - 'for i in 1 2 3; do echo line $i; sleep 0.5; done'
+      - echo line 1
+      - '""" + HOLD + """'
+      - echo line 2; echo line 3
 """
 
 OTHER = """\
@@ -77,12 +80,20 @@ def get_json(url: str, method: str = "GET", body: Any = None) -> Any:
     if method != "GET":
         headers["X-Gitflows-Request"] = "1"  # the CSRF header every state-changing call carries
     request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    with urllib.request.urlopen(request, timeout=30) as response:
+    with urllib.request.urlopen(request, timeout=CEILING) as response:  # ?wait=true waits for a run
         return json.loads(response.read())
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[str]:
+def gate(tmp_path: Path) -> Gate:
+    """What GREET's `lines` holds on after `line 1`: open, unless a test closes it before a run."""
+    opened = Gate(tmp_path / "gate")
+    opened.open()
+    return opened
+
+
+@pytest.fixture
+def served(tmp_path: Path, gate: Gate) -> Iterator[str]:
     """The base URL of a `flows serve` process serving a repository with GREET and OTHER."""
     repo = tmp_path / "repo"
     (repo / ".flows").mkdir(parents=True)
@@ -92,7 +103,7 @@ def served(tmp_path: Path) -> Iterator[str]:
     _git(repo, "add", ".")
     _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "init")
     server = Server(["--data", str(tmp_path / "data"), "--executor", "process"], cwd=repo,
-                    log=tmp_path / "serve.log")
+                    log=tmp_path / "serve.log", env=gate.env)
     try:
         yield server.base
     finally:

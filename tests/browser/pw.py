@@ -14,6 +14,7 @@ import pytest
 
 from tests.browser.cdp import CHROMIUM
 from tests.conftest import Server
+from tests.waiting import CEILING
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -36,7 +37,7 @@ class Served:
     repo: Path
 
 
-def serve_flows(tmp_path: Path, flows: dict[str, str]) -> Iterator[Served]:
+def serve_flows(tmp_path: Path, flows: dict[str, str], env: dict[str, str] | None = None) -> Iterator[Served]:
     """A `flows serve` process on a new git repository holding these .flows/ files."""
     repo = tmp_path / "repo"
     (repo / ".flows").mkdir(parents=True)
@@ -46,7 +47,7 @@ def serve_flows(tmp_path: Path, flows: dict[str, str]) -> Iterator[Served]:
     git(repo, "add", ".")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "init")
     server = Server(["--data", str(tmp_path / "data"), "--executor", "process"], cwd=repo,
-                    log=tmp_path / "serve.log")
+                    log=tmp_path / "serve.log", env=env)
     try:
         yield Served(server.base, repo)
     finally:
@@ -76,7 +77,7 @@ def page(browser: Any) -> Iterator[Any]:
                                   # UI's CSP; the UI itself runs under it in the cdp-driven tests
                                   bypass_csp=True)
     tab = context.new_page()
-    tab.set_default_timeout(15_000)
+    tab.set_default_timeout(CEILING * 1000)  # waits are for events: room for a busy machine
     errors: list[str] = []
     tab.on("pageerror", lambda err: errors.append(str(err)))
     try:

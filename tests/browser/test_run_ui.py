@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.browser.pw import Served, browser, page, serve_flows
+from tests.waiting import CEILING, HOLD, Gate
 
 __all__ = ["browser", "page"]  # fixtures
 
@@ -47,7 +48,9 @@ tasks:
     taskRunner:
       type: io.kestra.plugin.core.runner.Process
     commands:
-      - 'for i in 1 2 3; do echo tick $i; sleep 0.6; done'
+      - echo tick 1
+      - '""" + HOLD + """'
+      - echo tick 2; echo tick 3
 """
 
 UPLOAD = """\
@@ -76,8 +79,15 @@ tasks:
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    yield from serve_flows(tmp_path, {"typed.yml": TYPED, "upload.yml": UPLOAD, "flaky.yml": FLAKY})
+def gate(tmp_path: Path) -> Gate:
+    """What `slow` holds on after `tick 1`: closed until the test has seen the run going."""
+    return Gate(tmp_path / "gate")
+
+
+@pytest.fixture
+def served(tmp_path: Path, gate: Gate) -> Iterator[Served]:
+    yield from serve_flows(tmp_path, {"typed.yml": TYPED, "upload.yml": UPLOAD, "flaky.yml": FLAKY},
+                           env=gate.env)
 
 
 def _execution(served: Served, execution_id: str) -> dict[str, Any]:
@@ -91,7 +101,8 @@ def _execution_id(page: Any) -> str:
     return str(page.evaluate("document.body.dataset.route")).split("/", 1)[1]
 
 
-def test_run_with_typed_inputs_streams_logs_and_draws_the_gantt_live(served: Served, page: Any) -> None:
+def test_run_with_typed_inputs_streams_logs_and_draws_the_gantt_live(served: Served, gate: Gate,
+                                                                     page: Any) -> None:
     page.goto(served.base + "/#/flows/demo/typed")
     page.wait_for_selector("#run-form")
     kinds = page.eval_on_selector_all("#run-form [name]", "els => els.map(e => [e.name, e.type])")
@@ -110,10 +121,13 @@ def test_run_with_typed_inputs_streams_logs_and_draws_the_gantt_live(served: Ser
     page.click("#run-button")
     execution_id = _execution_id(page)
 
-    # the log lines and the running bar show while the run goes on, without a reload
+    # the log lines and the running bar show while the run goes on (`slow` holds after `tick 1`
+    # until the gate opens), without a reload
     page.wait_for_selector("#logs :text('tick 1')")
     assert _execution(served, execution_id)["state"]["current"] == "RUNNING", "tick 1 came after the end"
     page.wait_for_selector("#gantt .gantt-row[data-task='slow'] .gantt-bar[data-state='RUNNING']")
+    assert "tick 2" not in page.inner_text("#logs")
+    gate.open()
     page.wait_for_selector("#exec-state :text('SUCCESS')")
     logs = page.inner_text("#logs")
     assert "when=2024-05-01T10:30:15 day=2024-05-02 second=b n=3" in logs
@@ -170,7 +184,7 @@ def test_history_groups_runs_by_commit(served: Served, page: Any) -> None:
         request = urllib.request.Request(f"{served.base}/api/v1/executions/demo/flaky?wait=true", data=b"{}",
                                          method="POST", headers={"Content-Type": "application/json",
                                                                  "X-Gitflows-Request": "1"})
-        urllib.request.urlopen(request, timeout=30).close()
+        urllib.request.urlopen(request, timeout=CEILING).close()
     page.goto(served.base + "/#/history")
     page.wait_for_function("document.querySelectorAll('#history tr[data-run]').length === 2")
     page.check("#history-by-commit")

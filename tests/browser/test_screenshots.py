@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from tests.browser.pw import Served, browser, page, serve_flows
+from tests.waiting import CEILING
 
 __all__ = ["browser", "page"]  # fixtures
 
@@ -114,7 +115,7 @@ def test_screenshots_of_the_main_pages(served: Served, page: Any, tmp_path: Path
     request = urllib.request.Request(f"{served.base}/api/v1/executions/demo.ci/nightly?wait=true", data=b"{}",
                                      method="POST", headers={"Content-Type": "application/json",
                                                              "X-Gitflows-Request": "1"})
-    urllib.request.urlopen(request, timeout=30).close()
+    urllib.request.urlopen(request, timeout=CEILING).close()
     page.goto(served.base + "/#/history?by=commit")
     page.wait_for_selector("#history tr.commit-group")
     page.wait_for_function("document.querySelectorAll('#history tr[data-run]').length === 2")

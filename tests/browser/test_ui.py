@@ -12,6 +12,7 @@ import pytest
 
 from tests.browser.cdp import CHROMIUM, Page, chromium
 from tests.browser.conftest import GREET, get_json
+from tests.waiting import Gate
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def _text(page: Page, selector: str) -> str:
     return str(page.js(f"document.querySelector({json.dumps(selector)})?.textContent ?? ''"))
 
 
-def test_flows_editor_run_and_live_execution(served: str, page: Page, tmp_path: Path) -> None:
+def test_flows_editor_run_and_live_execution(served: str, gate: Gate, page: Page, tmp_path: Path) -> None:
     page.goto(served + "/#/flows")
     page.wait("document.querySelectorAll('#flows tbody tr').length === 2")
     flows = page.js("[...document.querySelectorAll('#flows tbody tr')].map(r => r.dataset.flow)")
@@ -64,11 +65,13 @@ def test_flows_editor_run_and_live_execution(served: str, page: Page, tmp_path: 
     line = next(i for i, text in enumerate(GREET.splitlines(), 1) if "message:" in text)
     page.js("window.gitflowsEditor.setText(window.gitflowsEditor.getText().replace('message:', 'mesage:'))")
     marked = f"#diagnostics li[data-code='unknown-property'][data-line='{line}']"
-    page.wait(f"document.querySelector({json.dumps(marked)})", timeout=3)
+    page.wait(f"document.querySelector({json.dumps(marked)})")
     page.wait("document.querySelector('#editor .cm-lintRange-error')")  # marked in the editor
     page.screenshot(tmp_path / "flow-page.png")
 
-    # run it with typed inputs: the execution page streams its logs live
+    # run it with typed inputs: the execution page streams its logs live (`lines` holds after
+    # `line 1` until the gate opens, so the run is surely still going when the page shows it)
+    gate.close()
     page.js("""(() => { document.getElementById('input-who').value = 'browser';
         document.getElementById('input-times').value = '7';
         document.getElementById('input-color').value = 'red';
@@ -76,11 +79,12 @@ def test_flows_editor_run_and_live_execution(served: str, page: Page, tmp_path: 
     route = str(page.wait("document.body.dataset.route?.startsWith('executions/') && "
                           "document.body.dataset.route"))
     execution_id = route.split("/", 1)[1]
-    page.wait("document.getElementById('logs').textContent.includes('line 1')", timeout=10)
+    page.wait("document.getElementById('logs').textContent.includes('line 1')")
     state = get_json(f"{served}/api/v1/executions/{execution_id}")["state"]["current"]
     assert state == "RUNNING", "line 1 was shown only after the run ended"
     assert "line 3" not in _text(page, "#logs")
-    page.wait("document.getElementById('exec-state').textContent === 'SUCCESS'", timeout=15)
+    gate.open()
+    page.wait("document.getElementById('exec-state').textContent === 'SUCCESS'")
     page.wait("document.getElementById('logs').textContent.includes('line 3')")
     logs = _text(page, "#logs")
     assert "hello browser x7 red" in logs
@@ -103,7 +107,7 @@ def test_user_text_is_escaped(served: str, page: Page) -> None:
     get_json(served + "/api/v1/executions/demo/greet", "POST", {"who": "<img src=x onerror=alert(1)>"})
     runs = get_json(served + "/api/v1/executions")
     page.goto(f"{served}/#/executions/{runs[0]['id']}")
-    page.wait("document.getElementById('logs')?.textContent.includes('<img src=x')", timeout=10)
+    page.wait("document.getElementById('logs')?.textContent.includes('<img src=x')")
     assert page.js("document.querySelectorAll('#logs img').length") == 0
 
 

@@ -18,6 +18,7 @@ from runner.cron import next_fire
 from runner.events import iso
 from tests.browser.pw import Served, browser, git, page, serve_flows
 from tests.conftest import Server
+from tests.waiting import CEILING
 
 __all__ = ["browser", "page"]  # fixtures
 
@@ -82,7 +83,7 @@ def post(base: str, path: str, body: Any = None) -> Any:
         method="POST",
         headers={"Content-Type": "application/json", "X-Gitflows-Request": "1"},
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
+    with urllib.request.urlopen(request, timeout=CEILING) as response:
         return json.loads(response.read())
 
 
