@@ -10,6 +10,7 @@ before building it, and one that walks many items polls the deadline.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import decimal
 import hashlib
 import re
@@ -18,7 +19,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from runner.expressions import jq
+from runner.expressions import formats, jq
 from runner.expressions.dates import DATE_FILTERS
 from runner.expressions.errors import EvalError
 from runner.expressions.rewrite import REWRITE_FILTERS, strings
@@ -319,5 +320,39 @@ def _jq(value: Any, expression: Any) -> Any:
     return None if value is None else jq.run(to_text(expression), value)
 
 
+@_register("flatten")
+def _flatten(value: Any) -> Any:
+    """One level: the items of the lists in a list, other items as they are (Kestra)."""
+    if value is None:
+        return None
+    items = _collection(value, "flatten")
+    fits_nodes(measure(items)[0], "flatten")
+    return [inner for item in items for inner in (item if isinstance(item, list | tuple) else (item,))]
+
+
+@_register("uniq")
+def _uniq(value: Any) -> Any:
+    return _distinct(value) if isinstance(value, list | tuple) else value
+
+
+_JAVA_CLASSES = ((bool, "java.lang.Boolean"), (str, "java.lang.String"), (float, "java.lang.Double"),
+                 (Mapping, "java.util.LinkedHashMap"), (list | tuple, "java.util.ArrayList"))
+
+
+@_register("className")
+def _class_name(value: Any) -> Any:
+    """The Java class Kestra would hold the value as (numbers: Integer, Long or Double)."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "java.lang.Integer" if -(2**31) <= value < 2**31 else "java.lang.Long"
+    for kind, name in _JAVA_CLASSES:
+        if isinstance(value, kind):
+            return name
+    return "java.time.ZonedDateTime" if isinstance(value, dt.datetime) else type_name(value)
+
+
+FILTERS["yaml"] = lambda value: formats.to_yaml(value)
+FILTERS["toIon"] = lambda value: formats.to_ion(value)
 FILTERS.update(DATE_FILTERS)
 FILTERS.update(REWRITE_FILTERS)

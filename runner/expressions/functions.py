@@ -1,4 +1,5 @@
-"""Built-in functions: now, range, max, min, fromJson, render, uuid, randomInt.
+"""Built-in functions: now, range, max, min, fromJson, yaml, fromIon, render, uuid, id,
+randomInt, randomPort, currentEachOutput (printContext and block are in translate.py).
 
 secret(), read(), kv() and the like are not here: the caller passes them
 (Renderer(functions=…) or render(…, functions=…)), so this package never
@@ -9,11 +10,12 @@ from __future__ import annotations
 
 import json
 import random
+import socket
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from runner.expressions import dates
+from runner.expressions import dates, formats
 from runner.expressions.errors import EvalError
 from runner.expressions.runtime import (
     MAX_RENDER_DEPTH,
@@ -93,6 +95,39 @@ def random_int(lower: Any, upper: Any) -> int:
     return random.randrange(lower, upper)
 
 
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def short_id() -> str:
+    """Kestra's id(): a random UUID in base 62 (22 characters)."""
+    number, digits = uuid.uuid4().int, []
+    while number:
+        number, digit = divmod(number, 62)
+        digits.append(_BASE62[digit])
+    return "".join(reversed(digits)).rjust(22, "0")
+
+
+def random_port() -> int:
+    """A TCP port free on this machine right now (Kestra's randomPort())."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def current_each_output(outputs: Any, context: Any) -> Any:
+    """Kestra's currentEachOutput(outputs.t): t's output for the current value of each
+    enclosing ForEach (outermost first), then of this task run."""
+    if not isinstance(outputs, dict):
+        raise EvalError("currentEachOutput: the argument must be a map of outputs (outputs.<task>)")
+    values = [p.get("taskrun", {}).get("value") for p in reversed(context.get("parents") or [])
+              if isinstance(p, dict)]
+    for value in (*values, (context.get("taskrun") or {}).get("value")):
+        if not isinstance(outputs, dict) or value not in outputs:
+            raise EvalError(f"currentEachOutput: no output for the value {value!r}")
+        outputs = outputs[value]
+    return outputs
+
+
 BUILTINS: dict[str, Function] = {
     "now": now,
     "range": inclusive_range,
@@ -104,4 +139,9 @@ BUILTINS: dict[str, Function] = {
     "renderOnce": lambda value: render(value, recursive=False),
     "uuid": lambda: str(uuid.uuid4()),
     "randomInt": random_int,
+    "randomPort": random_port,
+    "id": short_id,
+    "yaml": formats.from_yaml,
+    "fromIon": formats.from_ion,
+    "currentEachOutput": current_each_output,
 }

@@ -37,6 +37,7 @@ from runner.expressions.runtime import (
     type_name,
 )
 from runner.expressions.sandbox import (
+    context_variables,
     fail_if_undefined,
     first_undefined,
     is_template_error,
@@ -257,6 +258,17 @@ def contains(container: Any, item: Any) -> Any:
     raise EvalError(f"'contains' needs a list, map or string, not {type_name(container)}")
 
 
+def is_in(item: Any, container: Any) -> Any:
+    """Kestra's `in`: a key of a map, an item (or every item of a list) of a list."""
+    if isinstance(container, str):
+        raise EvalError("'in' needs a list or a map on its right, not string (use 'contains')")
+    return contains(container, item)
+
+
+def negated(value: Any) -> Any:
+    return value if is_undefined(value) else not value
+
+
 def keep(value: Any, undefined_only: bool) -> bool:
     """Left side of ?? / ???: remember it and say whether to use it."""
     if is_undefined(value) or (value is None and not undefined_only):
@@ -307,6 +319,25 @@ class LoopInfo(Mapping[str, Any]):
         return len(self._KEYS)
 
 
+MAX_MACRO_DEPTH = 50
+
+
+def call_macro(macro: Callable[..., Any], args: list[Any], named: dict[str, Any]) -> Any:
+    """A template's macro or block: each call counts as a loop iteration (a macro that
+    calls itself twice would otherwise double its work at every level)."""
+    st = state()
+    count_iteration(st)
+    st.macro_depth += 1
+    try:
+        if st.macro_depth > MAX_MACRO_DEPTH:
+            raise EvalError(f"macros are nested more than {MAX_MACRO_DEPTH} levels deep")
+        return macro(*args, **named)
+    except TypeError as err:
+        raise EvalError(f"macro: {err}".replace("'m_", "'")) from None
+    finally:
+        st.macro_depth -= 1
+
+
 def finalize(value: Any) -> str:
     text = to_text(value)
     st = state()
@@ -319,6 +350,7 @@ def finalize(value: Any) -> str:
 HELPERS: dict[str, Callable[..., Any]] = {
     "_path": path, "_call": call, "_filter": apply_filter, "_is": test, "_bool": truthy,
     "_eq": same, "_cmp": compare, "_math": arithmetic, "_neg": negate, "_pos": plus, "_cat": concat,
-    "_contains": contains, "_range": inclusive_range, "_keep": keep, "_take": take,
-    "_iter": iterate, "_loop": LoopInfo, "_built": literal,
+    "_contains": contains, "_in": is_in, "_not": negated, "_range": inclusive_range, "_keep": keep,
+    "_take": take, "_iter": iterate, "_loop": LoopInfo, "_built": literal, "_macro": call_macro,
+    "_ctx": context_variables, "_undefined": undefined,
 }

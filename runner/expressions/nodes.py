@@ -129,7 +129,25 @@ class FilterBlock:
     body: tuple[Node, ...]
 
 
-Node = Text | Output | If | For | Set | FilterBlock
+@dataclass(frozen=True)
+class Macro:
+    """`{% macro name(a, b="x") %}…{% endmacro %}`: sees only its arguments (and `_context`)."""
+
+    name: str
+    params: tuple[tuple[str, Expr | None], ...]
+    body: tuple[Node, ...]
+    pos: int
+
+
+@dataclass(frozen=True)
+class Block:
+    """`{% block name %}…{% endblock %}`: rendered in place, again by `block("name")`."""
+
+    name: str
+    body: tuple[Node, ...]
+
+
+Node = Text | Output | If | For | Set | FilterBlock | Macro | Block
 
 
 def children(expr: Expr) -> tuple[Expr, ...]:

@@ -1,9 +1,9 @@
 """Pebble source → syntax tree, with Pebble's operator precedences.
 
-Precedences (higher binds tighter): or 10, and 15, is/is not/contains 20,
-comparisons and `equals` 30, + - 40, * / % 60, `|` 100, `~` 110, `..`/`??`/`???`
-120; unary not/-/+ 500 (so `not a == b` is `(not a) == b`, as in Pebble); the
-ternary `c ? a : b` is the loosest. Method calls and macros are refused here.
+Precedences (higher binds tighter): or 10, and 15, is/is not/contains and Kestra's
+in/not in/isIn 20, comparisons and `equals` 30, + - 40, * / % 60, `|` 100, `~` 110,
+`..`/`??`/`???` 120; unary not/-/+ 500 (so `not a == b` is `(not a) == b`, as in Pebble); the
+ternary `c ? a : b` is the loosest. Method calls are refused here.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from runner.expressions.errors import PebbleSyntaxError
 from runner.expressions.lexer import Segment, Token, split_template, tokenize
 from runner.expressions.nodes import (
     Binary,
+    Block,
     Call,
     Cond,
     Const,
@@ -23,6 +24,7 @@ from runner.expressions.nodes import (
     Get,
     If,
     ListExpr,
+    Macro,
     MapExpr,
     Name,
     Node,
@@ -33,15 +35,16 @@ from runner.expressions.nodes import (
     Unary,
 )
 
-BINARY = {"or": 10, "and": 15, "is": 20, "is not": 20, "contains": 20, "==": 30, "equals": 30,
+BINARY = {"or": 10, "and": 15, "is": 20, "is not": 20, "contains": 20, "in": 20, "not in": 20,
+          "isIn": 20, "==": 30, "equals": 30,
           "!=": 30, "<": 30, ">": 30, "<=": 30, ">=": 30, "+": 40, "-": 40, "*": 60, "/": 60,
           "%": 60, "|": 100, "~": 110, "..": 120, "??": 120, "???": 120}
-_WORD_OPS = frozenset({"or", "and", "is", "contains", "equals", "not"})
+_WORD_OPS = frozenset({"or", "and", "is", "contains", "equals", "not", "in", "isIn"})
 MAX_DEPTH = 40  # nesting of parentheses, literals, calls and blocks
 MAX_SEGMENTS = 5_000  # texts, prints and tags in one template (compiling is linear but not cheap)
 MAX_TOKENS = 10_000  # expression tokens in one template
-_UNSUPPORTED = frozenset({"macro", "block", "extends", "include", "import", "from", "embed",
-                          "parallel", "cache", "flush", "autoescape", "endmacro", "endblock"})
+_UNSUPPORTED = frozenset({"extends", "include", "import", "from", "embed", "parallel", "cache",
+                          "flush", "autoescape"})
 
 
 class _Expressions:
@@ -89,11 +92,11 @@ class _Expressions:
         tok = self.peek()
         if tok.kind == "op" and tok.value in BINARY:
             return tok.value, 1
-        if tok.kind == "name" and tok.value in BINARY:
+        if tok.kind == "name" and tok.value in (*BINARY, "not"):
             after = self.peek(1)
-            if tok.value == "is" and after.kind == "name" and after.value == "not":
-                return "is not", 2
-            return tok.value, 1
+            if tok.value in ("is", "not") and after.kind == "name" and after.value in ("not", "in"):
+                return f"{tok.value} {after.value}", 2
+            return (tok.value, 1) if tok.value in BINARY else None
         return None
 
     def expression(self, min_prec: int = 0) -> Expr:
@@ -311,11 +314,38 @@ class _Template:
             parser.end()
             body, _ = self.block(("endfilter",))
             return FilterBlock(tuple(calls), body)
+        if name == "macro":
+            return self.macro(tag, parser)
+        if name == "block":
+            label = parser.next()
+            if label.kind not in ("name", "str"):
+                raise PebbleSyntaxError(f"expected a block name but found {_describe(label)}", label.pos)
+            parser.end()
+            body, _ = self.block(("endblock",))
+            return Block(str(label.value), body)
         if name in _UNSUPPORTED:
             raise PebbleSyntaxError(f"the '{{% {name} %}}' tag is not supported", tag.pos)
         if name.startswith("end") or name in ("else", "elseif"):
             raise PebbleSyntaxError(f"unexpected '{{% {name} %}}'", tag.pos)
         raise PebbleSyntaxError(f"unknown tag '{name}'", tag.pos)
+
+    def macro(self, tag: Token, parser: _Expressions) -> Macro:
+        name = parser.name("a macro name")
+        parser.expect("(")
+        params: list[tuple[str, Expr | None]] = []
+        while not parser.at(")"):
+            param = parser.name("an argument name")
+            default = None
+            if parser.at("="):
+                parser.next()
+                default = parser.expression()
+            params.append((param.value, default))
+            if not parser.at(")"):
+                parser.expect(",")
+        parser.next()
+        parser.end()
+        body, _ = self.block(("endmacro",))
+        return Macro(name.value, tuple(params), body, tag.pos)
 
     def if_tag(self, parser: _Expressions) -> If:
         branches: list[tuple[Expr, tuple[Node, ...]]] = []

@@ -11,12 +11,14 @@ import re
 from runner.expressions.errors import PebbleSyntaxError
 from runner.expressions.lexer import split_template
 from runner.expressions.nodes import (
+    Block,
     Const,
     Expr,
     FilterBlock,
     For,
     Get,
     If,
+    Macro,
     Name,
     Node,
     Output,
@@ -77,6 +79,10 @@ def _nodes(nodes: tuple[Node, ...], local: set[str], found: dict[Path, None]) ->
             _nodes(node.body, local | {node.var, "loop"}, found)
             if node.else_ is not None:
                 _nodes(node.else_, set(local), found)
+        elif isinstance(node, Macro):  # sees only its arguments: nothing of the flow's
+            _nodes(node.body, {name for name, _ in node.params} | {"_context"}, {})
+        elif isinstance(node, Block):
+            _nodes(node.body, local, found)
         elif isinstance(node, FilterBlock):
             for call in node.filters:
                 for arg in (*call.args, *(v for _, v in call.kwargs)):

@@ -47,6 +47,7 @@ class State:
     iterations: int = 0
     emitted: int = 0
     render_depth: int = 0
+    macro_depth: int = 0
     cancelled: Callable[[], bool] | None = None  # e.g. the task's timeout has fired
     stack: list[Any] = field(default_factory=list)
     sizes: dict[int, tuple[Any, int, int, int]] = field(default_factory=dict)

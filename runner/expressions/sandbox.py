@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, Undefined
+from jinja2 import StrictUndefined, TemplateError, Undefined, pass_context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from runner.expressions.errors import EvalError
@@ -51,6 +51,13 @@ def fail_if_undefined(*values: Any) -> None:
     for value in values:
         if isinstance(value, Undefined):
             value._fail_with_undefined_error()
+
+
+@pass_context
+def context_variables(context: Any) -> dict[str, Any]:
+    """Pebble's `_context` / printContext(): the template's variables by their own names."""
+    return {name[2:]: value for name, value in context.get_all().items()
+            if isinstance(name, str) and name.startswith("v_") and not is_undefined(value)}
 
 
 def is_template_error(err: BaseException) -> bool:

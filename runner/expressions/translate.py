@@ -16,6 +16,7 @@ from runner.expressions.filters import FILTERS
 from runner.expressions.helpers import TESTS
 from runner.expressions.nodes import (
     Binary,
+    Block,
     Call,
     Cond,
     Const,
@@ -26,6 +27,7 @@ from runner.expressions.nodes import (
     Get,
     If,
     ListExpr,
+    Macro,
     MapExpr,
     Name,
     Node,
@@ -41,9 +43,37 @@ _MATH = ("+", "-", "*", "/", "%")
 _COMPARE = ("<", ">", "<=", ">=")
 
 
+_CONTEXT_FUNCTIONS = ("printContext", "fetchContext")
+
+
 def translate(nodes: tuple[Node, ...]) -> tuple[str, list[Any]]:
     emitter = _Emitter()
-    return emitter.nodes(nodes), emitter.constants
+    _collect(nodes, emitter.macros, emitter.blocks)
+    body = emitter.nodes(nodes)
+    return emitter.definitions() + body, emitter.constants
+
+
+def _collect(nodes: tuple[Node, ...], macros: dict[str, Macro], blocks: dict[str, Block]) -> None:
+    """Macros and blocks anywhere in the template: Pebble's are known before they appear."""
+    for node in nodes:
+        if isinstance(node, Macro):
+            if node.name in macros:
+                raise PebbleSyntaxError(f"macro '{node.name}' is defined twice", node.pos)
+            macros[node.name] = node
+        elif isinstance(node, Block):
+            blocks.setdefault(node.name, node)
+        for inner in _bodies(node):
+            _collect(inner, macros, blocks)
+
+
+def _bodies(node: Node) -> tuple[tuple[Node, ...], ...]:
+    if isinstance(node, If):
+        return (*(body for _, body in node.branches), *((node.else_,) if node.else_ else ()))
+    if isinstance(node, For):
+        return (node.body, *((node.else_,) if node.else_ else ()))
+    if isinstance(node, FilterBlock | Macro | Block):
+        return (node.body,)
+    return ()
 
 
 def check_filter(name: str, pos: int) -> None:
@@ -62,6 +92,9 @@ class _Emitter:
         self._index: dict[tuple[type, Any], int] = {}
         self._blocks = 0
         self._depth = 0
+        self.macros: dict[str, Macro] = {}
+        self.blocks: dict[str, Block] = {}
+        self.scope: set[str] | None = None  # inside a macro: the names it may read
 
     def const(self, value: Any) -> str:
         key = (type(value), value)
@@ -73,7 +106,31 @@ class _Emitter:
     def nodes(self, nodes: tuple[Node, ...]) -> str:
         return "".join(self.node(node) for node in nodes)
 
+    def definitions(self) -> str:
+        """Jinja macros for the template's macros and blocks, ahead of everything else."""
+        out = []
+        for index, block in enumerate(self.blocks.values()):
+            out.append(f"{{% macro blk_{index}() %}}{self.nodes(block.body)}{{% endmacro %}}")
+        for macro in self.macros.values():
+            outer, self.scope = self.scope, {name for name, _ in macro.params}
+            params = ", ".join(f"v_{name}={'none' if default is None else self.expr(default)}"
+                               for name, default in macro.params)
+            out.append(f"{{% macro m_{macro.name}({params}) %}}{self.nodes(macro.body)}{{% endmacro %}}")
+            self.scope = outer
+        return "".join(out)
+
+    def _block(self, name: Any, pos: int) -> str:
+        if not isinstance(name, str) or name not in self.blocks:
+            raise PebbleSyntaxError(f"block({name!r}): no such block in this template", pos)
+        return f"_macro(blk_{list(self.blocks).index(name)}, [], {{}})"
+
     def node(self, node: Node) -> str:
+        if isinstance(node, Macro):
+            return ""  # defined ahead (definitions)
+        if isinstance(node, Block):
+            return "{{ " + self._block(node.name, 0) + " }}"
+        if self.scope is not None and isinstance(node, Set | For):
+            self.scope |= {node.name} if isinstance(node, Set) else {node.var, "loop"}
         if isinstance(node, Text):
             return "{{ " + self.const(node.text) + " }}"
         if isinstance(node, Output):
@@ -126,6 +183,11 @@ class _Emitter:
         if isinstance(expr, Const):
             return self.const(expr.value)
         if isinstance(expr, Name):
+            if expr.name == "_context" and (self.scope is None or "_context" not in self.scope):
+                return "_ctx()"
+            if self.scope is not None and expr.name not in self.scope:
+                hint = f"'{expr.name}' is undefined (a macro sees only its arguments)"
+                return f"_undefined({self.const(hint)})"
             return f"v_{expr.name}"
         if isinstance(expr, Get):
             keys: list[str] = []
@@ -138,7 +200,7 @@ class _Emitter:
             return (f"_path({self.expr(base)}, [{', '.join(reversed(keys))}], "
                     f"[{', '.join(reversed(sources))}])")
         if isinstance(expr, Call):
-            return f"_call({self.const(expr.name)}, {self.args(expr.args, expr.kwargs)})"
+            return self.call(expr)
         if isinstance(expr, Filter):
             check_filter(expr.name, expr.pos)
             return self.filter_call(expr.name, self.expr(expr.value), expr.args, expr.kwargs)
@@ -164,6 +226,19 @@ class _Emitter:
         assert isinstance(expr, Binary)
         return self.binary(expr)
 
+    def call(self, expr: Call) -> str:
+        if expr.name in self.macros:
+            named = ", ".join(f"{self.const('v_' + key)}: {self.expr(value)}" for key, value in expr.kwargs)
+            positional = ", ".join(self.expr(arg) for arg in expr.args)
+            return f"_macro(m_{expr.name}, [{positional}], {{{named}}})"
+        if expr.name == "block" and len(expr.args) == 1 and isinstance(expr.args[0], Const):
+            return self._block(expr.args[0].value, expr.pos)
+        if expr.name in _CONTEXT_FUNCTIONS and not expr.args and not expr.kwargs:
+            return "_ctx()"
+        if expr.name == "currentEachOutput" and len(expr.args) == 1 and not expr.kwargs:
+            return f"_call({self.const(expr.name)}, [{self.expr(expr.args[0])}, _ctx()], {{}})"
+        return f"_call({self.const(expr.name)}, {self.args(expr.args, expr.kwargs)})"
+
     def binary(self, expr: Binary) -> str:
         op = expr.op
         if op == "~":
@@ -187,6 +262,10 @@ class _Emitter:
             return f"_math({self.const(op)}, {left}, {right})"
         if op == "contains":
             return f"_contains({left}, {right})"
+        if op in ("in", "isIn"):
+            return f"_in({left}, {right})"
+        if op == "not in":
+            return f"_not(_in({left}, {right}))"
         if op == "..":
             return f"_range({left}, {right})"
         if op in ("??", "???"):

@@ -308,7 +308,7 @@ def test_clock_is_injectable() -> None:
     ("{{ x is strange }}", "unknown test 'strange'"),
     ("{{ nope() }}", "unknown function 'nope'"),
     ("{{ inputs.name.toUpperCase() }}", "method calls are not supported"),
-    ("{% macro m() %}{% endmacro %}", "'{% macro %}' tag is not supported"),
+    ("{% extends 'base.peb' %}", "'{% extends %}' tag is not supported"),
     ("{% if true %}x", "missing '{% endif %}'"),
     ("{% endif %}", "unexpected '{% endif %}'"),
     ("{{ 1 + }}", "unexpected"),

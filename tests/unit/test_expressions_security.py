@@ -50,7 +50,10 @@ ESCAPES = [
     "{% from 'os' import environ %}",
     "{% extends '/etc/passwd' %}",
     "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}",
-    "{% block b %}{% endblock %}",
+    "{% block b %}{% endblock %}{{ blk_0 }}",
+    "{% macro m() %}{{ file }}{% endmacro %}{{ m() }}",  # a macro sees only its arguments
+    "{% macro m(a) %}{{ a }}{% endmacro %}{{ m_m(1) }}",
+    "{% macro m() %}{% endmacro %}{{ block('m') }}",
     "{{ read('/etc/passwd') }}",
     "{{ read(file) }}",
     "{{ 'a' ** 3 }}",
