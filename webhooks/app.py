@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
 from runner.errors import GitflowsError, UsageError
-from webhooks import auth, editing, httpapi, listing, providers, ui
+from webhooks import auth, editing, httpapi, listing, providers, records, ui
 from webhooks.events import Ignored
 from webhooks.httpapi import BadRequestError, Call, Route
 from webhooks.inbox import InboxUnavailableError
@@ -23,6 +23,7 @@ from webhooks.queue import StorageFullError, is_storage_full
 from webhooks.service import FlowService, NotFoundError
 from webhooks.webhook_trigger import find_trigger, signature_ok
 
+BRANCH_DEPTH = 1000  # a UI run's commit is looked for among its branch's last commits
 MAX_HISTORY = 100_000  # rows of GET /api/v1/history (more are clamped)
 # The UI is same-origin scripts and styles only (no inline script; the editor bundle sets style
 # attributes and CodeMirror may add a <style> element, hence 'unsafe-inline' for styles only,
@@ -170,11 +171,16 @@ def create_app(service: FlowService) -> Flask:
 
     @app.post("/api/v1/executions/<namespace>/<flow_id>")
     def start(namespace: str, flow_id: str) -> tuple[Response, int]:
-        execution = service.start(namespace, flow_id, _inputs(), repo=request.args.get("repo"),
-                                  ref=request.args.get("ref"))
+        """?ref= picks the commit (or branch); ?branch= names the branch a commit was taken
+        from (the UI's Execute runs the commit it shows), which the run is recorded under."""
+        repo, ref = request.args.get("repo"), request.args.get("ref")
+        trigger = _manual(repo, ref, request.args.get("branch"))
+        execution = service.start(namespace, flow_id, _inputs(), repo=repo, ref=ref,
+                                  trigger=trigger)
         if request.args.get("wait", "").lower() == "true":
             service.record(execution.id).done.wait()
-        return jsonify(service.describe(execution.id)), 200
+        return jsonify(records.described(service.describe(execution.id),
+                                         service.record(execution.id))), 200
 
     @app.route("/api/v1/executions/webhook/<namespace>/<flow_id>/<key>", methods=["GET", "POST"])
     def webhook(namespace: str, flow_id: str, key: str) -> tuple[Response, int]:
@@ -207,13 +213,27 @@ def create_app(service: FlowService) -> Flask:
         return any(f"refs/heads/{name}" in git.refs("refs/heads")
                    for served, git in service.repos.items() if repo in (None, served))
 
+    def _manual(repo: str | None, ref: str | None, branch: str | None) -> dict[str, Any] | None:
+        """A run started by hand on a branch's commit is recorded under that branch (checked:
+        the commit is among the branch's last BRANCH_DEPTH commits)."""
+        if branch is None:
+            return None
+        name = branch.removeprefix("refs/heads/")
+        for served, git in sorted(service.repos.items()):
+            if repo in (None, served) and f"refs/heads/{name}" in git.refs("refs/heads"):
+                if ref is not None and git.resolve(ref) not in git.commits(name, BRANCH_DEPTH):
+                    raise UsageError(f"{ref[:40]} is not a commit of branch {name}")
+                return {"type": "manual", "branch": name}
+        raise NotFoundError(f"no branch '{name[:80]}'")
+
     @app.get("/api/v1/executions")
     def executions() -> Response:
         return jsonify(service.recent(httpapi.integer(request.args, "size", 50)))
 
     @app.get("/api/v1/executions/<execution_id>")
     def execution(execution_id: str) -> Response:
-        return jsonify(service.describe(execution_id))
+        return jsonify(records.described(service.describe(execution_id),
+                                         service.record(execution_id)))
 
     @app.get("/api/v1/logs/<execution_id>")
     def logs(execution_id: str) -> Response:
@@ -299,6 +319,10 @@ def _ui_routes(app: Flask, service: FlowService) -> None:
     def index() -> Response:
         return Response((ui.STATIC / "index.html").read_bytes(), mimetype="text/html")
 
+    @app.get("/favicon.ico")
+    def favicon() -> Response | tuple[Response, int]:
+        return asset(ui.FAVICON)
+
     @app.get("/ui/static/<path:name>")
     def asset(name: str) -> Response | tuple[Response, int]:
         if name not in ui.ASSETS:
@@ -311,11 +335,7 @@ def _ui_routes(app: Flask, service: FlowService) -> None:
     def flow_source(namespace: str, flow_id: str) -> Response:
         target, text = service.source(namespace, flow_id, request.args.get("repo"),
                                       request.args.get("ref"))
-        assert target.flow is not None
-        return jsonify({"repo": target.repo, "commit": target.commit, "ref": target.ref,
-                        "file": target.file, "source": text, "flow": ui.flow_detail(target.flow),
-                        **editing.branch_info(service, target),
-                        "diagnostics": [d.as_dict() for d in target.diagnostics]})
+        return jsonify(editing.source_answer(service, target, text))
 
     @app.get("/api/v1/schema")
     def flow_schema() -> Response:

@@ -52,7 +52,21 @@ def routes(service: FlowService) -> list[Route]:
     return [Route("PUT", "/api/v1/flows/<namespace>/<flow_id>/source", "save_flow", editor.save),
             Route("POST", "/api/v1/flows", "create_flow", editor.create),
             Route("DELETE", "/api/v1/flows/<namespace>/<flow_id>", "delete_flow", editor.delete),
-            Route("POST", "/api/v1/executions/<execution_id>/rerun", "rerun", editor.rerun)]
+            Route("POST", "/api/v1/executions/<execution_id>/rerun", "rerun", editor.rerun),
+            Route("GET", "/api/v1/flows/source", "flow_file_source", editor.file_source)]
+
+
+def source_answer(service: FlowService, target: FlowAtCommit, text: str) -> dict[str, Any]:
+    """GET …/source: a flow's text at a commit, what the page shows beside it (inputs, task
+    outline; None for a file that does not parse) and its diagnostics. The namespace and id
+    of a file that does not parse are read from its YAML when it names them."""
+    namespace, flow_id = (target.flow.namespace, target.flow.id) if target.flow else \
+        ui.identity(text, target.file)
+    return {"repo": target.repo, "commit": target.commit, "ref": target.ref, "file": target.file,
+            "source": text, "namespace": namespace, "id": flow_id,
+            "flow": ui.flow_detail(target.flow) if target.flow else None,
+            **branch_info(service, target),
+            "diagnostics": [d.as_dict() for d in target.diagnostics]}
 
 
 def branch_info(service: FlowService, target: FlowAtCommit) -> dict[str, Any]:
@@ -172,6 +186,28 @@ class Editor:
                            "file": change.path, "parent": done.parent, "rebased": done.rebased,
                            "changed": done.changed})
 
+    def _file_at(self, name: str, file: str, ref: str | None) -> FlowAtCommit:
+        """The flow file `file` of repository `name` at ref, parsed or not."""
+        for item in self.service.flows(name, ref):
+            if item.file == file:
+                return item
+        raise NotFoundError(f"no flow file {file[:200]} in {name}" + (f" at {ref}" if ref else ""))
+
+    def _target(self, name: str, namespace: str, flow_id: str, base: str,
+                file: str | None) -> FlowAtCommit:
+        """The flow a save replaces: by namespace and id, or (a file that did not parse at
+        base, so it had none) by its file."""
+        commit = resolve_commit(self.service.repos[name].path, base)
+        try:
+            return self.service.find(namespace, flow_id, name, commit)[0]
+        except NotFoundError:
+            if file is None:
+                raise
+            target = self._file_at(name, file, commit)
+            if target.flow is not None:  # it parses: it is another flow, named otherwise
+                raise
+            return target
+
     def _fresh(self, name: str) -> None:
         """A mirror is fetched first, so the branch head compared with base is the origin's."""
         self.service.refresh(name)
@@ -186,8 +222,7 @@ class Editor:
         _branch(body, "new_branch", required=False)
         name = self._repo(_text(body, "repo", required=False) or call.args.get("repo"), base)
         self._fresh(name)
-        target, _ = self.service.find(namespace, flow_id, name, resolve_commit(
-            self.service.repos[name].path, base))
+        target = self._target(name, namespace, flow_id, base, _text(body, "file", required=False))
         invalid = _invalid(text, target.file)
         if invalid is not None:
             return invalid
@@ -241,6 +276,16 @@ class Editor:
                                       resolve_commit(self.service.repos[name].path, base))
         change = self._change(body, target.file, None, f"Delete flow {namespace}.{flow_id}")
         return self._commit(name, body, base, change)
+
+    def file_source(self, call: Call) -> Reply:
+        """GET /api/v1/flows/source?file=.flows/x.yml[&repo=…&ref=…]: a flow file by its path,
+        whether it parses or not (the UI opens, fixes and saves a broken flow this way)."""
+        file = _text(call.args, "file")
+        assert file is not None
+        name = self._repo(call.args.get("repo"))
+        target = self._file_at(name, file, call.args.get("ref") or None)
+        text = self.service.repos[name].files_at(target.commit, FLOWS_DIR)[target.file]
+        return Reply(200, source_answer(self.service, target, text))
 
     def rerun(self, call: Call) -> Reply:
         from_task = call.args.get("fromTask") or _text(_object(call.body), "fromTask",

@@ -78,6 +78,16 @@ def history_ref(trigger: Mapping[str, Any], ref: str | None) -> str | None:
     return None
 
 
+def described(data: dict[str, Any], record: Record) -> dict[str, Any]:
+    """An execution's answer (FlowService.describe) with where it came from, as a recorded
+    run's page has it (webhooks/ui/recorded.py): its trigger type and branch besides the
+    repository and commit."""
+    trigger = record.trigger or {"type": "manual"}
+    data["trigger"] = {**data.get("trigger", {}), "type": trigger.get("type"),
+                       "ref": history_ref(trigger, None)}
+    return data
+
+
 def supersede_group(repo: str, flow: str, trigger: Mapping[str, Any]) -> str | None:
     """Runs of one flow for one branch or pull request: a newer one supersedes older ones."""
     if trigger.get("type") == "push" and trigger.get("branch"):

@@ -13,11 +13,14 @@ from runner.parse import parse_flow
 from runner.schema import build_schema
 from runner.tasks import default_registry
 from runner.validate import check_flows
+from runner.yamlsource import YamlSyntaxError, load
 
 STATIC = Path(__file__).resolve().parent
 ASSETS = {"app.js": "text/javascript", "common.js": "text/javascript", "flows.js": "text/javascript",
           "executions.js": "text/javascript", "app.css": "text/css",
-          "dist/editor.js": "text/javascript", "dist/editor.css": "text/css"}
+          "dist/editor.js": "text/javascript", "dist/editor.css": "text/css",
+          "favicon.svg": "image/svg+xml"}
+FAVICON = "favicon.svg"
 
 
 @cache
@@ -31,6 +34,19 @@ def validate_text(text: str, file: str) -> list[dict[str, object]]:
     flow, diagnostics = parse_flow(text, file)
     found = list(diagnostics) + (check_flows([flow]) if flow is not None else [])
     return [d.as_dict() for d in sorted(found)]
+
+
+def identity(text: str, file: str) -> tuple[str | None, str | None]:
+    """(namespace, id) as a flow file that does not parse names them, when it does."""
+    try:
+        data = load(text, file).data
+    except YamlSyntaxError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    namespace, flow_id = data.get("namespace"), data.get("id")
+    return (namespace if isinstance(namespace, str) else None,
+            flow_id if isinstance(flow_id, str) else None)
 
 
 def task_outline(task: Task) -> dict[str, Any]:

@@ -5,7 +5,7 @@
 // built from src/ by scripts/build-ui), loaded before these.
 import { api, cleanups, enc, failure, h, show, state, when } from "./common.js";
 import { executionPage, executionsPage } from "./executions.js";
-import { flowPage, flowsPage } from "./flows.js";
+import { fileFlowPage, flowPage, flowsPage } from "./flows.js";
 
 // -- history (from the repositories' git notes): a list of runs, or runs by commit ---------------
 function historyRow(r) {
@@ -41,6 +41,7 @@ async function historyPage(query) {
       h("option", s === (params.get("state") || "") ? { value: s, selected: "" } : { value: s }, s || "any state")));
   const grouped = h("input", { type: "checkbox", id: "history-by-commit", checked: params.get("by") === "commit" });
   const body = h("tbody", {});
+  const empty = h("p", { class: "empty", id: "history-empty", hidden: true });
   const load = async () => {
     const q = new URLSearchParams();
     if (flow.value) q.set("flow", flow.value);
@@ -48,6 +49,11 @@ async function historyPage(query) {
     if (stateFilter.value) q.set("state", stateFilter.value);
     const rows = await api("GET", `/api/v1/history?${q}`);
     body.replaceChildren(...(grouped.checked ? byCommit(rows) : rows.map(historyRow)));
+    const filtered = flow.value || ref.value || stateFilter.value;
+    empty.replaceChildren(...(rows.length ? [] : filtered ? ["No recorded run matches these filters."]
+      : ["No run is recorded yet. Open a flow on the ", h("a", { href: "#/flows" }, "Flows"),
+        " page and click Execute, or push a commit a flow's trigger matches."]));
+    empty.hidden = rows.length > 0;
   };
   const form = h("form", { id: "history-filter" }, flow, ref, stateFilter,
     h("label", {}, grouped, " by commit"), h("button", { type: "submit" }, "Filter"));
@@ -56,7 +62,7 @@ async function historyPage(query) {
   await load();
   show(h("h1", {}, "History"), h("p", { class: "muted" }, "Every recorded run, from the repositories' refs/notes/flows."),
     form, h("table", { id: "history" }, h("thead", {}, h("tr", {},
-      ["Run", "Flow", "State", "Commit", "Ref", "Trigger", "Started", "Duration"].map((t) => h("th", {}, t)))), body));
+      ["Run", "Flow", "State", "Commit", "Ref", "Trigger", "Started", "Duration"].map((t) => h("th", {}, t)))), body), empty);
 }
 
 // -- routing -----------------------------------------------------------------------------
@@ -66,6 +72,7 @@ async function route() {
   const parts = path.split("/").map(decodeURIComponent);
   try {
     if (parts[0] === "flows" && parts.length === 3) cleanups.push(await flowPage(parts[1], parts[2], query));
+    else if (parts[0] === "edit") cleanups.push(await fileFlowPage(query));
     else if (parts[0] === "executions" && parts.length === 2) await executionPage(parts[1]);
     else if (parts[0] === "executions") await executionsPage(query);
     else if (parts[0] === "history") await historyPage(query);

@@ -38,6 +38,7 @@ export async function executionsPage(query) {
   };
   const body = h("tbody", {});
   const more = h("button", { type: "button", id: "executions-more", hidden: true }, "Older executions");
+  const empty = h("p", { class: "empty", id: "executions-empty", hidden: true });
   const values = () => Object.fromEntries(Object.entries(filters).map(([k, el]) => [k, el.value.trim()]));
   let next = null;
   const fetchPage = (limit, before) => {
@@ -54,6 +55,11 @@ export async function executionsPage(query) {
     body.replaceChildren(...page.results.map(executionRow));
     next = page.next;
     more.hidden = !next;
+    const filtered = Object.values(values()).some(Boolean);
+    empty.replaceChildren(...(page.results.length ? [] : filtered ? ["No execution matches these filters."]
+      : ["No execution yet. Open a flow on the ", h("a", { href: "#/flows" }, "Flows"),
+        " page and click Execute; runs from pushes, schedules and webhooks show here too."]));
+    empty.hidden = page.results.length > 0;
     setQuery("executions", values());
   };
   more.addEventListener("click", async () => {
@@ -76,7 +82,7 @@ export async function executionsPage(query) {
     h("div", { class: "filters", id: "executions-filter" }, Object.values(filters)),
     h("table", { id: "executions" }, h("thead", {}, h("tr", {},
       ["Execution", "Flow", "State", "Trigger", "Started", "Duration", "Repository · branch"].map((t) => h("th", {}, t)))), body),
-    more);
+    empty, more);
   every(2000, () => load(true).catch(() => {}));
 }
 
@@ -89,6 +95,32 @@ function logLine(line) {
 
 function heading(e, current) {
   return h("h1", {}, `${e.namespace}.${e.flowId} `, h("span", { id: "exec-state" }, state(current)));
+}
+
+// Where a run came from, the same for a live and a recorded one: trigger, branch, the flow at
+// the commit it ran (and on its branch), when, how long
+function origin(e, extra) {
+  const t = e.trigger || {};
+  const branch = t.ref ? String(t.ref).replace(/^refs\/heads\//, "") : "";
+  const flowAt = (ref) => `#/flows/${enc(e.namespace)}/${enc(e.flowId)}?${new URLSearchParams({
+    ...(t.repo ? { repo: t.repo } : {}), ...(ref ? { ref } : {}) })}`;
+  return h("p", { class: "muted", id: "exec-origin" }, h("code", {}, e.id),
+    t.type ? [" · ", h("span", { class: "trigger-type" }, t.type)] : null,
+    " · ", h("a", { class: "flow-link", href: flowAt(t.commit), title: "The flow as it ran" }, `${e.namespace}.${e.flowId}`),
+    t.commit ? [" at ", h("a", { class: "commit-link", href: flowAt(t.commit), title: t.commit }, h("code", {}, t.commit.slice(0, 10)))] : null,
+    branch ? [" on ", h("a", { class: "branch-link", href: flowAt(branch), title: "The flow on this branch now" }, branch)] : null,
+    t.repo ? ` · ${t.repo}` : "",
+    ` · started ${when(e.state.startDate)}`, e.state.duration ? ` · ${duration(e.state.duration)}` : "", extra || "");
+}
+
+// What a run was given and made: inputs (secrets as ******), outputs, labels
+function kept(e, id = "recorded-kept") {
+  const labels = Object.fromEntries((e.labels || []).map((l) => [l.key, l.value]));
+  const given = Object.fromEntries(Object.entries(e.inputs || {}).filter(([, v]) => v !== null)); // null: not given
+  const parts = [["Inputs", given, "exec-inputs"], ["Outputs", e.outputs, "exec-outputs"], ["Labels", labels, "exec-labels"]]
+    .filter(([, v]) => v && Object.keys(v).length)
+    .map(([title, v, key]) => [h("dt", {}, title), h("dd", { id: key }, h("pre", { class: "json" }, JSON.stringify(v, null, 2)))]);
+  return parts.length ? h("dl", { id, class: "kept" }, parts.flat()) : null;
 }
 
 export async function executionPage(id) {
@@ -118,9 +150,8 @@ export async function executionPage(id) {
     };
     head.replaceChildren(...[
       heading(e, current),
-      h("p", { class: "muted" }, h("code", {}, e.id), ` · started ${when(e.state.startDate)}`,
-        e.state.duration ? ` · ${duration(e.state.duration)}` : "",
-        e.trigger && e.trigger.commit ? [" · commit ", h("code", {}, e.trigger.commit.slice(0, 10))] : null),
+      origin(e),
+      kept(e, "exec-kept"),
       current === "RUNNING" || current === "CREATED" ? h("button", { id: "kill", onclick: act("kill") }, "Kill") : null,
       current === "PAUSED" ? h("button", { id: "resume", onclick: act("resume") }, "Resume") : null,
       over ? h("button", { id: "rerun", onclick: () => rerun(null) }, "Re-run") : null,
@@ -145,15 +176,6 @@ export async function executionPage(id) {
   }
 }
 
-// What a recorded run kept (run.json): inputs (secrets as ******), outputs, labels
-function kept(e) {
-  const labels = Object.fromEntries((e.labels || []).map((l) => [l.key, l.value]));
-  const parts = [["Inputs", e.inputs], ["Outputs", e.outputs], ["Labels", labels]]
-    .filter(([, v]) => v && Object.keys(v).length)
-    .map(([title, v]) => [h("dt", {}, title), h("dd", {}, h("pre", { class: "json" }, JSON.stringify(v, null, 2)))]);
-  return parts.length ? h("dl", { id: "recorded-kept" }, parts.flat()) : null;
-}
-
 // A run known from the notes only (another process ran it, or this one before a restart)
 async function recordedPage(id) {
   const head = h("div", {});
@@ -169,14 +191,9 @@ async function recordedPage(id) {
     } catch (err) { head.append(failure(err)); }
   };
   const render = (e) => {
-    const t = e.trigger || {};
     const over = TERMINAL.has(e.state.current);
     head.replaceChildren(...[heading(e, e.state.current),
-      h("p", { class: "muted" }, h("code", {}, e.id), ` · started ${when(e.state.startDate)}`,
-        e.state.duration ? ` · ${duration(e.state.duration)}` : "",
-        t.commit ? [" · commit ", h("code", { title: t.commit }, t.commit.slice(0, 10))] : null,
-        t.ref ? ` · ${String(t.ref).replace(/^refs\/heads\//, "")}` : "", t.type ? ` · ${t.type}` : "",
-        e.recorded.runner ? ` · ran on ${e.recorded.runner}` : ""),
+      origin(e, e.recorded.runner ? ` · ran on ${e.recorded.runner}` : ""),
       h("p", { id: "recorded-note", class: "note" }, "Recorded run, read from the repository's notes history ",
         h("code", {}, "refs/notes/flows"), ": this server process did not run it, so it cannot be killed here; ",
         "a re-run starts it again at its commit with its recorded inputs."),

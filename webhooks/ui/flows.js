@@ -27,11 +27,22 @@ function lastRuns(runs) { // the API gives newest first; the dots read left to r
   }));
 }
 
+// A file that does not parse opens by its path (#/edit?…&file=), with what is wrong shown here
+function brokenCell(f) {
+  const ref = String(f.ref || "").replace(/^refs\/heads\//, "");
+  const q = new URLSearchParams({ repo: f.repo, file: f.file, ...(ref ? { ref } : {}) });
+  const errors = f.diagnostics.filter((d) => d.severity === "error");
+  return [h("a", { class: "open-file error", href: `#/edit?${q}`, title: "Open, fix and save it" }, "invalid: fix it"),
+    h("ul", { class: "row-diagnostics small" }, errors.slice(0, 3).map((d) =>
+      h("li", {}, h("code", {}, `${d.line}:${d.column}`), ` ${d.message}`)),
+    errors.length > 3 ? h("li", { class: "muted" }, `… ${errors.length - 3} more`) : null)];
+}
+
 function flowRow(f) {
   const name = f.id ? `${f.namespace}.${f.id}` : f.file;
   return h("tr", { "data-flow": name, "data-repo": f.repo },
     h("td", {}, f.id ? h("a", { href: `#/flows/${enc(f.namespace)}/${enc(f.id)}?repo=${enc(f.repo)}` }, f.id)
-      : h("span", { class: "error" }, "invalid"),
+      : brokenCell(f),
     f.description ? h("div", { class: "muted small" }, f.description) : null),
     h("td", { class: "triggers" }, f.triggers.map(triggerView)),
     h("td", { class: "last-runs" }, lastRuns(f.last || [])),
@@ -67,7 +78,8 @@ export async function flowsPage(query) {
   const render = () => {
     const shown = data.flows.filter((f) => (!repoSelect.value || f.repo === repoSelect.value)
       && (!nsSelect.value || (f.namespace !== null && within(f.namespace, nsSelect.value))));
-    list.replaceChildren(...(shown.length ? groups(shown) : [h("p", { class: "muted" }, "No flow here.")]));
+    list.replaceChildren(...(shown.length ? groups(shown) : [h("p", { class: "empty", id: "flows-empty" },
+      data.flows.length ? "No flow matches these filters." : "No flow yet: create one with New flow, or commit a YAML file under .flows/.")]));
     setQuery("flows", { repo: repoSelect.value, namespace: nsSelect.value });
   };
   repoSelect.addEventListener("change", render);
@@ -107,4 +119,12 @@ export async function flowPage(namespace, id, query) { // query: repo=…&ref=�
   const root = h("div", { class: "flow-page" });
   show(root);
   return UI.mountFlowPage(root, data, namespace, id);
+}
+
+// a flow file by its path, whether it parses or not (query: repo=…&file=…&ref=…)
+export async function fileFlowPage(query) {
+  const data = await api("GET", `/api/v1/flows/source?${query || ""}`);
+  const root = h("div", { class: "flow-page" });
+  show(root);
+  return UI.mountFlowPage(root, data, data.namespace, data.id);
 }

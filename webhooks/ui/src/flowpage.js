@@ -27,8 +27,9 @@ function diagnosticItems(found) {
 // Mount the flow page into `root`; returns a cleanup function. data: GET …/source answer.
 export async function mountFlowPage(root, data, namespace, id) {
   const schema = await loadSchema();
+  // byFile: opened by its path because it did not parse; a save names the flow its text names
   const state = { repo: data.repo, branch: data.branch || data.ref || "", branches: data.branches || [],
-    base: data.commit, file: data.file, namespace, id };
+    base: data.commit, file: data.file, namespace, id, byFile: !data.flow };
   let model = new FlowModel(data.source);
   let selected = null;
   let timer = null;
@@ -128,25 +129,57 @@ export async function mountFlowPage(root, data, namespace, id) {
 
   render();
   lint(data.source);
-  const query = () => `repo=${enc(state.repo)}&ref=${enc(state.base)}`;
-  const save = savePanel(state, editor, { saved: () => {}, reloaded: (source) => { if (typeof source === "string") reparse(source); } });
+  // a run is of the commit shown, recorded under the branch it was taken from
+  const query = () => `repo=${enc(state.repo)}&ref=${enc(state.base)}${state.branch ? `&branch=${enc(state.branch)}` : ""}`;
+  const meta = h("p", { class: "muted", id: "flow-meta" });
+  const showMeta = () => meta.replaceChildren(`${state.repo} · `, h("code", {}, state.file), " at ",
+    h("code", { title: state.base }, state.base.slice(0, 10)), state.branch ? ` · ${state.branch}` : "");
+  const runBox = h("div", { id: "run-box" });
+  const showRun = (flow) => runBox.replaceChildren(flow ? runForm(flow, query)
+    : h("p", { class: "muted", id: "run-blocked" }, "This flow does not parse: fix the errors in Diagnostics and save it to run it."));
+  const saved = async (result) => {
+    if (state.byFile) { // it parses now: open it as the flow its text names
+      const named = new FlowModel(editor.getText());
+      state.namespace = named.value([], "namespace");
+      state.id = named.value([], "id");
+    }
+    const next = `#/flows/${enc(state.namespace)}/${enc(state.id)}?${new URLSearchParams({ repo: state.repo, ref: state.branch })}`;
+    if (state.byFile) { location.hash = next; return; }
+    history.replaceState(null, "", next); // the address names the branch saved to (a reload stays there)
+    showMeta();
+    const fresh = await api("GET", `/api/v1/flows/${enc(state.namespace)}/${enc(state.id)}/source?${
+      new URLSearchParams({ repo: state.repo, ref: result.commit })}`);
+    showRun(fresh.flow);
+  };
+  const named = () => (state.byFile ? identity(editor.getText(), state) : state);
+  const save = savePanel(state, editor, { saved: (result) => saved(result).catch((err) => runBox.replaceChildren(
+    h("p", { class: "error" }, String(err.message)))), reloaded: (source) => { if (typeof source === "string") reparse(source); },
+  named });
+  showMeta();
+  showRun(data.flow);
 
   root.replaceChildren(...[
-    h("h1", {}, `${namespace}.${id}`),
-    h("p", { class: "muted", id: "flow-meta" }, `${data.repo} · `, h("code", {}, data.file), " at ", h("code", {}, data.commit.slice(0, 10)),
-      state.branch ? ` · ${state.branch}` : ""),
-    data.flow.description ? h("p", {}, data.flow.description) : null,
+    h("h1", {}, namespace && id ? `${namespace}.${id}` : data.file),
+    meta,
+    data.flow && data.flow.description ? h("p", {}, data.flow.description) : null,
     save,
     h("div", { class: "flow-editor" },
       h("section", { class: "pane-yaml" }, h("h2", {}, "YAML"), editorBox, h("h2", {}, "Diagnostics"), diagnostics),
       h("section", { class: "pane-graph" }, h("h2", {}, "Tasks"), graphError, graphBox),
       h("section", { class: "pane-form" }, h("h2", {}, "Task"), formBox,
-        h("h2", {}, "Run"), runForm(data.flow, query)))].filter(Boolean));
+        h("h2", {}, "Run"), runBox))].filter(Boolean));
 
   // for tests and the console: the editor's text, as the page sees it
   window.gitflowsEditor = { getText: editor.getText, setText: (t) => editor.setText(t, true), view: editor.view,
     get model() { return model; } };
   return () => { clearTimeout(timer); editor.view.destroy(); };
+}
+
+// the namespace and id a flow's text names (those it was opened with when it names none)
+function identity(text, fallback) {
+  const model = new FlowModel(text);
+  const pick = (key) => { const v = model.ok ? model.value([], key) : undefined; return typeof v === "string" && v ? v : fallback[key]; };
+  return { namespace: pick("namespace"), id: pick("id") };
 }
 
 function addPicker(schema, chosen) {

@@ -42,19 +42,28 @@ export class Schema {
     return "yaml";
   }
 
+  // One shape of a property that takes several (anyOf/oneOf): a list for a name in the plural
+  // (commands, files, values: Kestra documents them as lists), text otherwise (message, from).
+  typed(prop, key) {
+    const options = (prop.anyOf || prop.oneOf || []).map((p) => this.resolve(p));
+    if (!options.length || prop.type) return prop;
+    const order = /[^s]s$/.test(key) ? ["array", "string", "object"] : ["string", "array", "object"];
+    return order.map((t) => options.find((p) => p.type === t)).find(Boolean) || options[0];
+  }
+
   // A new task of this type with its required properties, so that it is close to valid.
   skeleton(type, id) {
     const def = this.task(type);
     const task = { id, type };
     for (const key of (def && def.required) || []) {
       if (key in task) continue;
-      const prop = this.resolve(def.properties[key]);
+      const prop = this.typed(this.resolve(def.properties[key]), key);
       if (this.holdsTasks(def.properties[key])) task[key] = [];
       else if (Array.isArray(prop.enum)) task[key] = prop.enum[0];
       else if (prop.type === "integer" || prop.type === "number") task[key] = 0;
       else if (prop.type === "boolean") task[key] = false;
       else if (prop.type === "object") task[key] = {};
-      else if (prop.type === "array") task[key] = [];
+      else if (prop.type === "array") task[key] = this.resolve(prop.items || {}).type === "string" ? [""] : [];
       else task[key] = "";
     }
     return task;

@@ -68,7 +68,10 @@ export function runForm(flow, query) {
     input.description ? h("div", { class: "muted" }, input.description) : null, field);
   });
   const message = h("p", { class: "error", id: "run-error" });
-  const form = h("form", { class: "run", id: "run-form" }, fields,
+  const defaults = flow.inputs.filter((i) => i.defaults !== null && i.defaults !== undefined).map((i) => i.id);
+  const hint = h("p", { class: "muted small", id: "run-hint" }, flow.inputs.length === 0 ? "This flow takes no inputs."
+    : `Inputs left empty take their defaults${defaults.length ? ` (${defaults.join(", ")} have one)` : ""}.`);
+  const form = h("form", { class: "run", id: "run-form" }, fields, hint,
     h("button", { type: "submit", class: "primary", id: "run-button" }, "Execute"), message);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -23,12 +23,17 @@ export function savePanel(state, editor, hooks) {
 
   const put = async (base) => {
     const body = { repo: state.repo, branch: branch.value, base, source: editor.getText(),
-      message: message.value || `Update ${state.file}` };
+      message: message.value || `Update ${state.file}`, file: state.file };
     if (newBranch.value.trim()) body.new_branch = newBranch.value.trim();
+    const { namespace, id } = hooks.named ? hooks.named() : state;
+    if (!namespace || !id) {
+      status.replaceChildren(h("div", { class: "error" }, "The YAML needs an id and a namespace to be saved."));
+      return;
+    }
     status.replaceChildren(h("span", { class: "muted" }, "Saving…"));
     conflict.hidden = true;
     try {
-      const result = await api("PUT", `/api/v1/flows/${enc(state.namespace)}/${enc(state.id)}/source`, body);
+      const result = await api("PUT", `/api/v1/flows/${enc(namespace)}/${enc(id)}/source`, body);
       state.base = result.commit;
       state.branch = result.branch || body.new_branch || body.branch;
       if (![...branch.options].some((o) => o.value === state.branch)) branch.append(h("option", { value: state.branch }, state.branch));
@@ -92,8 +97,8 @@ tasks:
 export function newFlowForm(repos) {
   const names = Object.keys(repos).sort();
   const repo = h("select", { id: "new-repo" }, names.map((r) => h("option", { value: r }, r)));
-  const namespace = h("input", { id: "new-namespace", placeholder: "namespace", required: true, pattern: "[a-z0-9][a-z0-9_.-]*" });
-  const id = h("input", { id: "new-id", placeholder: "flow id", required: true, pattern: "[A-Za-z0-9][A-Za-z0-9_-]*" });
+  const namespace = h("input", { id: "new-namespace", placeholder: "namespace", required: true, pattern: "[a-z0-9][a-z0-9_.\\-]*" });
+  const id = h("input", { id: "new-id", placeholder: "flow id", required: true, pattern: "[A-Za-z0-9][A-Za-z0-9_\\-]*" });
   const branch = h("input", { id: "new-branch", placeholder: "branch", required: true, value: repos[names[0]] || "main" });
   repo.addEventListener("change", () => { branch.value = repos[repo.value] || branch.value; });
   const status = h("span", { class: "error", id: "new-status" });

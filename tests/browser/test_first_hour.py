@@ -1,0 +1,243 @@
+"""A new user's first hour (issue 18), each journey in a real chromium under the UI's own CSP
+against a real `flows serve`, with no console error: open and fix a flow that does not parse,
+create a flow, save to a new branch and run it with its new inputs right away, watch the live
+run, re-run, find the UI run in the history by branch; empty pages say what to do next."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.pw import Served, browser, editor_text, git, serve_flows
+
+__all__ = ["browser"]  # fixture
+
+BROKEN = """\
+id: broken
+namespace: demo
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.log.Log
+    mesage: hello
+"""
+
+PLAIN = """\
+id: plain
+namespace: demo
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.log.Log
+    message: hello
+"""
+
+WITH_INPUTS = """\
+id: plain
+namespace: demo
+inputs:
+  - id: who
+    type: STRING
+    defaults: world
+  - id: times
+    type: INT
+    defaults: 1
+tasks:
+  - id: hello
+    type: io.kestra.plugin.core.log.Log
+    message: "hello {{ inputs.who }} x{{ inputs.times }}"
+"""
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    yield from serve_flows(tmp_path, {"broken.yml": BROKEN, "plain.yml": PLAIN})
+
+
+@pytest.fixture
+def tab(browser: Any) -> Iterator[Any]:
+    """A page under the UI's CSP (not bypassed) that fails the test on any console error
+    (a failed load, a CSP refusal, an invalid pattern attribute …) or uncaught exception."""
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda err: problems.append(f"pageerror: {err}"))
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not problems, f"console errors: {problems}"
+
+
+def _set_text(page: Any, text: str) -> None:
+    page.evaluate("text => window.gitflowsEditor.setText(text)", text)
+
+
+def _hash(page: Any) -> str:
+    return str(page.evaluate("location.hash"))
+
+
+def test_a_flow_that_does_not_parse_opens_shows_why_and_saves_fixed(served: Served, tab: Any) -> None:
+    tab.goto(served.base + "/#/flows")
+    row = tab.locator("tr[data-flow='.flows/broken.yml']")
+    # the list says what is wrong, and links to the file
+    assert "mesage" in row.locator(".row-diagnostics").inner_text()
+    row.locator("a.open-file").click()
+    tab.wait_for_selector("#diagnostics li.error")
+    assert "mesage" in tab.inner_text("#diagnostics")
+    assert editor_text(tab) == BROKEN
+    assert "demo.broken" in tab.inner_text("h1")
+    _set_text(tab, BROKEN.replace("mesage", "message"))
+    tab.wait_for_selector("#diagnostics li.ok")
+    tab.click("#save-button")
+    # saved on main, then opened as the flow it now is, ready to run
+    tab.wait_for_url(lambda url: "#/flows/demo/broken?" in url)
+    tab.wait_for_selector("#run-form #run-button")
+    assert git(served.repo, "show", "main:.flows/broken.yml") == BROKEN.replace("mesage", "message")
+    assert tab.locator("tr[data-flow='.flows/broken.yml']").count() == 0
+
+
+def test_create_checks_the_form_and_lands_on_the_new_flow_then_delete_returns(
+        served: Served, tab: Any) -> None:
+    tab.goto(served.base + "/#/flows")
+    tab.click("#new-flow-button")
+    tab.fill("#new-namespace", "Not A Namespace")
+    tab.fill("#new-id", "fresh")
+    # the form's own pattern check works (Chromium compiles it with the v flag)
+    assert tab.locator("#new-namespace:invalid").count() == 1
+    assert tab.locator("#new-id:valid").count() == 1
+    tab.fill("#new-namespace", "demo.made")
+    tab.click("#new-create")
+    tab.wait_for_selector("#flow-meta")
+    assert _hash(tab).startswith("#/flows/demo.made/fresh?")
+    head = git(served.repo, "rev-parse", "main").strip()
+    assert head[:10] in tab.inner_text("#flow-meta")
+    tab.once("dialog", lambda dialog: dialog.accept())
+    tab.click("#delete-button")
+    tab.wait_for_selector("#flows tr[data-flow='demo.plain']")
+    assert _hash(tab) == "#/flows"
+    assert tab.locator("tr[data-flow='demo.made.fresh']").count() == 0
+
+
+def test_save_to_a_new_branch_then_run_with_the_new_inputs_and_find_it_by_branch(
+        served: Served, tab: Any) -> None:
+    tab.goto(served.base + "/#/flows/demo/plain")
+    tab.wait_for_selector("#diagnostics li.ok")
+    assert tab.locator("#run-form [name]").count() == 0
+    _set_text(tab, WITH_INPUTS)
+    tab.wait_for_selector("#diagnostics li.ok")
+    tab.fill("#save-new-branch", "feature/inputs")
+    tab.click("#save-button")
+    tab.wait_for_selector("#saved")
+    saved = git(served.repo, "rev-parse", "feature/inputs").strip()
+    # the header, the address and the run form follow the save
+    tab.wait_for_selector(f"#flow-meta code[title='{saved}']")
+    assert "feature/inputs" in tab.inner_text("#flow-meta")
+    assert "ref=feature%2Finputs" in _hash(tab)
+    tab.wait_for_selector("#run-form #input-who")
+    assert tab.input_value("#input-times") == "1"
+    assert "take their defaults" in tab.inner_text("#run-form")
+    tab.fill("#input-who", "first hour")
+    tab.click("#run-button")
+    # the live page: inputs, trigger, branch, the commit and a link back to the flow
+    tab.wait_for_selector("#exec-state .state-SUCCESS")
+    origin = tab.inner_text("#exec-origin")
+    assert "manual" in origin and "feature/inputs" in origin and saved[:10] in origin
+    assert "first hour" in tab.inner_text("#exec-inputs")
+    assert "hello first hour x1" in tab.inner_text("#logs")
+    run = _hash(tab).removeprefix("#/executions/")
+    flow_link = tab.locator("#exec-origin a.flow-link")
+    assert "ref=" + saved in str(flow_link.get_attribute("href"))
+    # re-run: a new execution of the same commit, inputs and branch
+    tab.click("#rerun")
+    tab.wait_for_url(lambda url: "#/executions/" in url and not url.endswith(run))
+    tab.wait_for_selector("#exec-state .state-SUCCESS")
+    assert "first hour" in tab.inner_text("#exec-inputs")
+    # the history by branch finds the UI run
+    tab.goto(served.base + "/#/history?ref=feature/inputs")
+    tab.wait_for_selector(f"#history tr[data-run='{run}']")
+    assert "feature/inputs" in tab.inner_text(f"#history tr[data-run='{run}']")
+    tab.goto(served.base + "/#/executions")
+    tab.wait_for_selector(f"#executions tr[data-execution='{run}']")
+    assert "feature/inputs" in tab.inner_text(f"#executions tr[data-execution='{run}']")
+    # a reload of the flow page keeps the branch and the saved text
+    tab.goto(served.base + "/#/flows/demo/plain?repo=repo&ref=feature%2Finputs")
+    tab.reload()
+    tab.wait_for_selector("#run-form #input-who")
+    assert editor_text(tab) == WITH_INPUTS
+
+
+def test_adding_a_commands_task_visually_writes_a_list(served: Served, tab: Any) -> None:
+    tab.goto(served.base + "/#/flows/demo/plain")
+    tab.wait_for_selector("#graph .node[data-task='hello']")
+    tab.locator("#graph button.add-task").last.click()
+    tab.select_option("#add-type", "io.kestra.plugin.scripts.shell.Commands")
+    tab.click("#add-confirm")
+    tab.wait_for_selector("#graph .node[data-task='commands']")
+    text = editor_text(tab)
+    assert 'commands: ""' not in text
+    assert "    commands:\n      - " in text
+
+
+def test_empty_pages_say_what_to_do_next_and_the_favicon_is_served(served: Served, tab: Any) -> None:
+    tab.goto(served.base + "/#/executions")
+    tab.wait_for_selector("#executions-empty")
+    assert tab.locator("#executions-empty a[href='#/flows']").count() == 1
+    tab.goto(served.base + "/#/history")
+    tab.wait_for_selector("#history-empty")
+    assert tab.locator("#history-empty a[href='#/flows']").count() == 1
+    with urllib.request.urlopen(served.base + "/favicon.ico", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("image/svg+xml")
+        assert b"<svg" in response.read()
+
+
+def test_the_dark_theme_follows_the_os_setting(served: Served, browser: Any) -> None:
+    colours = {}
+    for scheme in ("light", "dark"):
+        context = browser.new_context(color_scheme=scheme)
+        page = context.new_page()
+        page.goto(served.base + "/#/flows")
+        page.wait_for_selector("#flows tr[data-flow='demo.plain']")
+        colours[scheme] = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        context.close()
+    assert colours["light"] == "rgb(255, 255, 255)"
+    assert colours["dark"] != colours["light"]
+
+
+def _call(url: str, method: str = "GET") -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=b"{}" if method == "POST" else None, method=method,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_a_run_names_only_a_branch_that_holds_its_commit(served: Served) -> None:
+    head = git(served.repo, "rev-parse", "main").strip()
+    git(served.repo, "checkout", "-q", "-b", "side")
+    git(served.repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid",
+        "commit", "-q", "--allow-empty", "-m", "side only")
+    side = git(served.repo, "rev-parse", "side").strip()
+    start = served.base + "/api/v1/executions/demo/plain?wait=true&ref="
+    status, body = _call(f"{start}{head}&branch=main", "POST")
+    assert status == 200 and body["trigger"] == {"repo": "repo", "commit": head, "ref": "main",
+                                                 "type": "manual"}
+    status, body = _call(f"{start}{side}&branch=main", "POST")  # not a commit of main
+    assert status == 422 and "not a commit of branch main" in body["message"]
+    status, body = _call(f"{start}{head}&branch=nowhere", "POST")
+    assert status == 404
+    status, body = _call(f"{start}{side}&branch=side", "POST")
+    assert status == 200 and body["trigger"]["ref"] == "side"
+    # the file route opens a flow that does not parse, with what it names and why it fails
+    status, body = _call(served.base + "/api/v1/flows/source?file=.flows/broken.yml")
+    assert status == 200 and body["flow"] is None and (body["namespace"], body["id"]) == ("demo", "broken")
+    assert body["source"] == BROKEN and any("mesage" in d["message"] for d in body["diagnostics"])
+    assert _call(served.base + "/api/v1/flows/source?file=.flows/none.yml")[0] == 404
