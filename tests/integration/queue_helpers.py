@@ -1,36 +1,21 @@
 """Helpers for the message-queue plugin tests (Redis lists, AMQP): a served repository
-holding one flow, kill -9 and restart, waiting with a deadline."""
+holding one flow, kill -9 and restart; waiting is tests.waiting's wait_until."""
 
 from __future__ import annotations
 
 import base64
 import os
 import signal
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from tests.conftest import Server
 from tests.integration.test_hooks import commit, git
 from tests.integration.test_serve import call
 
-T = TypeVar("T")
-
 
 def b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
-
-
-def wait_until(probe: Callable[[], T], what: str, timeout: float = 30) -> T:
-    """probe() once it is truthy; fails with `what` (and the last value) after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}; last: {value!r}"
-        time.sleep(0.05)
 
 
 class Served:

@@ -23,6 +23,7 @@ from tests.conftest import Server, run_cli
 from tests.integration.test_hooks import commit, git
 from tests.integration.test_serve import call
 from tests.unit.test_plugins_notifications import SlackStandIn, SmtpStandIn, _b64
+from tests.waiting import CEILING
 from webhooks.config import load_config
 from webhooks.reporting import Reporting
 
@@ -56,7 +57,7 @@ def parsed(mail: dict[str, Any]) -> EmailMessage:
     return message
 
 
-def wait_for(what: Callable[[], Any], timeout: float = 30) -> Any:
+def wait_for(what: Callable[[], Any], timeout: float = CEILING) -> Any:
     deadline = time.monotonic() + timeout
     while not (found := what()):
         assert time.monotonic() < deadline, "timed out"

@@ -14,6 +14,7 @@ from tests.conftest import Server
 from tests.integration.test_ci import Job, job  # noqa: F401 (fixture)
 from tests.integration.test_hooks import SECRET, commit, deliver, git
 from tests.unit.test_providers_github import octokit_examples  # noqa: F401 (fixture)
+from tests.waiting import CEILING
 
 TOKEN = "ghs_flowsCiTestTokenNeverLogged000000001"  # the one test_ci's stand-in knows
 BROKEN = """\
@@ -100,7 +101,7 @@ def test_the_server_posts_the_same_failure_for_an_invalid_flow(
     try:
         status, _ = deliver(server.base, payload)
         assert status == 202
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + CEILING
         while True:
             served = {c.body["context"]: c.body["description"]
                       for c in job.api.calls("POST", f"/statuses/{sha}")[ci_calls:]

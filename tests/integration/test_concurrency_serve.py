@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import Server
 from tests.integration.test_serve import call
+from tests.waiting import CEILING
 
 # The step writes start/end lines around a gate: it holds its slot until the test opens the
 # gate, so "the first one runs while the others wait" does not depend on timing.
@@ -76,7 +77,7 @@ def _state(base: str, execution_id: str) -> str:
 
 
 def _wait(base: str, execution_id: str, wanted: set[str]) -> str:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + CEILING
     while (state := _state(base, execution_id)) not in wanted:
         assert time.monotonic() < deadline, f"{execution_id} stayed {state}, wanted {wanted}"
         time.sleep(0.05)
@@ -88,7 +89,7 @@ def _lines(log: Path) -> list[str]:
 
 
 def _wait_line(log: Path, line: str) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + CEILING
     while line not in _lines(log):
         assert time.monotonic() < deadline, f"no {line!r} in {_lines(log)}"
         time.sleep(0.05)

@@ -18,6 +18,7 @@ from tests.conftest import Server, free_port
 from tests.integration.test_hooks import SECRET, commit, deliver, git, push_payload
 from tests.integration.test_serve import call
 from tests.unit.test_providers_github import octokit_examples  # noqa: F401 (fixture)
+from tests.waiting import CEILING
 from webhooks.config import RepoConfig, ServerConfig
 from webhooks.service import FlowService
 from webhooks.workers import QueueWorker
@@ -47,7 +48,7 @@ def _start(tmp_path: Path, config: Path, port: int, name: str) -> Server:
                   env={"HELLO_SECRET": SECRET})
 
 
-def _wait(probe: Any, what: str, timeout: float = 40) -> Any:
+def _wait(probe: Any, what: str, timeout: float = CEILING) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
@@ -150,7 +151,7 @@ def test_a_take_over_removes_the_dead_attempts_containers(tmp_path: Path) -> Non
         worker = QueueWorker(service, service.queue, lease=5)
         worker.start()
         try:
-            _wait(lambda: service.queue.counts() == {"done": 1}, "the take-over", 30)
+            _wait(lambda: service.queue.counts() == {"done": 1}, "the take-over")
         finally:
             worker.stop()
         found = docker.client.containers.list(all=True,

@@ -20,6 +20,7 @@ from tests.conftest import Server, free_port
 from tests.integration.test_hooks import SECRET, commit, deliver, git, push_payload
 from tests.integration.test_serve import call
 from tests.unit.test_providers_github import octokit_examples  # noqa: F401 (fixture)
+from tests.waiting import CEILING
 
 WAITER = """\
 id: waiter
@@ -69,7 +70,7 @@ def _fill(data: Path, name: str = "filler") -> Path:
     return filler
 
 
-def _wait(probe: Any, what: str, timeout: float = 60) -> Any:
+def _wait(probe: Any, what: str, timeout: float = CEILING) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         value = probe()

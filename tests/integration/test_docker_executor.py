@@ -19,6 +19,7 @@ from runner.executors import Executors, LocalExecutor
 from runner.executors.docker import DockerExecutor
 from runner.parse import parse_flow
 from tests.conftest import BUSYBOX_IMAGE, FLOWS
+from tests.waiting import CEILING
 
 pytestmark = pytest.mark.docker
 SHELL = "io.kestra.plugin.scripts.shell.Commands"
@@ -178,13 +179,13 @@ def test_kill_during_a_step_removes_its_container(run: Run) -> None:
     box: list[Execution] = []
     thread = threading.Thread(target=lambda: box.append(run(flow(step("long", "sleep 60")))))
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + CEILING
     while not run.engine.active() or not leftovers(run.engine.active()[0]):
         assert time.monotonic() < deadline, "the step's container should be running"
         time.sleep(0.05)
     execution_id = run.engine.active()[0]
     run.engine.kill(execution_id)
-    thread.join(20)
+    thread.join(CEILING)
     assert str(box[0].state.current) == "KILLED"
     assert leftovers(execution_id) == []
 
@@ -195,7 +196,7 @@ def test_sigkill_of_the_runner_leaves_nothing_after_restart(
     proc = subprocess.Popen([*FLOWS, "run", str(path), "--executor", "docker"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert proc.stdout is not None
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + CEILING
     for line in proc.stdout:
         if "started" in line:
             break

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from runner.executors import Executors, LocalExecutor
 from tests.integration.test_hooks import commit, git
+from tests.waiting import CEILING
 from webhooks.config import RepoConfig, ServerConfig
 from webhooks.service import FlowService
 from webhooks.workers import QueueWorker
@@ -63,7 +64,7 @@ def test_flow_end_starts_listening_flows(tmp_path: Path) -> None:
     worker.start()
     try:
         build = service.start("demo", "build", {}, repo="demo")
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + CEILING
         while True:
             runs = {r["flowId"]: r for r in service.recent(10)}
             if "deploy" in runs and runs["deploy"]["state"]["current"] == "SUCCESS":

@@ -25,6 +25,7 @@ from tests.conftest import BUSYBOX_IMAGE, Server
 from tests.integration.test_hooks import SECRET, commit, git
 from tests.integration.test_serve import call
 from tests.unit.test_providers_github import octokit_examples  # noqa: F401 (fixture)
+from tests.waiting import CEILING
 
 CANARY = "canary-0d5e8f"  # in the server's environment: no step may ever see it
 TOKEN = "ghp_servertoken0123456789"
@@ -276,7 +277,7 @@ def test_fork_pull_request_cannot_reach_the_host_network_or_shared_state(
     # a re-run (from the API or the UI's button) keeps the run untrusted
     status, again = call(base_url, "POST", f"/api/v1/executions/{runs['secret']['id']}/rerun")
     assert status == 200, again
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + CEILING
     while again["state"]["current"] not in ("SUCCESS", "FAILED"):
         assert time.monotonic() < deadline, again
         time.sleep(0.2)

@@ -24,6 +24,7 @@ import pytest
 from tests.conftest import Server
 from tests.integration.test_serve import call
 from tests.unit.test_providers_github import octokit_examples  # noqa: F401 (fixture)
+from tests.waiting import CEILING
 
 SECRET = "s3cret-for-tests"
 FLOW = """\
@@ -102,7 +103,7 @@ def deliver(base: str, payload: dict[str, Any], *, secret: str = SECRET,
 
 def executions_after(base: str, count: int, settle: float = 1.5) -> list[dict[str, Any]]:
     """Wait until at least `count` executions exist and are done, and nothing new comes."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + CEILING
     while True:
         found = call(base, "GET", "/api/v1/executions")[1]
         done = all(e["state"]["current"] in ("SUCCESS", "FAILED", "WARNING") for e in found)

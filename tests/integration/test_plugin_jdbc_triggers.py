@@ -21,6 +21,7 @@ from tests.conftest import Server, free_port
 from tests.integration.jdbc_servers import PASSWORD, Db, available, table_name
 from tests.integration.test_hooks import commit, git
 from tests.integration.test_serve import call
+from tests.waiting import CEILING
 
 DONE = ("SUCCESS", "FAILED", "WARNING", "KILLED")
 
@@ -62,7 +63,7 @@ class Served:
         """SIGKILL, once the server has recorded its runs as done: what a crash does to a
         run in flight is test_crash_recovery's business; here it is the trigger's cursor."""
         assert self.server is not None
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + CEILING
         while True:
             with sqlite3.connect(self.tmp / "data" / "runs.sqlite3") as queue:
                 busy = queue.execute("SELECT count(*) FROM runs WHERE status != 'done'").fetchone()[0]
@@ -85,7 +86,7 @@ class Served:
         known = {run["id"] for run in self.earlier}
         return self.earlier + [run for run in reversed(body) if run["id"] not in known]
 
-    def wait_runs(self, count: int, timeout: float = 30) -> list[dict[str, Any]]:
+    def wait_runs(self, count: int, timeout: float = CEILING) -> list[dict[str, Any]]:
         """Wait until `count` executions have ended (and no more exist than that)."""
         deadline = time.monotonic() + timeout
         while True:
@@ -223,7 +224,7 @@ tasks:
 
     def listening(before: frozenset[int] = frozenset()) -> frozenset[int]:
         """The server's LISTEN sessions, once there is one not among those before."""
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + CEILING
         while True:
             pids = frozenset(pid for (pid,) in postgres.execute(
                 "SELECT pid FROM pg_stat_activity WHERE query = %s", [f'LISTEN "{channel}"']))

@@ -24,6 +24,7 @@ from runner.triggers import Batch, TriggerContext, TriggerEvent
 from tests.conftest import Server, _missing, run_cli
 from tests.integration.test_hooks import commit, git
 from tests.integration.test_serve import call
+from tests.waiting import CEILING
 
 SERVER = "tcp://127.0.0.1:1883"
 
@@ -158,7 +159,7 @@ class Polls:
     def until(self, count: int, commit: bool = True) -> list[TriggerEvent]:
         """Poll until `count` events came, committing (or failing) each batch."""
         events: list[TriggerEvent] = []
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + CEILING
         while len(events) < count:
             assert time.monotonic() < deadline, events
             batch = self.poll()
@@ -245,7 +246,7 @@ def kill_9(server: Server) -> None:
 
 def wait_values(server: Server, done: Callable[[list[str]], bool]) -> list[str]:
     """The `seen` outputs of the finished runs, once `done` holds for them."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + CEILING
     while True:
         runs = call(server.base, "GET", "/api/v1/executions?limit=500")[1]
         finished = [r for r in runs if r["state"]["current"] in ("SUCCESS", "FAILED")]

@@ -23,6 +23,7 @@ import pytest
 from tests.conftest import Server, _missing, free_port, run_cli
 from tests.integration.test_hooks import commit, git
 from tests.integration.test_trigger_files import settled
+from tests.waiting import CEILING
 
 SECRET = "s3-Secret-Value-7f3a"
 KEY_ID = "AKIATESTGITFLOWS"
@@ -37,7 +38,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                                 stdout=out, stderr=out)
     endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + CEILING
     while True:
         try:
             with urllib.request.urlopen(endpoint + "/moto-api/", timeout=2):
@@ -199,7 +200,7 @@ def _serve(tmp_path: Path, repo: Path, port: int, name: str) -> Server:
                   port=port, log=tmp_path / f"{name}.log", env=env())
 
 
-def _lines(path: Path, count: int, timeout: float = 30) -> list[str]:
+def _lines(path: Path, count: int, timeout: float = CEILING) -> list[str]:
     deadline = time.monotonic() + timeout
     while True:
         lines = path.read_text().splitlines() if path.exists() else []
@@ -269,7 +270,7 @@ def test_delete_and_move_happen_after_the_run_is_queued(tmp_path: Path, moto_end
         s3.put_object(Bucket=bucket, Key="mv/two.csv", Body=b"h,v\nx,5\n")
         assert _lines(deleted, 1) == [f"del/one.csv 4 s3://{bucket}/del/one.csv"]
         assert _lines(moved, 1) == [f"mv/two.csv 5 s3://{archive}/done/two.csv"]
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + CEILING
         while "Contents" in s3.list_objects_v2(Bucket=bucket):
             assert time.monotonic() < deadline, "the objects were neither deleted nor moved"
             time.sleep(0.1)

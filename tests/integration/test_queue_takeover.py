@@ -12,6 +12,7 @@ from runner.events import iso
 from runner.executors import Executors, LocalExecutor
 from runner.history.records import HistoryEvent
 from tests.integration.test_hooks import commit, git
+from tests.waiting import CEILING
 from webhooks.config import RepoConfig, ServerConfig
 from webhooks.service import FlowService
 from webhooks.workers import QueueWorker
@@ -56,7 +57,7 @@ def _dead_claim(service: FlowService, head: str, execution: str, state: str | No
 def _take_over(service: FlowService) -> None:
     worker = QueueWorker(service, service.queue, lease=5)
     worker.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + CEILING
     while service.queue.counts() != {"done": 1}:
         assert time.monotonic() < deadline, service.queue.counts()
         time.sleep(0.05)
@@ -77,7 +78,7 @@ def test_a_run_cut_off_mid_way_is_recorded_killed_and_run_again(tmp_path: Path) 
     service, head = _service(tmp_path)
     _dead_claim(service, head, "01DEADMIDWAY000000000000000", None)
     _take_over(service)
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + CEILING
     while not service.recent() or service.recent()[0]["state"]["current"] != "SUCCESS":
         assert time.monotonic() < deadline
         time.sleep(0.05)

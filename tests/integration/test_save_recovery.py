@@ -17,6 +17,7 @@ from pathlib import Path
 from runner.git.save_journal import JOURNAL, recover
 from tests.conftest import Server
 from tests.integration.test_editing_serve import HELLO, _repo, api, commit_all
+from tests.waiting import CEILING
 
 
 def git(repo: Path, *args: str, input: str | None = None,
@@ -57,7 +58,7 @@ def test_a_save_cut_off_by_kill_9_is_finished_by_the_next_server(tmp_path: Path)
         server.base, "PUT", "/api/v1/flows/demo/hello/source",
         {"branch": "main", "base": base, "source": text})), daemon=True)
     saving.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + CEILING
     while git(repo, "rev-parse", "main") == base:  # the branch moved: the work tree is next
         assert time.monotonic() < deadline
         time.sleep(0.05)

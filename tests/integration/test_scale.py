@@ -28,6 +28,7 @@ from tests.conftest import FLOWS, Server, _missing, free_port, run_cli
 from tests.integration.test_hooks import SECRET, commit, deliver, git, push_payload
 from tests.integration.test_serve import call
 from tests.unit.test_providers_github import octokit_examples  # noqa: F401 (fixture)
+from tests.waiting import CEILING
 
 TICK = """\
 id: tick
@@ -96,7 +97,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                              "--appendonly", "no", "--dir", str(folder)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + CEILING
     while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True,
                          text=True).stdout.strip() != "PONG":
         assert proc.poll() is None and time.monotonic() < deadline, "redis-server did not start"
@@ -148,7 +149,7 @@ def _repo(tmp_path: Path, files: dict[str, str]) -> Path:
     return repo
 
 
-def _until(what: str, check: Callable[[], Any], timeout: float = 60) -> Any:
+def _until(what: str, check: Callable[[], Any], timeout: float = CEILING) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         found = check()

@@ -70,8 +70,8 @@ def test_a_failed_run_on_a_worker_alerts_once(tmp_path: Path, redis_url: str,  #
             return state if state in ("SUCCESS", "FAILED", "KILLED") else ""
 
         try:
-            assert _until("the run's end", finished, timeout=60) == "FAILED"
-            [(_, _, alert)] = _until("the alert", lambda: listener.received, timeout=30)
+            assert _until("the run's end", finished) == "FAILED"
+            [(_, _, alert)] = _until("the alert", lambda: listener.received)
         except AssertionError as err:
             raise AssertionError(f"{err}\n{(tmp_path / 'w1.log').read_text()[-3000:]}") from None
         assert _ledger(redis_url)[f"api:{run}"]["result"] == "FAILED"  # it ran on the worker

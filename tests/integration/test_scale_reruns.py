@@ -23,6 +23,7 @@ from tests.integration.test_scale import (  # noqa: F401 (fixtures)
     redis_url,
 )
 from tests.unit.test_providers_github import octokit_examples  # noqa: F401 (fixture)
+from tests.waiting import CEILING
 
 TERMINAL = ("SUCCESS", "WARNING", "FAILED", "KILLED")
 
@@ -32,7 +33,7 @@ def _state(base: str, execution_id: str) -> str | None:
     return str(body["state"]["current"]) if status == 200 else None
 
 
-def _ended(base: str, execution_id: str, timeout: float = 60) -> dict[str, Any]:
+def _ended(base: str, execution_id: str, timeout: float = CEILING) -> dict[str, Any]:
     def state() -> dict[str, Any] | None:
         status, body = api(base, "GET", f"/api/v1/executions/{execution_id}")
         return body if status == 200 and body["state"]["current"] in TERMINAL else None
@@ -126,7 +127,7 @@ def test_a_newer_push_kills_the_older_run_on_another_worker(
         fast = commit(repo, ".flows/build.yml", BUILD.replace("DURATION", "PT0.2S"), "fast build")
         assert deliver(server.base, push_payload(octokit_examples, slow, fast, "fast"))[0] == 202
 
-        first = _ended(server.base, older["execution"], timeout=30)
+        first = _ended(server.base, older["execution"])
         assert first["state"]["current"] == "KILLED", first
 
         def settled() -> dict[str, dict[str, str]]:

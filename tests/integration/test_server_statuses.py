@@ -14,6 +14,7 @@ from runner.executors import Executors, LocalExecutor
 from tests.integration.test_hooks import commit, git
 from tests.standins.fixtures import github_openapi
 from tests.standins.github import GitHubStandIn
+from tests.waiting import CEILING
 from webhooks.config import RepoConfig, ServerConfig
 from webhooks.dispatcher import Dispatcher
 from webhooks.events import Push
@@ -53,7 +54,7 @@ def push(repo: str, before: str, after: str, message: str, delivery: str) -> Pus
 
 
 def wait_quiet(service: FlowService, count: int) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + CEILING
     while len([r for r in service.records.values() if r.done.is_set()]) < count or \
             service.queue.counts().get("queued") or service.queue.counts().get("running"):
         assert time.monotonic() < deadline, service.queue.counts()

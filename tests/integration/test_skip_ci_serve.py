@@ -26,6 +26,7 @@ from tests.integration.test_poll_mirror import remote, server  # noqa: F401 (fix
 from tests.standins.fixtures import github_openapi
 from tests.standins.github import GitHubStandIn
 from tests.unit.test_providers_github import octokit_examples  # noqa: F401 (fixture)
+from tests.waiting import CEILING
 
 TOKEN = "ghp_skipCiServeTestTokenNeverLogged000001"
 
@@ -61,7 +62,7 @@ def without_head_commit(payload: dict[str, Any]) -> dict[str, Any]:
 
 def final_statuses(api: GitHubStandIn, sha: str) -> list[tuple[str, str, str]]:
     """(context, state, description) posted for sha, once the statuses stop coming."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + CEILING
     while True:
         sent = [(c.body["context"], c.body["state"], c.body["description"])
                 for c in api.calls("POST", f"/statuses/{sha}")]

@@ -17,6 +17,7 @@ from runner.tasks.fs_local import poll_local
 from runner.triggers import TriggerContext
 from tests.conftest import Server, free_port, run_cli
 from tests.integration.test_hooks import commit, git
+from tests.waiting import CEILING
 
 FLOW = """\
 id: {id}
@@ -55,7 +56,7 @@ def _serve(tmp_path: Path, repo: Path, port: int, name: str) -> Server:
                   port=port, log=tmp_path / f"{name}.log")
 
 
-def settled(data: Path, count: int, timeout: float = 30) -> None:
+def settled(data: Path, count: int, timeout: float = CEILING) -> None:
     """Wait until the server's run queue holds count runs, all done (none to take over)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -67,7 +68,7 @@ def settled(data: Path, count: int, timeout: float = 30) -> None:
         time.sleep(0.1)
 
 
-def _lines(path: Path, count: int, timeout: float = 30) -> list[str]:
+def _lines(path: Path, count: int, timeout: float = CEILING) -> list[str]:
     deadline = time.monotonic() + timeout
     while True:
         lines = path.read_text().splitlines() if path.exists() else []
@@ -126,7 +127,7 @@ def test_move_and_delete_after_the_run_is_queued(tmp_path: Path) -> None:
         (bin_ / "d.csv").write_text("h,v\nx,4\n")
         assert _lines(moved, 1) == [f"m.csv CREATE 5 {archive / 'm.csv'}"]
         assert _lines(deleted, 1) == [f"d.csv CREATE 4 {bin_ / 'd.csv'}"]
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + CEILING
         while (drop / "m.csv").exists() or (bin_ / "d.csv").exists():
             assert time.monotonic() < deadline, "the files were neither moved nor deleted"
             time.sleep(0.1)

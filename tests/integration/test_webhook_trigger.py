@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import Server
 from tests.integration.test_hooks import commit, git
 from tests.integration.test_serve import call
+from tests.waiting import CEILING
 
 FLOW = """\
 id: hooked
@@ -76,7 +77,7 @@ def test_key_and_signature_are_checked(server: str) -> None:
     assert post(server, "k3y-from-secret", {"item": 1}, "other-secret")[0] == 401
     status, execution = post(server, "k3y-from-secret", {"item": "parcel"}, "signing-secret")
     assert status == 200
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + CEILING
     while (found := call(server, "GET", f"/api/v1/executions/{execution['id']}")[1])["state"][
             "current"] != "SUCCESS":
         assert time.monotonic() < deadline, found

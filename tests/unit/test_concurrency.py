@@ -16,6 +16,7 @@ from runner.events import Collect, ExecutionStateChanged, State
 from runner.execution import Execution
 from runner.executors import Executors, LocalExecutor
 from tests.unit.engine_helpers import flow_of
+from tests.waiting import CEILING
 
 KEY = ("repo", "t.flow")
 
@@ -187,7 +188,7 @@ class Runs:
                 if isinstance(e, ExecutionStateChanged) and e.execution_id == execution.id]
 
     def wait_state(self, execution: Execution, state: State) -> None:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + CEILING
         while state not in self.states(execution):
             assert time.monotonic() < deadline, f"{execution.id}: {self.states(execution)}"
             time.sleep(0.01)
