@@ -49,6 +49,10 @@ TRIGGER_PROPERTIES: Mapping[str, Any] = {
     "stopAfter": {"type": "array", "items": {"type": "string"}},
 }
 
+# Properties a trigger renders itself at each poll, with what it fetched (http.Trigger's
+# responseCondition reads `response`): the poller hands them over as written.
+LATE_PROPS = frozenset({"responseCondition"})
+
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<password>[^@\s]+)(?=@)")
 
 

@@ -27,6 +27,7 @@ from runner.tasks import default_registry
 from runner.tasks.registry import Registry, TypeDef
 from runner.triggers import (
     DEFAULT_INTERVAL,
+    LATE_PROPS,
     REALTIME_INTERVAL,
     REALTIME_SUFFIXES,
     Batch,
@@ -188,11 +189,12 @@ class EventTriggers(Background):
             masked.add(value)
             return value
 
-        props = {k: v for k, v in watch.trigger.props.items() if k not in _OWN_PROPS}
+        props = {k: v for k, v in watch.trigger.props.items() if k not in _OWN_PROPS | LATE_PROPS}
         variables: Mapping[str, Any] = {
             "flow": {"id": watch.flow.id, "namespace": watch.flow.namespace},
             "trigger": {"id": watch.trigger.id}}
-        rendered = self.renderer.render(props, variables, {"secret": secret})
+        rendered = {**self.renderer.render(props, variables, {"secret": secret}),
+                    **{k: v for k, v in watch.trigger.props.items() if k in LATE_PROPS}}
         digest = hashlib.sha256(watch.key.encode()).hexdigest()[:12]
         work_dir = (self.service.config.data_dir / "triggers"
                     / f"{_UNSAFE.sub('_', watch.key)[:80]}-{digest}")
