@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from runner.catalog import DirectoryFlows, FlowsInOrder
+from runner.cli_coverage import kestra_coverage
 from runner.diagnostics import has_errors
 from runner.errors import GitflowsError, UsageError
 from runner.events import State
@@ -365,3 +366,4 @@ def _add_server_commands() -> None:
 
 
 _add_server_commands()
+main.add_command(kestra_coverage)

@@ -19,7 +19,7 @@ FORBIDDEN = {"docker", "git", "pygit2", "flask", "click", "requests", "werkzeug"
 OWNERS: dict[str, str | tuple[str, ...]] = {
     "ruamel": "runner/yamlsource.py",
     "jsonschema": "runner/schema.py",
-    "click": ("runner/cli.py", "runner/cli_server.py"),  # the command modules
+    "click": ("runner/cli.py", "runner/cli_server.py", "runner/cli_coverage.py"),  # commands
     "docker": "runner/executors/docker.py",
     "croniter": "runner/cron.py",
     "jinja2": "runner/expressions/",

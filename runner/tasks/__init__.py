@@ -43,7 +43,7 @@ UNTRUSTED_OK = frozenset({
     *(t.name for t in each.TYPES), *(t.name for t in foreach_item.TYPES),
     *(t.name for t in storage_files.TYPES),
     *(t.name for t in storage_items.TYPES), "io.kestra.plugin.core.log.Fetch",
-    "io.kestra.plugin.core.metric.Publish",
+    "io.kestra.plugin.core.metric.Publish", "io.kestra.plugin.core.execution.Assert",
     # renders a task and runs it only if its own type is allowed here (checked when it runs)
     "io.kestra.plugin.core.templating.TemplatedTask",
 })

@@ -7,7 +7,7 @@ from typing import Any
 
 from runner.events import State
 from runner.model import Task
-from runner.tasks.base import Outcome, TaskContext, TaskFailed
+from runner.tasks.base import Outcome, TaskContext, TaskFailed, is_truthy
 from runner.tasks.registry import TypeDef
 from runner.tasks.storage_files import store
 
@@ -76,6 +76,19 @@ def run_templated(task: Task, ctx: TaskContext) -> Outcome:
     return typedef.run(inner, ctx)
 
 
+def run_assert(task: Task, ctx: TaskContext) -> Outcome:
+    """Every condition must render truthy; each false one is logged, then the task fails."""
+    failed = 0
+    for condition in task.props.get("conditions") or []:
+        if not is_truthy(ctx.render(condition)):
+            failed += 1
+            ctx.log("ERROR", f"Assertion `{condition}` failed!")
+    if failed:
+        message = task.props.get("errorMessage")
+        raise TaskFailed(str(ctx.render(message)) if message else f"{failed} assertion(s) failed")
+    return Outcome(State.SUCCESS)
+
+
 def _metric_item() -> dict[str, Any]:
     return {"type": "object", "required": ["type", "name"], "properties": {
         "type": {"type": "string", "enum": ["counter", "timer"]}, "name": {"type": "string"},
@@ -83,6 +96,11 @@ def _metric_item() -> dict[str, Any]:
 
 
 TYPES = (
+    TypeDef(name="io.kestra.plugin.core.execution.Assert", kind="task",
+            title="Fail, listing them, when some conditions are false",
+            properties={"conditions": {"type": "array", "items": {"type": ["string", "boolean"]}},
+                        "errorMessage": {"type": "string"}},
+            required=("conditions",), run=run_assert),
     TypeDef(name="io.kestra.plugin.core.log.Fetch", kind="task",
             title="This execution's logs into a file (outputs `uri`, `size`)",
             properties={"executionId": {"type": "string"}, "namespace": {"type": "string"},

@@ -73,13 +73,20 @@ _NEVER_FIRES = ("the server's Flow trigger does not evaluate it: a trigger with 
                 "ExecutionNamespace")
 _LEGACY_CONDITION = "io.kestra.core.models.conditions.types"
 
+def _condition_aliases(name: str) -> tuple[str, ...]:
+    """Kestra's earlier names of a condition: `…conditions.types.XCondition`, then
+    `…core.condition.XCondition` before the suffix was dropped."""
+    if name.endswith("Condition"):
+        return (f"{_LEGACY_CONDITION}.{name}",)
+    return (f"{_LEGACY_CONDITION}.{name}Condition", f"{CORE}.condition.{name}Condition")
+
+
 CONDITIONS = (
     *(TypeDef(name=f"{CORE}.condition.{name}", kind="condition", title=title,
-              properties=properties, aliases=(f"{_LEGACY_CONDITION}.{name}Condition",))
+              properties=properties, aliases=_condition_aliases(name))
       for name, (title, properties) in _EVALUATED.items()),
     *(validated_only(f"{CORE}.condition.{name}", "condition", f"Flow-trigger condition {name}",
-                     _NEVER_FIRES, aliases=(f"{_LEGACY_CONDITION}.{name}Condition",)
-                     if not name.endswith("Condition") else ())
+                     _NEVER_FIRES, aliases=_condition_aliases(name))
       for name in _NOT_EVALUATED),
 )
 
