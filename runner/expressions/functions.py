@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import random
+import secrets
 import socket
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from runner.expressions import dates, formats
 from runner.expressions.errors import EvalError
+from runner.expressions.moments import MOMENT_FUNCTIONS
 from runner.expressions.runtime import (
     MAX_RENDER_DEPTH,
     check_length,
@@ -107,6 +110,28 @@ def short_id() -> str:
     return "".join(reversed(digits)).rjust(22, "0")
 
 
+def ksuid() -> str:
+    """A K-Sortable Unique ID: 4 bytes of seconds since 2014-05-13, 16 random, base 62."""
+    number = (int(time.time()) - 1_400_000_000) << 128 | random.getrandbits(128)
+    digits = []
+    while number:
+        number, digit = divmod(number, 62)
+        digits.append(_BASE62[digit])
+    return "".join(reversed(digits)).rjust(27, "0")
+
+
+_NANO_ALPHABET = "_-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def nano_id(length: Any = 21, alphabet: Any = _NANO_ALPHABET) -> str:
+    if not isinstance(length, int) or isinstance(length, bool) or not 0 < length <= 1000:
+        raise EvalError("nanoId: the length must be an integer from 1 to 1000")
+    letters = str(alphabet)
+    if not letters:
+        raise EvalError("nanoId: the alphabet is empty")
+    return "".join(secrets.choice(letters) for _ in range(length))
+
+
 def random_port() -> int:
     """A TCP port free on this machine right now (Kestra's randomPort())."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -144,4 +169,7 @@ BUILTINS: dict[str, Function] = {
     "yaml": formats.from_yaml,
     "fromIon": formats.from_ion,
     "currentEachOutput": current_each_output,
+    "ksuid": ksuid,
+    "nanoId": nano_id,
+    **MOMENT_FUNCTIONS,
 }
