@@ -370,11 +370,3 @@ def _ui_routes(app: Flask, service: FlowService) -> None:
 
         return Response(stream(), mimetype="text/event-stream",
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-def serve(app: Flask, host: str, port: int, fd: int | None = None) -> None:
-    """Serve until interrupted; fd: a socket bound already (webhooks/server.py binds it before
-    anything else starts, so a busy port stops a second server before it touches anything)."""
-    from werkzeug.serving import make_server  # app.run's own server, here on a bound socket
-
-    make_server(host, port, app, threaded=True, fd=fd).serve_forever()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import re
 import signal
 import socket
 import sys
@@ -14,7 +13,6 @@ from collections.abc import Callable
 from runner.errors import UsageError
 from runner.executors import Executors
 from webhooks.app import create_app
-from webhooks.app import serve as run_http
 from webhooks.background import Background
 from webhooks.config import ServerConfig
 from webhooks.dispatcher import Dispatcher
@@ -24,10 +22,9 @@ from webhooks.poller import Poller
 from webhooks.service import FlowService
 from webhooks.ticker import Ticker
 from webhooks.workers import QueueWorker
+from webhooks.wsgi import serve as run_http
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# werkzeug colours its request lines (having escaped the request's own control characters)
-_WERKZEUG_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def loggable(text: str) -> str:
@@ -41,8 +38,6 @@ class OneLineFormatter(logging.Formatter):
     (formatted by logging itself) spans lines."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        if record.name == "werkzeug":  # a log file has no use for terminal colours
-            record.message = _WERKZEUG_COLOUR.sub("", record.message)
         record.message = loggable(record.message)
         return super().formatMessage(record)
 
@@ -57,14 +52,11 @@ def configure_logging(level: int = logging.INFO) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-LISTEN_BACKLOG = 128  # as werkzeug's own server
-
-
 def bind(host: str, port: int) -> socket.socket:
     """The HTTP listening socket, taken before anything else: a server that cannot have its
     port stops here, before it opens its data, the broker or any trigger's connection (a
     second server's MQTT client would take over the first one's session)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as werkzeug chooses it
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -114,8 +106,8 @@ def serve(config: ServerConfig, executors: Executors, broker: str | None,
         port = listener.getsockname()[1]
         echo(f"gitflows on http://{config.host}:{port}/")
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop cleanly: the finally below runs
-        listener.listen(LISTEN_BACKLOG)  # until now a client was refused, not left waiting
-        run_http(create_app(service), config.host, port, listener.fileno())
+        # listening starts in run_http, once requests can be answered (a client is refused until then)
+        run_http(create_app(service), listener)
     finally:
         for loop in reversed(loops):
             loop.stop()
