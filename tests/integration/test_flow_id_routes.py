@@ -12,7 +12,8 @@ import pytest
 
 from tests.conftest import Server
 from tests.integration.test_rerun_serve import finished
-from tests.integration.test_serve import _git, call
+from tests.integration.test_serve import _git, call, logged
+from tests.waiting import CEILING
 
 ACTION_IDS = ("rerun", "kill", "resume", "follow", "search", "webhook")
 
@@ -23,7 +24,7 @@ BODIES = {
     type: io.kestra.plugin.scripts.shell.Commands
     taskRunner:
       type: io.kestra.plugin.core.runner.Process
-    commands: ["sleep 30"]
+    commands: ["echo napping", "sleep 30"]
 """,
     "resume": """\
   - id: wait
@@ -66,7 +67,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
-def _state_becomes(base: str, execution_id: str, state: str, timeout: float = 30) -> None:
+def _state_becomes(base: str, execution_id: str, state: str, timeout: float = CEILING) -> None:
     deadline = time.monotonic() + timeout
     while call(base, "GET", f"/api/v1/executions/{execution_id}")[1]["state"]["current"] != state:
         assert time.monotonic() < deadline, f"{execution_id} never {state}"
@@ -94,8 +95,7 @@ def test_a_flow_named_like_an_action_starts_and_is_re_run(base: str, namespace: 
 
 def test_the_flow_kill_starts_and_its_execution_is_killed(base: str) -> None:
     execution = _started(base, "demo", "kill")
-    _state_becomes(base, execution["id"], "RUNNING")
-    time.sleep(0.3)  # the step's process is spawned
+    logged(base, execution["id"], "napping")  # the step's process is running
     status, killed = call(base, "POST", f"/api/v1/executions/{execution['id']}/kill")
     assert status == 202, killed
     assert finished(base, execution["id"])["state"]["current"] == "KILLED"

@@ -10,6 +10,7 @@ from typing import Any
 from runner.kv import FileKVStore
 from tests.conftest import Server
 from tests.integration.test_editing_serve import api, commit_all, git
+from tests.waiting import CEILING
 
 FLAKY = """\
 id: flaky
@@ -35,7 +36,7 @@ tasks:
 """
 
 
-def finished(base: str, execution_id: str, timeout: float = 60) -> dict[str, Any]:
+def finished(base: str, execution_id: str, timeout: float = CEILING) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         status, execution = api(base, "GET", f"/api/v1/executions/{execution_id}")

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Server
+from tests.waiting import CEILING, wait_until
 
 HELLO = """\
 id: hello
@@ -49,7 +50,7 @@ tasks:
     type: io.kestra.plugin.scripts.shell.Commands
     taskRunner:
       type: io.kestra.plugin.core.runner.Process
-    commands: ["sleep 30"]
+    commands: ["echo napping", "sleep 30"]
 """
 
 
@@ -71,10 +72,17 @@ def call(base: str, method: str, path: str, body: Any = None,
         headers["X-Gitflows-Request"] = "1"  # the CSRF header API clients send (see README)
     request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=CEILING) as response:  # ?wait=true: a whole run
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"null")
+
+
+def logged(base: str, execution_id: str, text: str) -> None:
+    """Wait until a log line of the run contains text (a step printed it: its process runs)."""
+    wait_until(lambda: any(text in str(line.get("message")) for line in
+                           call(base, "GET", f"/api/v1/logs/{execution_id}")[1]),
+               f"{text!r} in the logs of {execution_id}")
 
 
 @pytest.fixture
@@ -138,19 +146,15 @@ def test_kill_a_running_execution(server: tuple[str, Path]) -> None:
     base, _ = server
     status, execution = call(base, "POST", "/api/v1/executions/demo/slow", body={})
     assert status == 200
-    deadline = time.monotonic() + 15
-    while call(base, "GET", f"/api/v1/executions/{execution['id']}")[1]["state"]["current"] \
-            != "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    time.sleep(0.3)
+    logged(base, execution["id"], "napping")  # the step's process is running
     status, _ = call(base, "POST", f"/api/v1/executions/{execution['id']}/kill")
     assert status == 202
-    while (state := call(base, "GET", f"/api/v1/executions/{execution['id']}")[1]["state"]
-           ["current"]) not in ("KILLED", "FAILED", "SUCCESS"):
-        assert time.monotonic() < deadline + 10
-        time.sleep(0.05)
-    assert state == "KILLED"
+
+    def ended() -> str | None:
+        state = str(call(base, "GET", f"/api/v1/executions/{execution['id']}")[1]["state"]["current"])
+        return state if state in ("KILLED", "FAILED", "SUCCESS") else None
+
+    assert wait_until(ended, "the killed run's end") == "KILLED"
 
 
 def test_server_runs_are_recorded_in_the_repository_history(server: tuple[str, Path]) -> None:
@@ -159,7 +163,7 @@ def test_server_runs_are_recorded_in_the_repository_history(server: tuple[str, P
     base, repo = server
     status, execution = call(base, "POST", "/api/v1/executions/demo/hello?wait=true", body={})
     assert status == 200 and execution["state"]["current"] == "SUCCESS"
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + CEILING
     while True:  # the final event is written as the run ends
         listed = run_cli("history", "--json", cwd=repo)
         rows = [r for r in json.loads(listed.stdout or "[]") if r["run"] == execution["id"]]
