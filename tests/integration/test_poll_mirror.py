@@ -3,8 +3,8 @@ new commits pushed to the remote start runs without any webhook."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import Server
 from tests.integration.test_hooks import FLOW, commit, executions_after, git
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -33,11 +34,26 @@ def server(tmp_path: Path, remote: tuple[Path, Path]) -> Iterator[str]:
     origin, _ = remote
     server = Server(["--repo", f"octo/app=file://{origin}", "--data", str(tmp_path / "data"),
                      "--executor", "process", "--poll", "0.3s"], log=tmp_path / "serve.log")
-    time.sleep(1)  # the first poll round records the refs as they are
     try:
+        # the first poll round records the refs as they are: a push before it would be taken
+        # for what was there
+        wait_until(lambda: _recorded(tmp_path / "data" / "poll.sqlite3"), "the first poll round")
         yield server.base
     finally:
         server.stop()
+
+
+def _recorded(state: Path) -> bool:
+    """Whether the poller has stored the refs of octo/app (its first round is done)."""
+    if not state.exists():
+        return False
+    db = sqlite3.connect(f"file:{state}?mode=ro", uri=True)
+    try:
+        return bool(db.execute("SELECT count(*) FROM refs WHERE repo = 'octo/app'").fetchone()[0])
+    except sqlite3.OperationalError:  # the table is not created yet, or the writer holds a lock
+        return False
+    finally:
+        db.close()
 
 
 def test_pushes_to_the_remote_start_runs_in_poll_mode(server: str,
