@@ -12,10 +12,11 @@ import pytest
 from runner.errors import UsageError
 from runner.events import ExecutionStateChanged, State
 from tests.unit.engine_helpers import FLOW, LOG, RETURN, SHELL, Flows, Harness, final, runs
+from tests.waiting import CEILING, Gate, rendezvous
 
 
-def test_parallel_runs_children_at_the_same_time(h: Harness) -> None:
-    started = time.monotonic()
+def test_parallel_runs_children_at_the_same_time(h: Harness, tmp_path: Path) -> None:
+    meet = rendezvous(tmp_path / "met", 3)  # passed only by three steps running at once
     execution = h.run(f"""
         id: par
         namespace: t
@@ -25,23 +26,21 @@ def test_parallel_runs_children_at_the_same_time(h: Harness) -> None:
             tasks:
               - id: a
                 type: {SHELL}
-                commands: ["sleep 1"]
+                commands: ['{meet}']
               - id: b
                 type: {SHELL}
-                commands: ["sleep 1"]
+                commands: ['{meet}']
               - id: c
                 type: {SHELL}
-                commands: ["sleep 1"]
+                commands: ['{meet}']
     """)
-    elapsed = time.monotonic() - started
-    assert execution.state.current is State.SUCCESS
-    assert elapsed < 2.5, f"three 1 s steps took {elapsed:.2f}s: not parallel (3 s in a row)"
+    assert execution.state.current is State.SUCCESS, "the three steps did not run at the same time"
     parent = runs(execution, "both")[0]["id"]
     assert {runs(execution, t)[0]["parentTaskRunId"] for t in "abc"} == {parent}
 
 
-def test_parallel_concurrency_limit_serialises(h: Harness) -> None:
-    started = time.monotonic()
+def test_parallel_concurrency_limit_serialises(h: Harness, tmp_path: Path) -> None:
+    trace = tmp_path / "trace"
     h.run(f"""
         id: par1
         namespace: t
@@ -52,12 +51,12 @@ def test_parallel_concurrency_limit_serialises(h: Harness) -> None:
             tasks:
               - id: a
                 type: {SHELL}
-                commands: ["sleep 0.3"]
+                commands: ["echo start >> {trace}; sleep 0.3; echo end >> {trace}"]
               - id: b
                 type: {SHELL}
-                commands: ["sleep 0.3"]
+                commands: ["echo start >> {trace}; sleep 0.3; echo end >> {trace}"]
     """)
-    assert time.monotonic() - started >= 0.6
+    assert trace.read_text().split() == ["start", "end", "start", "end"]  # never overlapping
 
 
 def test_parallel_failure_fails_the_parent(h: Harness) -> None:
@@ -155,9 +154,9 @@ def test_for_each_outputs_are_keyed_by_value(h: Harness) -> None:
     assert runs(execution, "collect")[0]["outputs"]["value"] == "ABC"
 
 
-def test_for_each_concurrency_limit_zero_runs_all_at_once(h: Harness) -> None:
-    started = time.monotonic()
-    h.run(f"""
+def test_for_each_concurrency_limit_zero_runs_all_at_once(h: Harness, tmp_path: Path) -> None:
+    meet = rendezvous(tmp_path / "met", 4)  # passed only by four steps running at once
+    execution = h.run(f"""
         id: fec
         namespace: t
         tasks:
@@ -168,9 +167,9 @@ def test_for_each_concurrency_limit_zero_runs_all_at_once(h: Harness) -> None:
             tasks:
               - id: nap
                 type: {SHELL}
-                commands: ["sleep 1"]
+                commands: ['{meet}']
     """)
-    assert time.monotonic() - started < 3.0  # four 1 s steps in a row take 4 s
+    assert execution.state.current is State.SUCCESS, "the four steps did not run at the same time"
 
 
 def test_dag_follows_depends_on(h: Harness, tmp_path: Path) -> None:
@@ -348,7 +347,7 @@ def _run_in_thread(h: Harness, text: str) -> tuple[threading.Thread, list[object
     return thread, box
 
 
-def _wait_for(predicate: object, timeout: float = 10) -> None:
+def _wait_for(predicate: object, timeout: float = CEILING) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():  # type: ignore[operator]
         assert time.monotonic() < deadline, "condition not reached"
@@ -374,7 +373,7 @@ def test_manual_pause_waits_for_resume_with_inputs(h: Harness) -> None:
     with pytest.raises(UsageError):
         h.engine.resume(execution_id, {"approved": "maybe"})
     assert h.engine.resume(execution_id, {"approved": "true"})
-    thread.join(10)
+    thread.join(CEILING)
     execution = box[0]
     assert execution.state.current is State.SUCCESS  # type: ignore[attr-defined]
     assert runs(execution, "after")[0]["outputs"]["value"] == "approved=true"  # type: ignore[arg-type]
@@ -387,16 +386,15 @@ def test_kill_stops_a_running_step_and_ends_killed(h: Harness) -> None:
         tasks:
           - id: long
             type: {SHELL}
-            commands: ["sleep 30"]
+            commands: ["sleep 600"]
           - id: never
             type: {LOG}
             message: no
     """)
     _wait_for(lambda: "RUNNING" in h.states("long"))
-    started = time.monotonic()
     assert h.engine.kill(h.engine.active()[0])
-    thread.join(10)
-    assert time.monotonic() - started < 8
+    thread.join(CEILING)
+    assert not thread.is_alive(), "the kill did not stop the 600 s step"
     execution = box[0]
     assert execution.state.current is State.KILLED  # type: ignore[attr-defined]
     assert not runs(execution, "never")  # type: ignore[arg-type]
@@ -424,6 +422,7 @@ def test_wait_for_loops_until_the_condition_holds(h: Harness) -> None:
 
 def test_flow_concurrency_fail_behaviour(tmp_path: Path) -> None:
     h = Harness(tmp_path)
+    gate = Gate(tmp_path / "gate")  # the first run holds until the second has been refused
     text = f"""
         id: single
         namespace: t
@@ -433,12 +432,13 @@ def test_flow_concurrency_fail_behaviour(tmp_path: Path) -> None:
         tasks:
           - id: hold
             type: {SHELL}
-            commands: ["sleep 1"]
+            commands: ['{gate.hold}']
     """
     thread, box = _run_in_thread(h, text)
     _wait_for(lambda: "RUNNING" in h.states("hold"))
     second = h.run(text)
-    thread.join(10)
+    gate.open()
+    thread.join(CEILING)
     assert second.state.current is State.FAILED
     assert box[0].state.current is State.SUCCESS  # type: ignore[attr-defined]
 
