@@ -91,6 +91,8 @@ def from_yaml(text: Any) -> Any:
     try:
         return load(str(text), "yaml()").data
     except YamlSyntaxError as err:
+        if all(d.code == "empty-file" for d in err.diagnostics):  # `null`, `~`: no value
+            return None
         raise EvalError("yaml: " + "; ".join(d.message for d in err.diagnostics)) from None
 
 
