@@ -14,9 +14,16 @@ import time
 from pathlib import Path
 
 from tests.conftest import REPO_ROOT
+from tests.waiting import CEILING, wait_until
 from webhooks.inbox import DONE, Inbox
 
-PRELUDE = "import os, random, sys, time\nfrom webhooks.inbox import Inbox\n"
+PRELUDE = """import os, random, sys, time
+from webhooks.inbox import Inbox
+def ready_then_go(go):  # say so, then wait for the test's go: every child races from the start
+    open(f"{go}.ready-{os.getpid()}", "w").close()
+    while not os.path.exists(go):
+        time.sleep(0.005)
+"""
 
 
 def spawn(code: str, *args: str) -> subprocess.Popen[str]:
@@ -26,7 +33,17 @@ def spawn(code: str, *args: str) -> subprocess.Popen[str]:
                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
 
 
-def finish(process: subprocess.Popen[str], timeout: float = 30) -> str:
+def start_together(go: Path, children: list[subprocess.Popen[str]]) -> None:
+    """Once every child has imported and waits (ready_then_go), let them all go at once."""
+    def ready() -> bool:
+        for child in children:
+            assert child.poll() is None, child.communicate()
+        return len(list(go.parent.glob(f"{go.name}.ready-*"))) == len(children)
+    wait_until(ready, "the children to be ready")
+    go.touch()
+
+
+def finish(process: subprocess.Popen[str], timeout: float = CEILING) -> str:
     out, err = process.communicate(timeout=timeout)
     assert process.returncode == 0, err
     return out
@@ -35,14 +52,15 @@ def finish(process: subprocess.Popen[str], timeout: float = 30) -> str:
 def test_concurrent_accepts_from_processes_store_each_delivery_once(tmp_path: Path) -> None:
     db = tmp_path / "inbox.db"
     Inbox(db).close()
-    start_at = str(time.time() + 0.7)  # let every child import before the race
+    go = tmp_path / "go"
     children = [spawn("""
         inbox = Inbox(sys.argv[1])
         ids = [f"delivery-{n}" for n in range(150)]
         random.Random(int(sys.argv[3])).shuffle(ids)
-        time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+        ready_then_go(sys.argv[2])
         print(sum(inbox.accept("github", d, {"x-github-event": "push"}, d.encode()) for d in ids))
-    """, str(db), start_at, str(seed)) for seed in range(4)]
+    """, str(db), str(go), str(seed)) for seed in range(4)]
+    start_together(go, children)
     stored = [int(finish(child)) for child in children]
     assert sum(stored) == 150  # each delivery acknowledged as new exactly once
     conn = sqlite3.connect(db)
@@ -56,15 +74,16 @@ def test_concurrent_claims_from_processes_process_each_delivery_once(tmp_path: P
     inbox = Inbox(db)
     for n in range(80):
         inbox.accept("github", f"d-{n}", {}, b"{}")
-    start_at = str(time.time() + 0.7)
+    go = tmp_path / "go"
     children = [spawn("""
         inbox = Inbox(sys.argv[1])
-        time.sleep(max(0.0, float(sys.argv[3]) - time.time()))
+        ready_then_go(sys.argv[3])
         while (d := inbox.claim(sys.argv[2], 60)) is not None:
             print(d.delivery_id, flush=True)
             time.sleep(0.01)  # processing, outside any transaction
             assert inbox.done(d.id, sys.argv[2])
-    """, str(db), f"worker-{n}", start_at) for n in range(4)]
+    """, str(db), f"worker-{n}", str(go)) for n in range(4)]
+    start_together(go, children)
     outputs = [finish(child).split() for child in children]
     seen = [line for output in outputs for line in output]
     assert sorted(seen) == sorted(f"d-{n}" for n in range(80))  # each claimed by one worker only
@@ -100,7 +119,7 @@ def test_a_worker_killed_mid_processing_is_replayed_after_its_lease(tmp_path: Pa
     assert inbox.claim("early", lease) is None  # the lease still holds
     rescuer = spawn("""
         inbox = Inbox(sys.argv[1])
-        deadline = time.time() + 20
+        deadline = time.time() + 120
         while (d := inbox.claim("rescuer", 30)) is None:
             assert time.time() < deadline, "never claimable again"
             time.sleep(0.05)
@@ -141,7 +160,7 @@ def test_the_database_survives_sigkill_during_a_burst_of_accepts(tmp_path: Path)
         os.kill(writer.pid, signal.SIGKILL)
     for w, writer in enumerate(writers):
         assert writer.stdout is not None
-        out, _ = writer.communicate(timeout=10)
+        out, _ = writer.communicate(timeout=CEILING)
         acknowledged[w].extend(int(line) for line in out.split())  # printed before the kill
         assert writer.returncode == -signal.SIGKILL
 
