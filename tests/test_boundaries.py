@@ -23,6 +23,7 @@ OWNERS: dict[str, str | tuple[str, ...]] = {
     "docker": "runner/executors/docker.py",
     "croniter": "runner/cron.py",
     "jinja2": "runner/expressions/",
+    "jq": "runner/expressions/jq_worker.py",  # libjq runs only in its bounded worker process
     "flask": "webhooks/app.py",
     "pygit2": "runner/history/gitstore.py",
     "psycopg": "runner/extras/postgres.py",
