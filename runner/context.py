@@ -229,6 +229,17 @@ class RunContext:
         with self._run.lock:
             self._run.execution.labels.update({str(k): str(v) for k, v in labels.items()})
 
+    def variables(self) -> dict[str, Any]:
+        with self._run.lock:
+            return dict(self._run.base_context["vars"])
+
+    def set_variables(self, values: Mapping[str, Any], unset: Sequence[str] = ()) -> None:
+        with self._run.lock:  # one dict for the run: tasks that render later see the change
+            variables = self._run.base_context["vars"]
+            variables.update(values)
+            for name in unset:
+                variables.pop(name, None)
+
     def publish_outputs(self, outputs: Mapping[str, Any]) -> None:
         self._record.outputs = dict(outputs)
         self._run.store_outputs(self._task.id, self._scope.values, dict(outputs))

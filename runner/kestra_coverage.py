@@ -41,18 +41,10 @@ _OTHERS = {f"{CORE}.http.Trigger": "trigger", f"{CORE}.trigger.Toggle": "task"}
 
 # why a core type is not registered at all (validate reports it as an unknown type)
 NOT_SUPPORTED = {
-    f"{CORE}.execution.Kill": "not implemented yet; end the execution with execution.Exit "
-                              "(state: KILLED)",
-    f"{CORE}.execution.SetVariables": "not implemented yet: flow `variables` are fixed for a run",
-    f"{CORE}.execution.UnsetVariables": "not implemented yet: flow `variables` are fixed for a "
-                                        "run",
     f"{CORE}.http.SseRequest": "not implemented yet; use http.Request",
     f"{CORE}.http.Trigger": "not implemented yet (polling an HTTP endpoint)",
-    f"{CORE}.kv.PurgeKV": "not implemented yet; delete keys with kv.Delete (or a `ttl`)",
     f"{CORE}.namespace.PurgeFiles": "namespace files are the repository's files: prune them with "
                                     "a commit",
-    **{f"{CORE}.state.{name}": "deprecated in Kestra in favour of the KV store: use kv.Set, "
-                               "kv.Get, kv.Delete" for name in ("Delete", "Get", "Set")},
 }
 # triggers this runner fires from `flows serve` (the others validate only)
 SERVER_FIRED = {f"{CORE}.trigger.Schedule": "fired by `flows serve` (cron ticker)",

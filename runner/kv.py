@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import fnmatch
 import json
 import os
 import re
@@ -86,3 +87,12 @@ class FileKVStore:
         """The live keys of a namespace, sorted (kv.GetKeys)."""
         data = self._read(self._file(namespace))
         return sorted(key for key, entry in data.items() if self._live(entry))
+
+    def purge(self, namespace: str, pattern: str = "*", expired_only: bool = True) -> int:
+        """Delete the keys matching a glob (only expired ones by default); how many (PurgeKV)."""
+        with self._locked(namespace) as data:
+            doomed = [key for key, entry in data.items() if fnmatch.fnmatchcase(key, pattern)
+                      and not (expired_only and self._live(entry))]
+            for key in doomed:
+                del data[key]
+            return len(doomed)

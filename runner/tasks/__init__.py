@@ -8,6 +8,7 @@ from functools import cache
 from runner.tasks import (
     core,
     each,
+    execution_vars,
     flow,
     foreach_item,
     fs_local,
@@ -19,6 +20,7 @@ from runner.tasks import (
     runtime,
     scripts,
     server_only,
+    state,
     storage,
     storage_files,
     storage_items,
@@ -44,6 +46,7 @@ UNTRUSTED_OK = frozenset({
     *(t.name for t in storage_files.TYPES),
     *(t.name for t in storage_items.TYPES), "io.kestra.plugin.core.log.Fetch",
     "io.kestra.plugin.core.metric.Publish", "io.kestra.plugin.core.execution.Assert",
+    *(t.name for t in execution_vars.TYPES),  # the run's own vars, or ending it
     # renders a task and runs it only if its own type is allowed here (checked when it runs)
     "io.kestra.plugin.core.templating.TemplatedTask",
 })
@@ -53,7 +56,7 @@ BUILTIN_TYPES: tuple[TypeDef, ...] = tuple(
         *core.TYPES, *flow.TYPES, *kv.TYPES, *http.TYPES, *scripts.TYPES, *storage.TYPES,
         *git_triggers.TYPES, *notifications.TYPES, *fs_local.TYPES, *each.TYPES,
         *storage_files.TYPES, *storage_items.TYPES, *runtime.TYPES, *namespace.TYPES,
-        *foreach_item.TYPES,
+        *foreach_item.TYPES, *execution_vars.TYPES, *state.TYPES,
         *server_only.TYPES))
 
 

@@ -64,6 +64,8 @@ class KeyValueStore(Protocol):
 
     def keys(self, namespace: str) -> list[str]: ...
 
+    def purge(self, namespace: str, pattern: str = "*", expired_only: bool = True) -> int: ...
+
 
 class TaskContext(Protocol):
     execution_id: str
@@ -123,6 +125,14 @@ class TaskContext(Protocol):
                     labels: Mapping[str, str], wait: bool) -> SubflowResult: ...
 
     def set_labels(self, labels: Mapping[str, str]) -> None: ...
+
+    def variables(self) -> dict[str, Any]:
+        """A copy of the execution's `vars` as they are now."""
+        ...
+
+    def set_variables(self, values: Mapping[str, Any], unset: Sequence[str] = ()) -> None:
+        """Change the execution's `vars` for the tasks that run after this one."""
+        ...
 
     def publish_outputs(self, outputs: Mapping[str, Any]) -> None:
         """Make this task's outputs visible to its children before it ends (loop counters)."""

@@ -1,6 +1,6 @@
 """Kestra's flow.ForEachItem: split a file of items into batches and start one subflow
 execution per batch (`{{ taskrun.items }}` is the batch's file, `{{ taskrun.iteration }}` its
-number from 1); with `wait`, the subflows' outputs are merged into one file (`uri`)."""
+number from 0, as in Kestra); with `wait`, the subflows' outputs are merged into one file (`uri`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 from runner.events import State
 from runner.model import Task
 from runner.tasks.base import Outcome, TaskContext, TaskFailed
-from runner.tasks.flow import CORE
+from runner.tasks.flow import CORE, LEGACY, handlers
 from runner.tasks.registry import TypeDef
 from runner.tasks.storage_files import chunks, store
 
@@ -22,7 +22,8 @@ def _batches(ctx: TaskContext, uri: str, batch: dict[str, Any]) -> list[bytes]:
     separator = str(batch.get("separator") or "\n").encode()
     data = ctx.local_file(uri).read_bytes()
     lines = [line + separator for line in data.split(separator) if line.strip()]
-    sizes = {k: batch[k] for k in ("rows", "bytes", "partitions") if batch.get(k) is not None}
+    sizes = {k: batch[k] for k in ("rows", "bytes", "partitions", "regexPattern")
+             if batch.get(k) is not None}
     found = [b"".join(chunk) for chunk in chunks(lines, sizes or {"rows": 1})]
     if len(found) > MAX_BATCHES:
         raise TaskFailed(f"{len(found)} batches: more than {MAX_BATCHES} subflow executions; "
@@ -37,7 +38,7 @@ def run_for_each_item(task: Task, ctx: TaskContext) -> Outcome:
     batches = _batches(ctx, str(props["items"]), props.get("batch") or {})
     states: Counter[str] = Counter()
     merged: list[str] = []
-    for iteration, data in enumerate(batches, start=1):
+    for iteration, data in enumerate(batches):
         if ctx.cancel.is_set():
             return Outcome(State.KILLED)
         items = store(ctx, data, f"batch-{iteration}.ion")
@@ -57,7 +58,8 @@ def run_for_each_item(task: Task, ctx: TaskContext) -> Outcome:
     if merged:
         outputs["uri"] = store(ctx, "".join(f"{m}\n" for m in merged).encode(), "outputs.ion")
     failed = any(State(s).failed for s in states)
-    return Outcome(State.FAILED if failed and transmit else State.SUCCESS, outputs)
+    state = handlers(task, ctx, State.FAILED if failed and transmit else State.SUCCESS)
+    return Outcome(state, outputs)
 
 
 TYPES = (
@@ -69,10 +71,12 @@ TYPES = (
                             "rows": {"type": ["integer", "string"]},
                             "bytes": {"type": "string"},
                             "partitions": {"type": ["integer", "string"]},
-                            "separator": {"type": "string"}}},
+                            "separator": {"type": "string"},
+                            "regexPattern": {"type": "string"}}},
                         "wait": {"type": "boolean"}, "transmitFailed": {"type": "boolean"},
                         "inheritLabels": {"type": "boolean"}, "labels": {"type": ["object", "array"]},
                         "revision": {"type": "integer"}, "scheduleDate": {"type": "string"},
                         "restartBehavior": {"type": "string"}},
-            required=("items", "namespace", "flowId", "inputs"), run=run_for_each_item),
+            required=("items", "namespace", "flowId"), run=run_for_each_item,
+            task_slots=("errors", "finally"), aliases=(f"{LEGACY}.ForEachItem",)),
 )

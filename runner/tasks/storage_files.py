@@ -45,7 +45,7 @@ def run_write(task: Task, ctx: TaskContext) -> Outcome:
     content = props["content"]
     text = content if isinstance(content, str) else json.dumps(content)
     return Outcome(State.SUCCESS, {"uri": store(ctx, text.encode(), "content"
-                                                + _extension(props.get("extension"), ".ion"))})
+                                                + _extension(props.get("extension"), ".tmp"))})
 
 
 def _uri_list(raw: Any) -> list[str]:
@@ -61,10 +61,11 @@ def _uri_list(raw: Any) -> list[str]:
 
 def run_concat(task: Task, ctx: TaskContext) -> Outcome:
     props = ctx.render(dict(task.props))
-    separator = str(props.get("separator") or "").encode()
-    parts = [ctx.local_file(uri).read_bytes() for uri in _uri_list(props["files"])]
+    separator = str(props.get("separator") or "").encode()  # after every file, as Kestra does
+    data = b"".join(ctx.local_file(uri).read_bytes() + separator
+                    for uri in _uri_list(props["files"]))
     name = "concat" + _extension(props.get("extension"), ".tmp")
-    return Outcome(State.SUCCESS, {"uri": store(ctx, separator.join(parts), name)})
+    return Outcome(State.SUCCESS, {"uri": store(ctx, data, name)})
 
 
 def _bytes(text: str) -> int:
@@ -76,9 +77,12 @@ def _bytes(text: str) -> int:
 
 def chunks(lines: list[bytes], props: dict[str, Any]) -> list[list[bytes]]:
     """Lines grouped by exactly one of rows, partitions (round robin) or bytes."""
-    given = [k for k in ("bytes", "partitions", "rows") if props.get(k) is not None]
+    given = [k for k in ("bytes", "partitions", "rows", "regexPattern")
+             if props.get(k) is not None]
     if len(given) != 1:
-        raise TaskFailed("give exactly one of bytes, partitions or rows")
+        raise TaskFailed("give exactly one of bytes, partitions, rows or regexPattern")
+    if given == ["regexPattern"]:
+        return _by_pattern(lines, str(props["regexPattern"]))
     if given == ["rows"]:
         size = int(props["rows"])
         return [lines[i:i + size] for i in range(0, len(lines), max(size, 1))]
@@ -95,6 +99,20 @@ def chunks(lines: list[bytes], props: dict[str, Any]) -> list[list[bytes]]:
         current.append(line)
         used += len(line)
     return [*chunks, current] if current else chunks
+
+
+def _by_pattern(lines: list[bytes], pattern: str) -> list[list[bytes]]:
+    """Lines grouped by what the pattern's first group (or whole match) captures in them."""
+    try:
+        regex = re.compile(pattern)
+    except re.error as err:
+        raise TaskFailed(f"regexPattern '{pattern}' is not a regular expression: {err}") from None
+    groups: dict[str, list[bytes]] = {}
+    for line in lines:
+        found = regex.search(line.decode("utf-8", "replace"))
+        key = (found.group(1) if found and regex.groups else found.group(0)) if found else ""
+        groups.setdefault(key or "", []).append(line)
+    return list(groups.values())
 
 
 def run_split(task: Task, ctx: TaskContext) -> Outcome:
@@ -166,7 +184,8 @@ TYPES = (
               "separator": {"type": "string"}, "extension": {"type": "string"}}, ("files",)),
     _storage("Split", "Split a file by bytes, partitions or rows (output `uris`)", run_split,
              {**_FROM, "bytes": {"type": "string"}, "partitions": {"type": ["integer", "string"]},
-              "rows": {"type": ["integer", "string"]}, "separator": {"type": "string"}},
+              "rows": {"type": ["integer", "string"]}, "separator": {"type": "string"},
+              "regexPattern": {"type": "string"}},
              ("from",)),
     _storage("Size", "The size of a file in bytes (output `size`)", run_size,
              {"uri": {"type": "string"}}, ("uri",)),

@@ -33,7 +33,8 @@ def test_every_core_type_has_a_status_and_reasons_are_given() -> None:
     assert by_name["flow.EachSequential"].status == RUNS
     assert "io.kestra.core.tasks.flows.EachSequential" in by_name["flow.EachSequential"].legacy
     assert by_name["execution.Count"].status == VALIDATED
-    assert by_name["state.Get"].status == NOT and "kv." in by_name["state.Get"].why
+    assert by_name["namespace.PurgeFiles"].status == NOT
+    assert "commit" in by_name["namespace.PurgeFiles"].why
 
 
 def test_a_registered_type_moves_the_row() -> None:

@@ -121,9 +121,44 @@ def test_storage_tasks_chain_on_the_executions_files(h: Harness) -> None:
     outputs = execution.task_outputs
     assert outputs["size"] == {"size": 10}
     assert [Path(u).read_text() for u in outputs["split"]["uris"]] == ["a\nb\n", "c\nd\n", "e\n"]
-    assert h.logs("show") == ["a\nb\n--\nc\nd\n--\ne\n"]
+    assert h.logs("show") == ["a\nb\n--\nc\nd\n--\ne\n--\n"]  # a separator after each file
     assert outputs["delete"]["deleted"] is True
     assert not Path(outputs["reverse"]["uri"]).exists()
+
+
+def test_concat_doc_example_with_a_separator(h: Harness) -> None:
+    # https://kestra.io/plugins/core/tasks/storages/io.kestra.plugin.core.storage.concat ("Concat
+    # 2 files with a custom separator that adds a new line between each file")
+    execution = h.run("""
+        id: concat_example
+        namespace: company.team
+
+        tasks:
+          - id: first_file
+            type: io.kestra.plugin.scripts.shell.Commands
+            commands:
+              - echo "Hello John\\nGoodbye John" > name.txt
+            outputFiles:
+              - "name.txt"
+
+          - id: second_file
+            type: io.kestra.plugin.scripts.shell.Commands
+            commands:
+              - echo "Hello Jane\\nGoodbyeJane" > name.txt
+            outputFiles:
+              - "name.txt"
+
+          - id: concat
+            type: io.kestra.plugin.core.storage.Concat
+            separator: "\\n"
+            files:
+              - "{{ outputs.first_file.outputFiles['name.txt'] }}"
+              - "{{ outputs.second_file.outputFiles['name.txt'] }}"
+    """)
+    assert execution.state.current is State.SUCCESS, h.logs()
+    text = Path(execution.task_outputs["concat"]["uri"]).read_text()
+    assert text.split("\n")[:2] == ["Hello John", "Goodbye John"]
+    assert "Hello Jane" in text and text.endswith("\n")
 
 
 def test_storage_reads_only_this_executions_files(h: Harness, tmp_path: Path) -> None:
