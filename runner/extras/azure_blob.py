@@ -159,14 +159,9 @@ def _settings(props: Mapping[str, Any]) -> Settings:
         raise AzureFailed(str(err)) from None
 
 
-def _trigger_blob(obj: Listed, settings: Settings, copy: Path) -> dict[str, Any]:
-    return {**(obj.extra or {}), "uri": settings.uri(obj.key), "path": str(copy)}
-
-
 def poll_trigger(ctx: TriggerContext) -> Batch:
     try:
-        return object_store.poll(ctx, AzureOps(connect(ctx.props)), _settings(ctx.props), "blobs",
-                                 _trigger_blob)
+        return object_store.poll_blobs(ctx, AzureOps(connect(ctx.props)), _settings(ctx.props))
     except AzureError as err:
         raise AzureFailed(ctx.mask(describe_error(err))) from None
 

@@ -158,14 +158,9 @@ def _settings(props: Mapping[str, Any]) -> Settings:
     return dataclasses.replace(settings, delimiter="/" if listing == "DIRECTORY" else None)
 
 
-def _trigger_blob(obj: Listed, settings: Settings, copy: Path) -> dict[str, Any]:
-    return {**(obj.extra or {}), "uri": settings.uri(obj.key), "path": str(copy)}
-
-
 def poll_trigger(ctx: TriggerContext) -> Batch:
     try:
-        return object_store.poll(ctx, GcsOps(connect(ctx.props)), _settings(ctx.props), "blobs",
-                                 _trigger_blob)
+        return object_store.poll_blobs(ctx, GcsOps(connect(ctx.props)), _settings(ctx.props))
     except (GoogleAPIError, GoogleAuthError) as err:
         raise GcsFailed(ctx.mask(str(err))) from None
 

@@ -150,6 +150,16 @@ def s3_object(obj: Listed, settings: Settings, copy: Path) -> dict[str, Any]:
             "path": str(copy)}
 
 
+def blob_item(obj: Listed, settings: Settings, copy: Path) -> dict[str, Any]:
+    """The GCS and Azure triggers' `trigger.blobs[]` item: the family's listing fields, the
+    URI after the action and the downloaded copy."""
+    return {**(obj.extra or {}), "uri": settings.uri(obj.key), "path": str(copy)}
+
+
+def poll_blobs(ctx: TriggerContext, ops: StoreOps, settings: Settings) -> Batch:
+    return poll(ctx, ops, settings, "blobs", blob_item)
+
+
 def _complete_actions(ctx: TriggerContext, ops: StoreOps, settings: Settings, listed: list[Listed],
                       old: set[str]) -> set[str]:
     """The digests still to remember; objects fired and committed before whose action the

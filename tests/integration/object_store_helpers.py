@@ -3,6 +3,7 @@ storage, a real `flows serve` on a repository holding it, and waits for what the
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import Server, free_port
+from tests.conftest import Server, free_port, run_cli
 from tests.integration.test_hooks import commit, git
 
 WAIT_SECONDS = 120.0  # a ceiling for events on a loaded machine; waits end on the event
@@ -32,6 +33,21 @@ triggers:
       - total=$(awk -F, 'NR>1 {{s+=$2}} END {{print s}}' "{{{{ trigger.blobs[0].path }}}}")
       - echo "{{{{ trigger.blobs[0].name }}}} $total {{{{ trigger.blobs[0].uri }}}}" >> {results}
 """
+
+
+def run_flow(flow: Path, env: dict[str, str], hidden: tuple[str, ...]) -> dict[str, Any]:
+    """`flows run FILE --json` as a user runs it; none of `hidden` may be printed."""
+    result = run_cli("run", str(flow), "--json", "--executor", "process", env=env)
+    assert not any(h in result.stdout + result.stderr for h in hidden)
+    assert result.returncode in (0, 1), result.stderr
+    execution: dict[str, Any] = json.loads(result.stdout)
+    execution["_stderr"] = result.stderr
+    return execution
+
+
+def outputs(execution: dict[str, Any], task_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(t for t in execution["taskRunList"] if t["taskId"] == task_id)["outputs"]
+    return found
 
 
 def parse_flow(flow_id: str, trigger: str, results: Path) -> str:

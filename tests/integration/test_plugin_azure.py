@@ -19,8 +19,10 @@ from tests.conftest import free_port, run_cli
 from tests.integration.object_store_helpers import (
     kill_between_poll_and_commit,
     lines,
+    outputs,
     parse_flow,
     repo_with,
+    run_flow,
     serve,
     wait_for,
 )
@@ -56,17 +58,7 @@ def _task(task_id: str, kind: str, body: str, auth: str = "") -> str:
 
 def _run(write_flow: Callable[..., Path], text: str, env: dict[str, str],
          hidden: tuple[str, ...] = (AZURITE_KEY,)) -> dict[str, Any]:
-    result = run_cli("run", str(write_flow(text)), "--json", "--executor", "process", env=env)
-    assert not any(h in result.stdout + result.stderr for h in hidden)
-    assert result.returncode in (0, 1), result.stderr
-    execution: dict[str, Any] = json.loads(result.stdout)
-    execution["_stderr"] = result.stderr
-    return execution
-
-
-def _outputs(execution: dict[str, Any], task_id: str) -> dict[str, Any]:
-    found: dict[str, Any] = next(t for t in execution["taskRunList"] if t["taskId"] == task_id)["outputs"]
-    return found
+    return run_flow(write_flow(text), env, hidden)
 
 
 def test_upload_list_download_copy_delete(write_flow: Callable[..., Path], tmp_path: Path, azurite: str,  # noqa: F811
@@ -85,17 +77,17 @@ def test_upload_list_download_copy_delete(write_flow: Callable[..., Path], tmp_p
             + _task("delete", "Delete", c + "    name: copied/r.csv\n"))
     execution = _run(write_flow, flow, _env(AZURE_CONN=azurite))
     assert execution["state"]["current"] == "SUCCESS", execution["_stderr"]
-    up = _outputs(execution, "up")["blob"]
+    up = outputs(execution, "up")["blob"]
     assert (up["uri"], up["name"], up["size"], up["contentType"]) == \
         (f"az://{container}/in/report.csv", "in/report.csv", 20, "text/csv")
     props = service.get_blob_client(container, "in/report.csv").get_blob_properties()
     assert props.metadata == {"origin": "test"}
-    assert [b["name"] for b in _outputs(execution, "list")["blobs"]] == ["in/report.csv"]
-    assert Path(_outputs(execution, "down")["blob"]["uri"]).read_text() == "name,amount\na,1\nb,2\n"
-    assert _outputs(execution, "copy")["blob"]["uri"] == f"az://{container}/copied/r.csv"
-    [many] = _outputs(execution, "downloads")["blobs"]
+    assert [b["name"] for b in outputs(execution, "list")["blobs"]] == ["in/report.csv"]
+    assert Path(outputs(execution, "down")["blob"]["uri"]).read_text() == "name,amount\na,1\nb,2\n"
+    assert outputs(execution, "copy")["blob"]["uri"] == f"az://{container}/copied/r.csv"
+    [many] = outputs(execution, "downloads")["blobs"]
     assert many["name"] == "other/r.csv" and Path(many["uri"]).read_text().startswith("name,amount")
-    assert _outputs(execution, "delete")["blob"]["name"] == "copied/r.csv"
+    assert outputs(execution, "delete")["blob"]["name"] == "copied/r.csv"
     names = [b.name for b in service.get_container_client(container).list_blobs()]
     assert names == ["in/report.csv"]  # other/ DELETEd by Downloads, the copy deleted
 
@@ -113,7 +105,7 @@ def test_a_sas_token_from_a_secret_reads_and_is_never_shown(write_flow: Callable
                      + _task("list", "List", f"    container: {container}\n", auth)
                      + _task("delete", "Delete", f"    container: {container}\n    name: x.csv\n", auth),
                      _env(AZURE_SAS=sas), hidden=(sas, sas.split("sig=")[1]))
-    assert [b["name"] for b in _outputs(execution, "list")["blobs"]] == ["x.csv"]
+    assert [b["name"] for b in outputs(execution, "list")["blobs"]] == ["x.csv"]
     assert execution["state"]["current"] == "FAILED"  # the token may read, not delete
     assert f"deleting az://{container}/x.csv: AuthorizationPermissionMismatch" in execution["_stderr"]
 

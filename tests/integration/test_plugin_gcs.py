@@ -25,8 +25,10 @@ from tests.conftest import free_port, run_cli
 from tests.integration.object_store_helpers import (
     kill_between_poll_and_commit,
     lines,
+    outputs,
     parse_flow,
     repo_with,
+    run_flow,
     serve,
     wait_for,
 )
@@ -99,17 +101,7 @@ def _task(task_id: str, kind: str, endpoint: str, body: str) -> str:
 
 
 def _run(write_flow: Callable[..., Path], text: str, key: str) -> dict[str, Any]:
-    result = run_cli("run", str(write_flow(text)), "--json", "--executor", "process", env=_env(key))
-    assert "PRIVATE KEY" not in result.stdout + result.stderr
-    assert result.returncode in (0, 1), result.stderr
-    execution: dict[str, Any] = json.loads(result.stdout)
-    execution["_stderr"] = result.stderr
-    return execution
-
-
-def _outputs(execution: dict[str, Any], task_id: str) -> dict[str, Any]:
-    found: dict[str, Any] = next(t for t in execution["taskRunList"] if t["taskId"] == task_id)["outputs"]
-    return found
+    return run_flow(write_flow(text), _env(key), ("PRIVATE KEY",))
 
 
 def test_upload_list_download_copy_delete(write_flow: Callable[..., Path], tmp_path: Path,
@@ -133,19 +125,19 @@ def test_upload_list_download_copy_delete(write_flow: Callable[..., Path], tmp_p
             + _task("delete_missing", "Delete", gcs_endpoint, f"    uri: {b}/nope.csv\n"))
     execution = _run(write_flow, flow, key)
     assert execution["state"]["current"] == "SUCCESS", execution["_stderr"]
-    assert _outputs(execution, "up") == {"uri": f"{b}/in/report.csv"}
-    assert _outputs(execution, "up_dir") == {"uri": f"{b}/other/report.csv"}
+    assert outputs(execution, "up") == {"uri": f"{b}/in/report.csv"}
+    assert outputs(execution, "up_dir") == {"uri": f"{b}/other/report.csv"}
     blob = gcs.bucket(bucket).get_blob("in/report.csv")
     assert blob.content_type == "text/csv" and blob.metadata == {"origin": "test"}
-    [listed] = _outputs(execution, "list")["blobs"]
+    [listed] = outputs(execution, "list")["blobs"]
     assert (listed["uri"], listed["size"], listed["contentType"]) == (f"{b}/in/report.csv", 20, "text/csv")
-    down = _outputs(execution, "down")
+    down = outputs(execution, "down")
     assert Path(down["uri"]).read_text() == "name,amount\na,1\nb,2\n" and down["path"] == "in/report.csv"
-    assert _outputs(execution, "copy") == {"uri": f"{b}/copied/r.csv"}
-    many = _outputs(execution, "downloads")
+    assert outputs(execution, "copy") == {"uri": f"{b}/copied/r.csv"}
+    many = outputs(execution, "downloads")
     assert [Path(x["uri"]).read_text() for x in many["blobs"]] == ["name,amount\na,1\nb,2\n"]
-    assert _outputs(execution, "delete") == {"uri": f"{b}/copied/r.csv", "deleted": True}
-    assert _outputs(execution, "delete_missing")["deleted"] is False
+    assert outputs(execution, "delete") == {"uri": f"{b}/copied/r.csv", "deleted": True}
+    assert outputs(execution, "delete_missing")["deleted"] is False
     assert sorted(x.name for x in gcs.list_blobs(bucket)) == ["in/report.csv"]  # other/ DELETEd, copy deleted
     assert tokens.grants, "the service account's token was asked for"
 
@@ -235,3 +227,11 @@ def test_untrusted_runs_refuse_the_gcs_types() -> None:
     resolved = default_registry().resolve("io.kestra.plugin.gcp.gcs.Upload")
     assert resolved is not None and not resolved.typedef.untrusted_ok
     assert not any(name.startswith("io.kestra.plugin.gcp.") for name in UNTRUSTED_OK)
+
+
+def test_without_the_extras_validation_names_the_install_command() -> None:
+    from runner.plugins import missing_extra
+
+    assert "pip install 'gitflows[gcs]'" in (missing_extra("io.kestra.plugin.gcp.gcs.Trigger") or "")
+    assert "pip install 'gitflows[azure]'" in (
+        missing_extra("io.kestra.plugin.azure.storage.blob.Upload") or "")
