@@ -213,3 +213,17 @@ def test_an_untrusted_run_refuses_the_chat_tasks(tmp_path: Path, chat: ChatStand
     """))
     assert execution.state.current == "FAILED"
     assert chat.requests == []
+
+
+def test_the_server_config_takes_each_chat_format(tmp_path: Path) -> None:
+    from runner.errors import UsageError
+    from webhooks.config import load_config
+
+    config = tmp_path / "serve.yml"
+    config.write_text("notify:\n" + "".join(f"  - url: https://chat.example/{f}\n    format: {f}\n"
+                                            for f in ("teams", "discord", "google_chat", "telegram")))
+    assert [a.format for a in load_config(config).notify if isinstance(a, WebhookAlert)] == \
+        ["teams", "discord", "google_chat", "telegram"]
+    config.write_text("notify:\n  - url: https://chat.example/x\n    format: icq\n")
+    with pytest.raises(UsageError, match="format must be"):
+        load_config(config)
