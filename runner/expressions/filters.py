@@ -310,7 +310,7 @@ def _number_format(value: Any, format: str) -> str:
     return text
 
 
-@_register("toJson", "json")
+@_register("toJson", "json", "jsonEncode")
 def _to_json(value: Any) -> str:
     return to_json(value)
 

@@ -160,6 +160,7 @@ BUILTINS: dict[str, Function] = {
     "min": _extreme(min),
     "fromJson": from_json,
     "json": from_json,
+    "jsonDecode": from_json,
     "render": render,
     "renderOnce": lambda value: render(value, recursive=False),
     "uuid": lambda: str(uuid.uuid4()),
