@@ -31,6 +31,8 @@ OWNERS: dict[str, str | tuple[str, ...]] = {
     "boto3": "runner/extras/s3.py",
     "botocore": "runner/extras/s3.py",
     "paho": "runner/extras/mqtt.py",
+    "google": "runner/extras/gcs.py",  # google-cloud-storage and google-auth
+    "azure": "runner/extras/azure_blob.py",
     # redis has two owners for two separate concerns: the scale-out broker (webhooks/scale/)
     # and the Redis plugin family a flow uses (an optional extra, independent of the broker).
     "redis": ("webhooks/scale/", "runner/extras/redis_lists.py"),
