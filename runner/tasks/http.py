@@ -76,7 +76,9 @@ def run_download(task: Task, ctx: TaskContext) -> Outcome:
             code, got_headers = response.status, dict(response.headers)
             raw = response.read(MAX_DOWNLOAD + 1)
     except urllib.error.HTTPError as err:
-        raise TaskFailed(f"{method} {uri} answered {err.code}") from None
+        if not (props.get("allowFailed") or (props.get("options") or {}).get("allowFailed")):
+            raise TaskFailed(f"{method} {uri} answered {err.code}") from None
+        code, got_headers, raw = err.code, dict(err.headers), err.read(MAX_DOWNLOAD + 1)
     except (urllib.error.URLError, TimeoutError, OSError) as err:
         raise TaskFailed(f"{method} {uri}: {getattr(err, 'reason', err)}") from None
     if len(raw) > MAX_DOWNLOAD:
@@ -105,6 +107,8 @@ TYPES = (
                         "contentType": {"type": "string"}, "headers": {"type": "object"},
                         "options": {"type": "object"}, "sslOptions": {"type": "object"},
                         "failOnEmptyResponse": {"type": "boolean"},
+                        "formData": {"type": "object"},
+                        "allowFailed": {"type": "boolean", "deprecated": True},
                         "saveAs": {"type": "string"}},
             required=("uri",), run=run_download,
             aliases=("io.kestra.plugin.fs.http.Download",)),

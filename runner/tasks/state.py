@@ -82,6 +82,7 @@ TYPES = (
             properties={"namespaces": {"type": "array", "items": {"type": "string"}},
                         "namespacePattern": {"type": "string"},
                         "includeChildNamespaces": {"type": "boolean"},
-                        "keyPattern": {"type": "string"}, "expiredOnly": {"type": "boolean"}},
+                        "keyPattern": {"type": "string"}, "expiredOnly": {"type": "boolean"},
+                        "behavior": {"type": "object"}},
             run=run_purge_kv),
 )
