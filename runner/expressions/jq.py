@@ -56,6 +56,8 @@ class _Worker:
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.stdin = self.proc.stdin
         self.out = self.proc.stdout.fileno()
+        self.poller = select.poll()  # not select(): a busy server's descriptors pass 1024
+        self.poller.register(self.out, select.POLLIN | select.POLLHUP)
 
     def ask(self, request: bytes, deadline: float) -> dict[str, Any]:
         """Send one request and wait for its answer line until deadline."""
@@ -68,7 +70,7 @@ class _Worker:
         size = 0
         while True:
             _check_stop(deadline, self)
-            if not select.select([self.out], [], [], _POLL)[0]:
+            if not self.poller.poll(_POLL * 1000):
                 continue
             chunk = os.read(self.out, 1 << 16)
             if not chunk:

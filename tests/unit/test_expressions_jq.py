@@ -174,3 +174,23 @@ def _rss_mib() -> float:
     with open(f"/proc/{os.getpid()}/status") as status:
         line = next(row for row in status if row.startswith("VmRSS:"))
     return int(line.split()[1]) / 1024
+
+
+def test_a_worker_started_past_descriptor_1024_still_answers() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1300:
+        pytest.skip("this machine allows fewer than 1300 open descriptors")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1300, hard))
+    held: list[int] = []
+    try:
+        while not held or held[-1] < 1100:  # the worker's pipes get numbers above 1024
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        jq_module._current_pool().close()
+        assert render("{{ [1, 2, 3] | jq('map(. * 2)') | first }}") == "[2,4,6]"
+    finally:
+        jq_module._current_pool().close()
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
