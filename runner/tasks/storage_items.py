@@ -17,11 +17,20 @@ from runner.tasks.registry import TypeDef
 from runner.tasks.storage_files import LEGACY, STORAGE, store
 
 _BARE_FIELD = re.compile(r'([{,]\s*)([A-Za-z_$][\w$]*)\s*:')
+_STRING = re.compile(r'("(?:[^"\\]|\\.)*")')  # a JSON string literal, kept by split()
+
+
+def _quote_bare_fields(line: str) -> str:
+    """Ion text's bare field names (`{a:1}`) quoted as JSON wants them; strings untouched."""
+    out: list[str] = []
+    for index, part in enumerate(_STRING.split(line)):
+        out.append(part if index % 2 else _BARE_FIELD.sub(r'\1"\2":', part))
+    return "".join(out)
 
 
 def item_fields(line: str) -> dict[str, Any]:
     """The fields of one item line (Kestra reads each item as a map; other items have none)."""
-    for text in (line, _BARE_FIELD.sub(r'\1"\2":', line)):
+    for text in (line, _quote_bare_fields(line)):
         try:
             parsed = json.loads(text)
         except json.JSONDecodeError:
