@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from tests.browser.pw import Served, browser, editor_text, git, serve_flows
+from tests.browser.strict import tab
 
-__all__ = ["browser"]  # fixture
+__all__ = ["browser", "tab"]  # fixtures
 
 BROKEN = """\
 id: broken
@@ -56,23 +57,6 @@ tasks:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     yield from serve_flows(tmp_path, {"broken.yml": BROKEN, "plain.yml": PLAIN})
-
-
-@pytest.fixture
-def tab(browser: Any) -> Iterator[Any]:
-    """A page under the UI's CSP (not bypassed) that fails the test on any console error
-    (a failed load, a CSP refusal, an invalid pattern attribute …) or uncaught exception."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(20_000)
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"{m.type}: {m.text}") if m.type == "error" else None)
-    page.on("pageerror", lambda err: problems.append(f"pageerror: {err}"))
-    try:
-        yield page
-    finally:
-        context.close()
-    assert not problems, f"console errors: {problems}"
 
 
 def _set_text(page: Any, text: str) -> None:
