@@ -141,15 +141,19 @@ def random_port() -> int:
 
 def current_each_output(outputs: Any, context: Any) -> Any:
     """Kestra's currentEachOutput(outputs.t): t's output for the current value of each
-    enclosing ForEach (outermost first), then of this task run."""
+    enclosing ForEach (outermost first), then of this task run. A level whose value is
+    not a key is passed over (a parent may carry this task run's own value)."""
     if not isinstance(outputs, dict):
         raise EvalError("currentEachOutput: the argument must be a map of outputs (outputs.<task>)")
     values = [p.get("taskrun", {}).get("value") for p in reversed(context.get("parents") or [])
-              if isinstance(p, dict)]
-    for value in (*values, (context.get("taskrun") or {}).get("value")):
-        if not isinstance(outputs, dict) or value not in outputs:
-            raise EvalError(f"currentEachOutput: no output for the value {value!r}")
-        outputs = outputs[value]
+              if isinstance(p, dict) and isinstance(p.get("taskrun"), dict)]
+    values.append((context.get("taskrun") or {}).get("value"))
+    found = False
+    for value in values:
+        if isinstance(outputs, dict) and isinstance(value, str) and value in outputs:
+            outputs, found = outputs[value], True
+    if not found:
+        raise EvalError(f"currentEachOutput: no output for the current value {values[-1]!r}")
     return outputs
 
 

@@ -257,3 +257,46 @@ def test_statement_tags_inside_task_properties(tmp_path: Path) -> None:
         ''')
     assert final(execution, "last_is_2023") == "SUCCESS"
     assert runs(execution, "listed")[0]["outputs"]["value"] == "2020, 2021, 2022, 2023 | {{ not rendered }}"
+
+
+def test_current_each_output_flow(tmp_path: Path) -> None:
+    # EXPRESSIONS#currenteachoutput, the page's flow (with the id and namespace it leaves out)
+    harness = Harness(tmp_path)
+    execution = harness.run('''
+        id: current_each_output
+        namespace: company.team
+
+        tasks:
+          - id: each
+            type: io.kestra.plugin.core.flow.EachSequential
+            tasks:
+              - id: first
+                type: io.kestra.plugin.core.debug.Return
+                format: "{{task.id}}"
+              - id: second
+                type: io.kestra.plugin.core.debug.Return
+                format: "{{ currentEachOutput(outputs.first).value }}"
+            value: ["value 1", "value 2", "value 3"]
+        ''')
+    assert final(execution, "each") == "SUCCESS"
+    assert [run["outputs"]["value"] for run in runs(execution, "second")] == ["first"] * 3
+
+
+def test_current_each_output_picks_the_current_value(tmp_path: Path) -> None:
+    harness = Harness(tmp_path)
+    execution = harness.run('''
+        id: current_each_value
+        namespace: company.team
+        tasks:
+          - id: each
+            type: io.kestra.plugin.core.flow.ForEach
+            values: ["a", "b"]
+            tasks:
+              - id: first
+                type: io.kestra.plugin.core.debug.Return
+                format: "got {{ taskrun.value }}"
+              - id: second
+                type: io.kestra.plugin.core.debug.Return
+                format: "{{ currentEachOutput(outputs.first).value }}"
+        ''')
+    assert [run["outputs"]["value"] for run in runs(execution, "second")] == ["got a", "got b"]
