@@ -300,3 +300,76 @@ def test_current_each_output_picks_the_current_value(tmp_path: Path) -> None:
                 format: "{{ currentEachOutput(outputs.first).value }}"
         ''')
     assert [run["outputs"]["value"] for run in runs(execution, "second")] == ["got a", "got b"]
+
+
+def test_render_string_concatenation_flow(tmp_path: Path) -> None:
+    # https://kestra.io/docs/expressions/function#render ("String concatenation"), as the page
+    # writes it; run by hand, so trigger.date is undefined and `??` falls back to the input
+    harness = Harness(tmp_path)
+    execution = harness.run('''
+        id: pebble_string_concatenation
+        namespace: company.team
+
+        inputs:
+          - id: date
+            type: DATETIME
+            defaults: 2024-02-24T22:00:00.000Z
+
+          - id: user
+            type: STRING
+            defaults: Rick
+
+        variables:
+          day_of_week: "{{ trigger.date ?? inputs.date | date('EEEE') }}"
+          full_date: "{{ vars.day_of_week }}, the {{ trigger.date ?? inputs.date | date('yyyy-MM-dd') }}"
+          full_date_concat: "{{ vars.day_of_week ~ ', the ' ~ (trigger.date ?? inputs.date | date('yyyy-MM-dd')) }}"
+          greeting_concat: "{{'Hello, ' ~ inputs.user ~ ' on ' ~ vars.full_date }}"
+          greeting_brackets: "Hello, {{ inputs.user }} on {{ vars.full_date }}"
+
+        tasks:
+          - id: not-rendered
+            type: io.kestra.plugin.core.log.Log
+            message: |
+             Concat: {{ vars.greeting_concat }}
+             Brackets: {{ vars.greeting_brackets }}
+             Full date: {{ vars.full_date }}
+             Full date concat: {{ vars.full_date_concat }}
+
+          - id: rendered-recursively
+            type: io.kestra.plugin.core.log.Log
+            message: |
+             Concat: {{ render(vars.greeting_concat) }}
+             Brackets: {{ render(vars.greeting_brackets) }}
+             Full date: {{ render(vars.full_date) }}
+             Full date concat: {{ render(vars.full_date_concat) }}
+
+          - id: rendered-once
+            type: io.kestra.plugin.core.log.Log
+            message: |
+             Concat: {{ render(vars.greeting_concat, recursive=false) }}
+             Brackets: {{ render(vars.greeting_brackets, recursive=false) }}
+             Full date: {{ render(vars.full_date, recursive=false) }}
+             Full date concat: {{ render(vars.full_date_concat, recursive=false) }}
+
+        triggers:
+          - id: schedule
+            type: io.kestra.plugin.core.trigger.Schedule
+            cron: "* * * * *"
+        ''')  # noqa: E501 - the page's lines as they are
+    assert final(execution, "rendered-once") == "SUCCESS"
+    date = "trigger.date ?? inputs.date | date('yyyy-MM-dd')"
+    logs = [harness.logs(task)[0].strip()
+            for task in ("not-rendered", "rendered-recursively", "rendered-once")]
+    assert logs == [
+        "Concat: {{'Hello, ' ~ inputs.user ~ ' on ' ~ vars.full_date }}\n"
+        "Brackets: Hello, {{ inputs.user }} on {{ vars.full_date }}\n"
+        f"Full date: {{{{ vars.day_of_week }}}}, the {{{{ {date} }}}}\n"
+        f"Full date concat: {{{{ vars.day_of_week ~ ', the ' ~ ({date}) }}}}",
+        "Concat: Hello, Rick on Saturday, the 2024-02-24\n"
+        "Brackets: Hello, Rick on Saturday, the 2024-02-24\n"
+        "Full date: Saturday, the 2024-02-24\n"
+        "Full date concat: Saturday, the 2024-02-24",
+        f"Concat: Hello, Rick on {{{{ vars.day_of_week }}}}, the {{{{ {date} }}}}\n"
+        f"Brackets: Hello, Rick on {{{{ vars.day_of_week }}}}, the {{{{ {date} }}}}\n"
+        "Full date: {{ trigger.date ?? inputs.date | date('EEEE') }}, the 2024-02-24\n"
+        "Full date concat: {{ trigger.date ?? inputs.date | date('EEEE') }}, the 2024-02-24"]
