@@ -15,17 +15,20 @@
             - {namespace: demo, flowId: build, states: [SUCCESS]}
 
 Supported conditions: ExecutionStatus (in / notIn), ExecutionFlow (namespace, flowId),
-ExecutionNamespace (namespace, comparison EQUALS | PREFIX | SUFFIX, or prefix: true).
+ExecutionNamespace (namespace, comparison EQUALS | PREFIX | SUFFIX, or prefix: true), and
+the others runner.conditions judges (Expression, ExecutionOutputs, Or, Not, DayWeek …).
 Anything else makes the trigger not fire (say so in the log), never fire by mistake.
 A flow's own end never triggers itself.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from runner.conditions import judge
 from runner.events import State
 from runner.model import Flow, Trigger
 
@@ -77,7 +80,7 @@ def _condition(condition: Mapping[str, Any], done: Finished) -> tuple[bool, str 
                  "PREFIX": done.namespace.startswith(namespace),
                  "SUFFIX": done.namespace.endswith(namespace)}.get(comparison)
         return (bool(holds), None if holds is not None else f"unknown comparison {comparison}")
-    return False, f"condition type {condition.get('type')} is not supported"
+    return judge(condition, done.variables(), dt.datetime.now(dt.UTC))  # runner.conditions
 
 
 def decide(flow: Flow, trigger: Trigger, done: Finished) -> tuple[bool, list[str]]:

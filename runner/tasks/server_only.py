@@ -5,8 +5,6 @@ conditions: the ones the server evaluates, and the others (the trigger never fir
 
 from __future__ import annotations
 
-from typing import Any
-
 from runner.tasks.registry import TypeDef, validated_only
 
 CORE = "io.kestra.plugin.core"
@@ -53,25 +51,37 @@ TRIGGERS = (
                    ("dates",)),
 )
 
-# conditions of a Flow trigger: these three the server evaluates (webhooks/flow_triggers.py)
-_EVALUATED: dict[str, tuple[str, dict[str, Any]]] = {
-    "ExecutionStatus": ("the upstream execution's state is in `in` and not in `notIn`",
-                        {"in": _STATES, "notIn": _STATES}),
-    "ExecutionFlow": ("the upstream execution is of namespace/flowId",
-                      {"namespace": _STR, "flowId": _STR}),
-    "ExecutionNamespace": ("the upstream execution's namespace EQUALS, has the PREFIX or SUFFIX",
-                           {"namespace": _STR, "prefix": {"type": "boolean"},
-                            "comparison": {"type": "string",
-                                           "enum": ["EQUALS", "PREFIX", "SUFFIX"]}}),
+# conditions of a Flow trigger: the server judges them with runner.conditions
+_CONDITIONS = {
+    "DateTimeBetween": "now (or `date`) is between `after` and `before`",
+    "DayWeek": "now (or `date`) is a `dayOfWeek`",
+    "DayWeekInMonth": "now (or `date`) is the FIRST … FOURTH or LAST `dayOfWeek` of its month",
+    "ExecutionFlow": "the upstream execution is of namespace/flowId",
+    "ExecutionLabels": "the upstream execution has these labels",
+    "ExecutionNamespace": "the upstream execution's namespace EQUALS, has the PREFIX or SUFFIX",
+    "ExecutionOutputs": "the expression on the upstream's outputs is true",
+    "ExecutionStatus": "the upstream execution's state is in `in` and not in `notIn`",
+    "Expression": "the expression (flow, execution, trigger of the upstream) is true",
+    "FlowCondition": "deprecated: as ExecutionFlow",
+    "FlowNamespaceCondition": "deprecated: as ExecutionNamespace",
+    "HasRetryAttempt": "",
+    "MultipleCondition": "",
+    "Not": "none of `conditions` holds",
+    "Or": "one of `conditions` holds",
+    "PublicHoliday": "",
+    "TimeBetween": "the time of day is between `after` and `before`",
+    "Weekend": "now (or `date`) is a Saturday or a Sunday",
 }
-_NOT_EVALUATED = ("DateTimeBetween", "DayWeek", "DayWeekInMonth", "ExecutionLabels",
-                  "ExecutionOutputs", "Expression", "FlowCondition", "FlowNamespaceCondition",
-                  "HasRetryAttempt", "MultipleCondition", "Not", "Or", "PublicHoliday",
-                  "TimeBetween", "Weekend")
-_NEVER_FIRES = ("the server's Flow trigger does not evaluate it: a trigger with it never fires "
-                "(the server logs why); use preconditions or ExecutionStatus/ExecutionFlow/"
-                "ExecutionNamespace")
+_NOT_JUDGED = {
+    "HasRetryAttempt": "it needs the upstream execution's task runs, which a Flow trigger does "
+                       "not receive here: the trigger never fires (the server logs why)",
+    "MultipleCondition": "a time window over several flows is not kept: the trigger never fires "
+                         "(the server logs why); use preconditions with one upstream flow",
+    "PublicHoliday": "no holiday calendar here: the trigger never fires (the server logs why); "
+                     "use DayWeek / DateTimeBetween",
+}
 _LEGACY_CONDITION = "io.kestra.core.models.conditions.types"
+
 
 def _condition_aliases(name: str) -> tuple[str, ...]:
     """Kestra's earlier names of a condition: `…conditions.types.XCondition`, then
@@ -81,13 +91,12 @@ def _condition_aliases(name: str) -> tuple[str, ...]:
     return (f"{_LEGACY_CONDITION}.{name}Condition", f"{CORE}.condition.{name}Condition")
 
 
-CONDITIONS = (
-    *(TypeDef(name=f"{CORE}.condition.{name}", kind="condition", title=title,
-              properties=properties, aliases=_condition_aliases(name))
-      for name, (title, properties) in _EVALUATED.items()),
-    *(validated_only(f"{CORE}.condition.{name}", "condition", f"Flow-trigger condition {name}",
-                     _NEVER_FIRES, aliases=_condition_aliases(name))
-      for name in _NOT_EVALUATED),
-)
+CONDITIONS = tuple(
+    validated_only(f"{CORE}.condition.{name}", "condition", f"Flow-trigger condition {name}",
+                   _NOT_JUDGED[name], aliases=_condition_aliases(name))
+    if name in _NOT_JUDGED else
+    TypeDef(name=f"{CORE}.condition.{name}", kind="condition", title=title,
+            aliases=_condition_aliases(name))
+    for name, title in _CONDITIONS.items())
 
 TYPES = (*TASKS, *TRIGGERS, *CONDITIONS)

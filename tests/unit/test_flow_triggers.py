@@ -66,7 +66,7 @@ def test_a_flow_never_triggers_itself_and_running_states_never_fire() -> None:
 
 def test_unsupported_conditions_do_not_fire_and_say_why() -> None:
     flow = listener("            conditions:\n"
-                    "              - type: io.kestra.plugin.core.condition.Expression\n"
-                    "                expression: \"{{ true }}\"\n")
+                    "              - type: io.kestra.plugin.core.condition.PublicHoliday\n"
+                    "                country: FR\n")
     fires, notes = decide(flow, flow.triggers[0], BUILD_OK)  # type: ignore[attr-defined]
     assert not fires and "not supported" in notes[0]
