@@ -24,6 +24,7 @@ OWNERS: dict[str, str | tuple[str, ...]] = {
     "croniter": "runner/cron.py",
     "jinja2": "runner/expressions/",
     "jq": "runner/expressions/jq_worker.py",  # libjq runs only in its bounded worker process
+    "re2": "runner/expressions/regex.py",
     "flask": "webhooks/app.py",
     "pygit2": "runner/history/gitstore.py",
     "psycopg": "runner/extras/postgres.py",

@@ -22,6 +22,7 @@ from typing import Any
 from runner.expressions import formats, jq
 from runner.expressions.dates import DATE_FILTERS
 from runner.expressions.errors import EvalError
+from runner.expressions.regex import REGEX_FILTERS
 from runner.expressions.rewrite import REWRITE_FILTERS, strings
 from runner.expressions.runtime import (
     fits,
@@ -356,3 +357,4 @@ FILTERS["yaml"] = lambda value: formats.to_yaml(value)
 FILTERS["toIon"] = lambda value: formats.to_ion(value)
 FILTERS.update(DATE_FILTERS)
 FILTERS.update(REWRITE_FILTERS)
+FILTERS.update(REGEX_FILTERS)
