@@ -14,7 +14,6 @@ from typing import Any
 import re2  # type: ignore[import-untyped]
 
 from runner.expressions.errors import EvalError
-from runner.expressions.rewrite import strings
 from runner.expressions.runtime import MAX_STRING, fits, poll, to_text
 
 _OPTIONS = re2.Options()
@@ -24,8 +23,15 @@ _JAVA_GROUP = re.compile(r"\\(.)|\$(\d+)|\$\{([A-Za-z][A-Za-z0-9]*)\}|(\$)", re.
 MAX_PATTERN = 10_000
 
 
+def strings(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A filter on text: null passes through, anything else is printed first."""
+    def apply(value: Any, *args: Any, **named: Any) -> Any:
+        return None if value is None else fn(to_text(value), *args, **named)
+    return apply
+
+
 @lru_cache(maxsize=256)
-def _compile(pattern: str) -> Any:
+def compile_pattern(pattern: str) -> Any:
     if len(pattern) > MAX_PATTERN:
         raise EvalError(f"a regular expression is longer than {MAX_PATTERN} characters")
     try:
@@ -38,7 +44,7 @@ def _compile(pattern: str) -> Any:
 def _regex(regex: Any, name: str) -> Any:
     if regex is None:
         raise EvalError(f"{name}: the argument 'regex' is required")
-    return _compile(to_text(regex))
+    return compile_pattern(to_text(regex))
 
 
 def regex_match(value: Any, regex: Any = None) -> bool:

@@ -3,16 +3,16 @@
 Each computes the size of its result from its operands' lengths and refuses it
 before building it (`'x' | indent(10**9)` must not allocate gigabytes first);
 the ones that walk lists and maps count what they copy. Regular expressions
-are restricted to shapes that cannot backtrack badly.
+run on RE2 (regex.py), in time linear in the text.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from runner.expressions.errors import EvalError
+from runner.expressions.regex import compile_pattern
 from runner.expressions.runtime import (
     MAX_STRING,
     MAX_VALUE_CHARS,
@@ -82,7 +82,7 @@ def _replace(value: Any, replace_pairs: Any = None, regexp: Any = False) -> Any:
     if not isinstance(replace_pairs, Mapping):
         raise EvalError("replace: the argument must be a map like {'old': 'new'}")
     pairs = [(to_text(k), to_text(v)) for k, v in replace_pairs.items()]
-    compiled = [(safe_regex(k), v) for k, v in pairs] if regexp else []
+    compiled = [(compile_pattern(k), v) for k, v in pairs] if regexp else []
 
     def one(text: str) -> str:
         if regexp:
@@ -92,7 +92,7 @@ def _replace(value: Any, replace_pairs: Any = None, regexp: Any = False) -> Any:
                     poll(matches)
                 if len(text) + matches * len(new) > MAX_STRING:
                     raise EvalError("replace: the result is too long")
-                text = pattern.sub(lambda _m, n=new: n, text)  # type: ignore[misc]
+                text = pattern.sub(lambda _m, n=new: n, text)
             return text
         for old, new in pairs:
             if old and (text.count(old) * max(0, len(new) - len(old)) + len(text)) > MAX_STRING:
@@ -102,32 +102,23 @@ def _replace(value: Any, replace_pairs: Any = None, regexp: Any = False) -> Any:
     return _walkstrings(value, one, "replace")
 
 
-_META = set(".^$*+?{}[]\\|()")
-
-
-def safe_regex(pattern: str) -> re.Pattern[str]:
-    """Only regular expressions that cannot backtrack badly: no groups or
-    alternation, at most one quantifier and only on the last element."""
-    if len(pattern) == 2 and pattern[0] == "\\" and not pattern[1].isalnum():
-        return re.compile(re.escape(pattern[1]))
-    if not any(ch in _META for ch in pattern):
-        return re.compile(re.escape(pattern))
-    body = re.sub(r"\\.", "e", re.sub(r"\[(?:\\.|[^\]\\])*\]", "c", pattern))
-    quantifiers = [i for i, ch in enumerate(body) if ch in "*+?"]
-    if any(ch in "(){}|" for ch in body) or len(quantifiers) > 1 or \
-            (quantifiers and quantifiers[0] != len(body) - 1):
-        raise EvalError(f"regular expression '{pattern}' is not supported (too complex to run safely)")
-    try:
-        return re.compile(pattern)
-    except re.error as err:
-        raise EvalError(f"invalid regular expression '{pattern}': {err}") from None
-
-
 @_register("split")
 @strings
 def _split(text: str, delimiter: Any, limit: int = 0) -> list[str]:
-    pattern = safe_regex(to_text(delimiter))
-    parts = pattern.split(text, maxsplit=limit - 1 if limit > 0 else 0)
+    """Java's String.split: a positive limit caps the parts, 0 drops trailing empty ones,
+    a zero-width match at the start makes no empty first part, groups are not returned."""
+    pattern = compile_pattern(to_text(delimiter))
+    parts: list[str] = []
+    last = 0
+    for count, match in enumerate(pattern.finditer(text), 1):
+        poll(count)
+        if 0 < limit <= len(parts) + 1:
+            break
+        if match.end() == 0:
+            continue
+        parts.append(text[last:match.start()])
+        last = match.end()
+    parts.append(text[last:])
     if limit == 0:
         while parts and parts[-1] == "":
             parts.pop()

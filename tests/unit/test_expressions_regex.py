@@ -64,3 +64,27 @@ def test_a_literal_pattern_replaces_like_str_replace(text: str, old: str, new: s
     assert render("{{ t | regexReplace(regex=o, replacement=n) }}", t=text, o=re.escape(old),
                   n=java_new) == text.replace(old, new)
     assert render("{{ t | regexMatch(regex=o) }}", t=text, o=re.escape(old)) == str(old in text).lower()
+
+
+@pytest.mark.parametrize(("template", "expected"), [
+    # Java's String.split, which Pebble's split filter calls (its regex is RE2 here)
+    ('{{ "a , b,c" | split("\\s*,\\s*") }}', '["a","b","c"]'),
+    ('{{ "abc" | split("") }}', '["a","b","c"]'),
+    ('{{ "a(,)b" | split("(,)") }}', '["a(",")b"]'),  # groups are not returned
+    ('{{ "a,b,," | split(",") }}', '["a","b"]'),
+    ('{{ "a,b,," | split(",", -1) }}', '["a","b","",""]'),
+    ('{{ ",a" | split(",") }}', '["","a"]'),
+    ('{{ "a1b22c" | replace({"[0-9]+": "#"}, regexp=true) }}', "a#b#c"),
+])
+def test_split_and_replace_follow_java(template: str, expected: str) -> None:
+    assert render(template) == expected
+
+
+@settings(max_examples=150)
+@given(st.lists(st.text("abc ", max_size=4), min_size=1, max_size=6))
+def test_split_undoes_join(parts: list[str]) -> None:
+    joined = ",".join(parts)
+    expected = list(parts)
+    while expected and expected[-1] == "":
+        expected.pop()
+    assert render("{{ t | split(',') | toJson }}", t=joined) == render("{{ e | toJson }}", e=expected)
