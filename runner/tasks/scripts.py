@@ -1,4 +1,6 @@
-"""Script tasks (shell, python, node): commands or a script, in a container or on the host.
+"""Script tasks (shell, python, node, and Kestra's other script families: ruby, r, julia, go,
+perl, php, lua, powershell, deno, bun, jbang, groovy): commands or a script, in a container
+(the family's image by default) or on the host.
 
 Output protocol (Kestra): a stdout line `::{"outputs":{...}}::` sets outputs and
 `::{"logs":[{"level":"INFO","message":"..."}]}::` adds log lines.
@@ -10,6 +12,7 @@ import json
 import re
 import shlex
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from runner.tasks.containers import DOCKER_RUNNER, PROCESS_RUNNER, container_opt
 from runner.tasks.files import collect_output_files, copy_namespace_files, write_input_files
 from runner.tasks.registry import TypeDef
 
+_POSIX_SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh", "ksh"})
 _OUTPUT_LINE = re.compile(r"^::(\{.*\})::\s*$")
 _STRINGS = {"type": "array", "items": {"type": "string"}}
 _STRING_OR_STRINGS = {"anyOf": [{"type": "string"}, _STRINGS]}
@@ -70,8 +74,9 @@ def _execute(task: Task, ctx: TaskContext, body: list[str], default_image: str) 
     copy_namespace_files(props, ctx)
     write_input_files(props, ctx)
     before = [str(c) for c in ctx.render(props.get("beforeCommands") or [])]
-    prologue = ["set -e"] if props.get("failFast", True) else []
     interpreter = [str(p) for p in props.get("interpreter") or ["/bin/sh", "-c"]]
+    shell = Path(interpreter[0]).name in _POSIX_SHELLS  # `set -e` means nothing to pwsh
+    prologue = ["set -e"] if props.get("failFast", True) and shell else []
     env = {str(k): str(v) for k, v in ctx.render(props.get("env") or {}).items()}
     container = None
     if ctx.containers and (ctx.untrusted or wants_container(props)):
@@ -119,10 +124,12 @@ def _legacy_image(props: Mapping[str, Any]) -> str | None:
     return str(docker["image"]) if isinstance(docker, dict) and "image" in docker else None
 
 
-def _commands(default_image: str) -> Any:
+def _commands(default_image: str, interpreter: tuple[str, ...] = ()) -> Any:
     def run(task: Task, ctx: TaskContext) -> Outcome:
         commands = ctx.render(task.props["commands"])
         body = [commands] if isinstance(commands, str) else [str(c) for c in commands]
+        if interpreter and "interpreter" not in task.props:  # PowerShell's commands are not sh
+            task = replace(task, props={**task.props, "interpreter": list(interpreter)})
         return _execute(task, ctx, body, default_image)
     return run
 
@@ -142,7 +149,20 @@ _FAMILIES = {
     "shell": ("ubuntu", ".sh", "/bin/sh"),
     "python": ("python:3.11-slim", ".py", _PYTHON),
     "node": ("node", ".js", "node"),
+    "ruby": ("ruby", ".rb", "ruby"),
+    "r": ("r-base", ".R", "Rscript"),
+    "julia": ("julia", ".jl", "julia"),
+    "go": ("golang", ".go", "go run"),
+    "perl": ("perl", ".pl", "perl"),
+    "php": ("php", ".php", "php"),
+    "lua": ("nickblah/lua", ".lua", "lua"),
+    "powershell": ("mcr.microsoft.com/powershell", ".ps1", "pwsh -NoProfile -File"),
+    "deno": ("denoland/deno", ".ts", "deno run --allow-all"),
+    "bun": ("oven/bun", ".ts", "bun run"),
+    "jbang": ("jbangdev/jbang-action", ".java", "jbang"),
+    "groovy": ("groovy", ".groovy", "groovy"),
 }
+_INTERPRETERS = {"powershell": ("pwsh", "-NoProfile", "-NonInteractive", "-Command")}
 
 
 def _family_types() -> list[TypeDef]:
@@ -153,7 +173,7 @@ def _family_types() -> list[TypeDef]:
             name=f"{base}.Commands", kind="task",
             title=f"Run {family} commands, in a container ({image} by default) or on the host",
             properties={**COMMON, "commands": {**_STRING_OR_STRINGS}},
-            required=("commands",), run=_commands(image),
+            required=("commands",), run=_commands(image, _INTERPRETERS.get(family, ())),
             aliases=("io.kestra.core.tasks.scripts.Bash",) if family == "shell" else (),
         ))
         defs.append(TypeDef(
