@@ -41,6 +41,7 @@ JQ_MEMORY_MIB = 512  # address space of a worker process
 MAX_PROGRAM = 10_000  # characters of one jq program
 MAX_RESULTS = 100_000
 MAX_WORKERS = 4
+RECYCLE_AFTER = 1 << 20  # characters of a request after which its worker is not reused
 _WORKER = Path(__file__).with_name("jq_worker.py")
 _PATH = re.compile(r'\.(?:[A-Za-z_]\w*)?(?:\.[A-Za-z_]\w*|\[[0-9]{1,9}\]|\["[^"\\]*"\])*', re.ASCII)
 _STEP = re.compile(r'\.?([A-Za-z_]\w*)|\[([0-9]+)\]|\["([^"\\]*)"\]', re.ASCII)
@@ -221,7 +222,8 @@ def _libjq(expression: str, value: Any) -> list[Any]:
     healthy = False
     try:
         reply = worker.ask(request.encode(), deadline)
-        healthy = "oom" not in reply  # after a MemoryError, start afresh
+        # after a MemoryError, or a large input (whose memory the worker keeps), start afresh
+        healthy = "oom" not in reply and len(request) <= RECYCLE_AFTER
     finally:
         pool.give(worker, healthy)
     if "error" in reply:

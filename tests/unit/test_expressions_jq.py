@@ -194,3 +194,15 @@ def test_a_worker_started_past_descriptor_1024_still_answers() -> None:
         for fd in held:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_worker_that_read_a_large_input_is_not_kept() -> None:
+    pool = jq_module._current_pool()
+    pool.close()
+    assert render("{{ 1 | jq('. + 1') | first }}") == "2"
+    kept = list(pool.idle)
+    assert len(kept) == 1
+    rows = [{"id": i, "name": "x" * 100} for i in range(20_000)]  # about 2.4 MB of JSON
+    assert render("{{ rows | jq('map(.id) | add') | first }}", rows=rows) == str(sum(range(20_000)))
+    assert all(worker.proc.poll() is None for worker in pool.idle)
+    assert kept[0] not in pool.idle and kept[0].proc.poll() is not None
