@@ -30,7 +30,8 @@ def render(template: str, **context: Any) -> str:
 
 
 @pytest.mark.parametrize(("template", "expected"), [
-    # https://kestra.io/docs/expressions/filter/json#jq
+    # https://kestra.io/docs/expressions/filter/json#jq (the page prints '[1, 2, 3]' here, but
+    # its own rule, "always return an array of result", and Kestra's JqFilter give a list of one)
     ("{{ [1, 2, 3] | jq('.') }}", "[[1,2,3]]"),
     ("{{ [1, 2, 3] | jq('.[0]') | first }}", "1"),
     # https://kestra.io/docs/expressions/filter/json ("Manipulating JSON payload": Total score: 431)
