@@ -3,8 +3,9 @@
 A FILE input whose default is not a file URI, an ARRAY input of ARRAYs, a
 flowable task inside a WorkingDirectory (its children share one directory, so
 they must be runnable tasks), Enterprise-only properties such as
-`workerGroup`; and a retry `behavior` this runner honours differently
-(a warning). Findings are data; the caller positions and reports them.
+`workerGroup`; and what this runner honours differently (a warning): a retry
+`behavior` of CREATE_NEW_EXECUTION, a Schedule's `conditions`. Findings are data; the
+caller positions and reports them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from runner.tasks.registry import Registry
 from runner.yamlsource import Path
 
 WORKING_DIRECTORY = "io.kestra.plugin.core.flow.WorkingDirectory"
+SCHEDULES = frozenset({"io.kestra.plugin.core.trigger.Schedule",
+                       "io.kestra.core.models.triggers.types.Schedule"})
 # flow tasks that are not runnable in Kestra (they pause, or start executions) though they
 # hold no child task list here
 NOT_RUNNABLE = frozenset(f"io.kestra.plugin.core.flow.{name}" for name in (
@@ -52,6 +55,7 @@ def check(flow: dict[str, Any], tasks: Iterable[tuple[Path, dict[str, Any]]],
     for index, trigger in enumerate(flow.get("triggers") or []):
         if isinstance(trigger, dict):
             found += _enterprise(trigger, ("triggers", index))
+            found += _schedule_conditions(trigger, ("triggers", index))
     found += _retry(flow.get("retry"), ("retry",))
     return found
 
@@ -98,6 +102,14 @@ def _retry(retry: Any, path: Path) -> Iterator[Finding]:
         yield Finding((*path, "behavior"), Severity.WARNING, "runs-differently",
                       "retry behavior CREATE_NEW_EXECUTION runs as RETRY_FAILED_TASK here: the "
                       "failed task is retried inside the same execution, which keeps its id", True)
+
+
+def _schedule_conditions(trigger: dict[str, Any], path: Path) -> Iterator[Finding]:
+    if trigger.get("type") in SCHEDULES and trigger.get("conditions"):
+        yield Finding((*path, "conditions"), Severity.WARNING, "runs-differently",
+                      "the server does not evaluate a Schedule's conditions: it fires at every "
+                      "cron tick; put the condition in the cron expression, or in a first task "
+                      "(execution.Exit with a condition)")
 
 
 def _working_directory(task: dict[str, Any], path: Path, registry: Registry) -> Iterator[Finding]:

@@ -140,3 +140,19 @@ def test_create_new_execution_retry_warns_how_it_runs() -> None:
     """)
     assert [(d.severity, d.code, d.line) for d in diagnostics] == [
         (Severity.WARNING, "runs-differently", 11)]
+
+
+def test_schedule_conditions_warn_that_the_server_does_not_evaluate_them() -> None:
+    diagnostics = lint("""
+        tasks:
+          - {id: l, type: io.kestra.plugin.core.log.Log, message: x}
+        triggers:
+          - id: weekdays
+            type: io.kestra.plugin.core.trigger.Schedule
+            cron: "0 9 * * *"
+            conditions:
+              - type: io.kestra.plugin.core.condition.Weekend
+    """)
+    assert [(d.severity, d.code, d.line) for d in diagnostics] == [
+        (Severity.WARNING, "runs-differently", 9)]
+    assert "fires at every cron tick" in diagnostics[0].message
