@@ -49,6 +49,7 @@ def check(flow: dict[str, Any], tasks: Iterable[tuple[Path, dict[str, Any]]],
     found = list(_inputs(flow.get("inputs")))
     for path, task in tasks:
         found += _enterprise(task, path)
+        found += _validated_only(task, path, "task", registry)
         found += _retry(task.get("retry"), (*path, "retry"))
         if _type_of(task, registry) == WORKING_DIRECTORY:
             found += _working_directory(task, path, registry)
@@ -56,6 +57,7 @@ def check(flow: dict[str, Any], tasks: Iterable[tuple[Path, dict[str, Any]]],
         if isinstance(trigger, dict):
             found += _enterprise(trigger, ("triggers", index))
             found += _schedule_conditions(trigger, ("triggers", index))
+            found += _validated_only(trigger, ("triggers", index), "trigger", registry)
     found += _retry(flow.get("retry"), ("retry",))
     return found
 
@@ -102,6 +104,17 @@ def _retry(retry: Any, path: Path) -> Iterator[Finding]:
         yield Finding((*path, "behavior"), Severity.WARNING, "runs-differently",
                       "retry behavior CREATE_NEW_EXECUTION runs as RETRY_FAILED_TASK here: the "
                       "failed task is retried inside the same execution, which keeps its id", True)
+
+
+def _validated_only(item: dict[str, Any], path: Path, kind: str,
+                    registry: Registry) -> Iterator[Finding]:
+    """A type Kestra's server provides that this runner accepts but does not run."""
+    name = item.get("type")
+    resolved = registry.resolve(name, kind) if isinstance(name, str) else None
+    if resolved is not None and resolved.typedef.unsupported:
+        what = "fails when it runs" if kind == "task" else "never fires"
+        yield Finding((*path, "type"), Severity.WARNING, "validated-only",
+                      f"{name} {what} here: {resolved.typedef.unsupported}", True)
 
 
 def _schedule_conditions(trigger: dict[str, Any], path: Path) -> Iterator[Finding]:

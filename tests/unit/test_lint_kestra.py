@@ -156,3 +156,17 @@ def test_schedule_conditions_warn_that_the_server_does_not_evaluate_them() -> No
     assert [(d.severity, d.code, d.line) for d in diagnostics] == [
         (Severity.WARNING, "runs-differently", 9)]
     assert "fires at every cron tick" in diagnostics[0].message
+
+
+def test_a_validated_only_type_is_accepted_with_a_warning_saying_why() -> None:
+    diagnostics = lint("""
+        tasks:
+          - id: toggle
+            type: io.kestra.plugin.core.trigger.Toggle
+            trigger: nightly
+            enabled: false
+    """)
+    assert [(d.severity, d.code, d.line, d.column) for d in diagnostics] == [
+        (Severity.WARNING, "validated-only", 5, 11)]
+    assert "fails when it runs here" in diagnostics[0].message
+    assert "disabled:" in diagnostics[0].message
