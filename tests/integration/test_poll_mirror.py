@@ -13,6 +13,8 @@ import pytest
 from tests.conftest import Server
 from tests.integration.test_hooks import FLOW, commit, executions_after, git
 from tests.waiting import wait_until
+from webhooks.inbox import CLAIMED, PENDING, Inbox
+from webhooks.queue import RunQueue
 
 
 @pytest.fixture
@@ -43,21 +45,46 @@ def server(tmp_path: Path, remote: tuple[Path, Path]) -> Iterator[str]:
         server.stop()
 
 
-def _recorded(state: Path) -> bool:
-    """Whether the poller has stored the refs of octo/app (its first round is done)."""
+def _polled_refs(state: Path) -> dict[str, str]:
+    """The refs of octo/app as the poller last stored them (empty before its first round)."""
     if not state.exists():
-        return False
+        return {}
     db = sqlite3.connect(f"file:{state}?mode=ro", uri=True)
     try:
-        return bool(db.execute("SELECT count(*) FROM refs WHERE repo = 'octo/app'").fetchone()[0])
+        return dict(db.execute("SELECT ref, sha FROM refs WHERE repo = 'octo/app'").fetchall())
     except sqlite3.OperationalError:  # the table is not created yet, or the writer holds a lock
-        return False
+        return {}
     finally:
         db.close()
 
 
-def test_pushes_to_the_remote_start_runs_in_poll_mode(server: str,
-                                                      remote: tuple[Path, Path]) -> None:
+def _recorded(state: Path) -> bool:
+    """Whether the poller has stored the refs of octo/app (its first round is done)."""
+    return bool(_polled_refs(state))
+
+
+def handled(data: Path, ref: str, sha: str) -> bool:
+    """Whether a poll round has seen `ref` at `sha` and the dispatcher has handled what that
+    round stored (so a run it called for is in the run queue by now): an event to wait for
+    before saying that a push ran nothing, where sleeping "a few poll rounds" is a guess."""
+    if _polled_refs(data / "poll.sqlite3").get(ref) != sha:  # events are stored before the refs
+        return False
+    inbox = Inbox(data / "inbox.sqlite3")
+    try:
+        counts = inbox.counts()
+    finally:
+        inbox.close()
+    return not counts.get(PENDING) and not counts.get(CLAIMED)
+
+
+def queued_runs(data: Path) -> int:
+    """How many runs the dispatcher has put in the durable run queue, whatever their state."""
+    queue = RunQueue(data / "runs.sqlite3")
+    return sum(queue.counts().values())
+
+
+def test_pushes_to_the_remote_start_runs_in_poll_mode(server: str, remote: tuple[Path, Path],
+                                                      tmp_path: Path) -> None:
     _, work = remote
     assert executions_after(server, 0, settle=0.5) == []  # nothing runs for what was there
     change = commit(work, "src/app.txt", "v2", "change")
@@ -67,9 +94,11 @@ def test_pushes_to_the_remote_start_runs_in_poll_mode(server: str,
     outputs = {tr["taskId"]: tr["outputs"] for tr in runs[0]["taskRunList"]}
     assert outputs["which"]["value"] == f"{change} main"
     git(work, "checkout", "-q", "-b", "feature")
-    commit(work, "src/app.txt", "v3", "feature work")
+    feature = commit(work, "src/app.txt", "v3", "feature work")
     git(work, "push", "-q", "origin", "feature")
-    assert len(executions_after(server, 1)) == 1  # branches: [main] filters the feature push
+    wait_until(lambda: handled(tmp_path / "data", "refs/heads/feature", feature), "the feature push")
+    assert queued_runs(tmp_path / "data") == 1  # branches: [main] filters the feature push
+    assert len(executions_after(server, 1)) == 1
 
 
 def test_an_empty_repository_is_polled_without_phantom_events(tmp_path: Path) -> None:

@@ -22,11 +22,11 @@ from tests.integration.test_hooks import (
     git,
     push_payload,
 )
-from tests.integration.test_poll_mirror import remote, server  # noqa: F401 (fixtures)
+from tests.integration.test_poll_mirror import handled, queued_runs, remote, server  # noqa: F401 (fixtures)
 from tests.standins.fixtures import github_openapi
 from tests.standins.github import GitHubStandIn
 from tests.unit.test_providers_github import octokit_examples  # noqa: F401 (fixture)
-from tests.waiting import CEILING
+from tests.waiting import CEILING, wait_until
 
 TOKEN = "ghp_skipCiServeTestTokenNeverLogged000001"
 
@@ -112,12 +112,13 @@ def test_the_message_from_git_wins_over_the_payload(
 
 
 def test_a_polled_skip_ci_commit_runs_nothing(
-        server: str, remote: tuple[Path, Path]) -> None:  # noqa: F811
+        server: str, remote: tuple[Path, Path], tmp_path: Path) -> None:  # noqa: F811
     _, work = remote
     assert executions_after(server, 0, settle=0.5) == []
     skipped = commit(work, "src/app.txt", "v2", "docs tweak\n\n[skip ci]")
     git(work, "push", "-q", "origin", "main")
-    assert executions_after(server, 0, settle=2.0) == []  # several poll rounds: still nothing
+    wait_until(lambda: handled(tmp_path / "data", "refs/heads/main", skipped), "the skipped push")
+    assert queued_runs(tmp_path / "data") == 0 and executions_after(server, 0) == []
     normal = commit(work, "src/app.txt", "v3", "change")
     git(work, "push", "-q", "origin", "main")
     runs = executions_after(server, 1)
