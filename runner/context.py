@@ -244,6 +244,9 @@ class RunContext:
         self._record.outputs = dict(outputs)
         self._run.store_outputs(self._task.id, self._scope.values, dict(outputs))
 
+    def publish_outputs_as(self, task_id: str, outputs: Mapping[str, Any]) -> None:
+        self._run.store_outputs(task_id, self._scope.values, dict(outputs))
+
     def exit(self, state: State) -> None:
         self._run.exit_state = state
 

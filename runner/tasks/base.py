@@ -138,6 +138,10 @@ class TaskContext(Protocol):
         """Make this task's outputs visible to its children before it ends (loop counters)."""
         ...
 
+    def publish_outputs_as(self, task_id: str, outputs: Mapping[str, Any]) -> None:
+        """Outputs under another id (Kestra's generated child tasks, e.g. `<id>_merge`)."""
+        ...
+
     def exit(self, state: State) -> None:
         """End the whole execution with state once this task returns."""
         ...

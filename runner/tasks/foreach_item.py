@@ -57,6 +57,10 @@ def run_for_each_item(task: Task, ctx: TaskContext) -> Outcome:
     outputs: dict[str, Any] = {"numberOfBatches": len(batches), "iterations": dict(states)}
     if merged:
         outputs["uri"] = store(ctx, "".join(f"{m}\n" for m in merged).encode(), "outputs.ion")
+    # Kestra's generated children: outputs.<id>_items and outputs.<id>_merge.subflowOutputs
+    ctx.publish_outputs_as(f"{task.id}_items", outputs)
+    ctx.publish_outputs_as(f"{task.id}_merge",
+                           {"subflowOutputs": outputs["uri"]} if "uri" in outputs else {})
     failed = any(State(s).failed for s in states)
     state = handlers(task, ctx, State.FAILED if failed and transmit else State.SUCCESS)
     return Outcome(state, outputs)

@@ -237,3 +237,48 @@ def test_for_each_item_doc_example_batches_to_a_subflow(tmp_path: Path) -> None:
     assert out["numberOfBatches"] == 3 and out["iterations"] == {"SUCCESS": 3}
     merged = [json.loads(x) for x in Path(out["uri"]).read_text().splitlines()]
     assert merged == [{"rows": 4}, {"rows": 4}, {"rows": 2}]
+    assert execution.task_outputs["each_merge"] == {"subflowOutputs": out["uri"]}
+    assert execution.task_outputs["each_items"]["numberOfBatches"] == 3
+
+
+FAILING_SUBFLOW = """
+id: picky
+namespace: company.team
+inputs:
+  - id: items
+    type: STRING
+tasks:
+  - id: check
+    type: io.kestra.plugin.core.execution.Fail
+    condition: "{{ read(inputs.items) contains 'bad' }}"
+    errorMessage: a bad row
+"""
+
+
+def _for_each_item(transmit: bool) -> str:
+    return f"""
+        id: each_item
+        namespace: company.team
+        tasks:
+          - id: file
+            type: io.kestra.plugin.core.storage.Write
+            content: "good\\nbad\\ngood\\n"
+          - id: each
+            type: io.kestra.plugin.core.flow.ForEachItem
+            items: "{{{{ outputs.file.uri }}}}"
+            namespace: company.team
+            flowId: picky
+            transmitFailed: {str(transmit).lower()}
+            inputs:
+              items: "{{{{ taskrun.items }}}}"
+    """
+
+
+def test_for_each_item_transmit_failed(tmp_path: Path) -> None:
+    h = Harness(tmp_path, flows=Flows(FAILING_SUBFLOW))
+    failed = h.engine.run(flow_of(_for_each_item(True)))
+    assert failed.state.current is State.FAILED
+    assert failed.task_outputs["each"]["iterations"] == {"SUCCESS": 2, "FAILED": 1}
+    tolerated = h.engine.run(flow_of(_for_each_item(False)))
+    assert tolerated.state.current is State.SUCCESS
+    assert tolerated.task_outputs["each"]["numberOfBatches"] == 3
