@@ -17,7 +17,8 @@ import redis
 from runner.extras.redis_lists import processing_list
 from runner.triggers import TriggerContext
 from tests.conftest import _missing, run_cli
-from tests.integration.queue_helpers import Served, b64, wait_until
+from tests.integration.queue_helpers import Served, b64
+from tests.waiting import wait_until
 
 URL = "redis://127.0.0.1:6379/0"
 
