@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "webhooks" / "ui" / "dist"
-BUILT = ["editor.js", "editor.css", "LICENSES.txt"]
+BUILT = ["editor.js", "charts.js", "editor.css", "LICENSES.txt"]
 
 
 def test_the_committed_bundle_is_what_scripts_build_ui_makes(tmp_path: Path) -> None:

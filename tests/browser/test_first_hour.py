@@ -53,10 +53,45 @@ tasks:
     message: "hello {{ inputs.who }} x{{ inputs.times }}"
 """
 
+CHATTY = """\
+id: chatty
+namespace: demo
+tasks:
+  - id: first
+    type: io.kestra.plugin.core.log.Log
+    message: [alpha one, alpha two]
+  - id: careful
+    type: io.kestra.plugin.core.log.Log
+    level: WARN
+    message: beta careful
+"""
+
+BRANCHY = """\
+id: branchy
+namespace: demo
+tasks:
+  - id: start
+    type: io.kestra.plugin.core.log.Log
+    message: go
+  - id: both
+    type: io.kestra.plugin.core.flow.Parallel
+    tasks:
+      - id: left
+        type: io.kestra.plugin.core.debug.Return
+        format: l
+      - id: right
+        type: io.kestra.plugin.core.debug.Return
+        format: r
+  - id: finish
+    type: io.kestra.plugin.core.log.Log
+    message: done
+"""
+
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    yield from serve_flows(tmp_path, {"broken.yml": BROKEN, "plain.yml": PLAIN})
+    yield from serve_flows(tmp_path, {"broken.yml": BROKEN, "plain.yml": PLAIN, "chatty.yml": CHATTY,
+                                      "branchy.yml": BRANCHY})
 
 
 def _set_text(page: Any, text: str) -> None:
@@ -157,6 +192,66 @@ def test_save_to_a_new_branch_then_run_with_the_new_inputs_and_find_it_by_branch
     assert editor_text(tab) == WITH_INPUTS
 
 
+def test_the_execution_page_groups_logs_by_task_with_search_and_level(served: Served, tab: Any) -> None:
+    tab.goto(served.base + "/#/flows/demo/chatty")
+    tab.click("#run-button")
+    tab.wait_for_selector("#exec-state .state-SUCCESS")
+    tab.wait_for_selector("#logs details.task-log[data-task='careful'] .log-line")
+    first = tab.locator("#logs details.task-log[data-task='first']")
+    assert "alpha one" in first.inner_text() and "alpha two" in first.inner_text()
+    assert "beta" not in first.inner_text()
+    tab.wait_for_selector("#logs details[data-task='first'] summary .state-SUCCESS")
+    lines = tab.locator("#logs .log-line:visible")
+    everything = lines.count()
+    tab.fill("#log-search", "beta")
+    tab.wait_for_selector("#log-count:has-text('1 of')")
+    assert lines.count() == 1 and "beta careful" in lines.first.inner_text()
+    tab.fill("#log-search", "")
+    tab.select_option("#log-level", "WARN")
+    tab.wait_for_selector("#logs details[data-task='first'] .log-line", state="hidden")
+    assert {lines.nth(i).get_attribute("data-level") for i in range(lines.count())} <= {"WARN", "ERROR"}
+    assert 0 < lines.count() < everything
+    tab.select_option("#log-level", "TRACE")
+    tab.click("#logs details[data-task='first'] summary")  # collapse one task's lines
+    assert first.evaluate("d => d.open") is False
+    assert "alpha one" not in tab.inner_text("#logs")
+
+
+def test_the_execution_page_draws_the_topology_coloured_by_state(served: Served, tab: Any) -> None:
+    tab.goto(served.base + "/#/flows/demo/branchy")
+    tab.click("#run-button")
+    tab.wait_for_selector("#exec-state .state-SUCCESS")
+    tab.wait_for_selector("#topology .topo-node[data-task='finish'][data-state='SUCCESS']")
+    edges = {(e.get_attribute("data-from"), e.get_attribute("data-to"))
+             for e in tab.locator("#topology .topo-edge").all()}
+    assert edges == {("start", "both"), ("both", "left"), ("both", "right"), ("left", "finish"),
+                     ("right", "finish")}
+    box = {task: tab.locator(f"#topology .topo-node[data-task='{task}']").bounding_box()
+           for task in ("start", "both", "left", "right", "finish")}
+    # left to right by rank; the parallel branches side by side in one rank
+    assert box["start"]["x"] < box["both"]["x"] < box["left"]["x"] < box["finish"]["x"]
+    assert box["left"]["x"] == box["right"]["x"] and box["left"]["y"] != box["right"]["y"]
+    states = {n.get_attribute("data-state") for n in tab.locator("#topology .topo-node").all()}
+    assert states == {"SUCCESS"}
+
+
+def test_the_dashboard_counts_the_runs_and_charts_them(served: Served, tab: Any) -> None:
+    for flow in ("plain", "chatty"):
+        status, body = _call(f"{served.base}/api/v1/executions/demo/{flow}?wait=true", "POST")
+        assert status == 200 and body["state"]["current"] == "SUCCESS"
+    tab.goto(served.base + "/#/dashboard")
+    tab.wait_for_selector("#tile-total .tile-value:text-is('2')")
+    assert tab.inner_text("#tile-rate .tile-value") == "100%"
+    assert tab.locator("#failing-none").count() == 1 and tab.locator("#dashboard-empty").is_hidden()
+    # chart.js drew on both canvases (they have a size and pixels)
+    for canvas in ("#chart-days", "#chart-states"):
+        assert tab.locator(canvas).bounding_box()["width"] > 100
+    drawn = tab.evaluate("""() => { const c = document.getElementById('chart-days');
+        const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        return px.some((v, i) => i % 4 === 3 && v > 0); }""")
+    assert drawn
+
+
 def test_adding_a_commands_task_visually_writes_a_list(served: Served, tab: Any) -> None:
     tab.goto(served.base + "/#/flows/demo/plain")
     tab.wait_for_selector("#graph .node[data-task='hello']")
@@ -176,6 +271,9 @@ def test_empty_pages_say_what_to_do_next_and_the_favicon_is_served(served: Serve
     tab.goto(served.base + "/#/history")
     tab.wait_for_selector("#history-empty")
     assert tab.locator("#history-empty a[href='#/flows']").count() == 1
+    tab.goto(served.base + "/#/dashboard")
+    tab.wait_for_selector("#dashboard-empty a[href='#/flows']")
+    assert tab.inner_text("#tile-total").startswith("0")
     with urllib.request.urlopen(served.base + "/favicon.ico", timeout=10) as response:
         assert response.headers["Content-Type"].startswith("image/svg+xml")
         assert b"<svg" in response.read()

@@ -17,7 +17,8 @@ from runner.yamlsource import YamlSyntaxError, load
 
 STATIC = Path(__file__).resolve().parent
 ASSETS = {"app.js": "text/javascript", "common.js": "text/javascript", "flows.js": "text/javascript",
-          "executions.js": "text/javascript", "app.css": "text/css",
+          "executions.js": "text/javascript", "logs.js": "text/javascript", "dashboard.js": "text/javascript",
+          "app.css": "text/css", "dist/charts.js": "text/javascript",
           "dist/editor.js": "text/javascript", "dist/editor.css": "text/css",
           "favicon.svg": "image/svg+xml"}
 FAVICON = "favicon.svg"

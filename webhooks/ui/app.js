@@ -4,6 +4,7 @@
 // Gantt chart and the run form come from the bundle dist/editor.js (window.gitflowsUI,
 // built from src/ by scripts/build-ui), loaded before these.
 import { api, cleanups, enc, failure, h, show, state, when } from "./common.js";
+import { dashboardPage } from "./dashboard.js";
 import { executionPage, executionsPage } from "./executions.js";
 import { fileFlowPage, flowPage, flowsPage } from "./flows.js";
 
@@ -76,6 +77,7 @@ async function route() {
     else if (parts[0] === "executions" && parts.length === 2) await executionPage(parts[1]);
     else if (parts[0] === "executions") await executionsPage(query);
     else if (parts[0] === "history") await historyPage(query);
+    else if (parts[0] === "dashboard") await dashboardPage();
     else await flowsPage(query);
   } catch (err) { show(failure(err)); }
   document.body.dataset.route = parts.join("/");

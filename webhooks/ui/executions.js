@@ -6,6 +6,7 @@ import {
   STATES, TERMINAL, UI, api, cleanups, duration, enc, every, failure, h, millis,
   secondsBetween, select, setQuery, show, state, when,
 } from "./common.js";
+import { logView } from "./logs.js";
 
 const TRIGGERS = ["manual", "schedule", "push", "pull_request", "webhook", "flow", "event", "rerun"];
 const PAGE = 50;
@@ -87,11 +88,6 @@ export async function executionsPage(query) {
 }
 
 // -- one execution -----------------------------------------------------------------------
-function logLine(line) {
-  return h("div", { class: `lvl-${line.level}` },
-    h("span", { class: "muted" }, `${(line.timestamp || "").slice(11, 23)} `),
-    line.taskId ? `[${line.taskId}] ` : "", line.message);
-}
 
 function heading(e, current) {
   return h("h1", {}, `${e.namespace}.${e.flowId} `, h("span", { id: "exec-state" }, state(current)));
@@ -113,6 +109,33 @@ function origin(e, extra) {
     ` · started ${when(e.state.startDate)}`, e.state.duration ? ` · ${duration(e.state.duration)}` : "", extra || "");
 }
 
+// The flow as the run ran it (its commit), for the topology; null when it cannot be read
+async function flowAt(e) {
+  const t = e.trigger || {};
+  if (!t.commit) return null;
+  const q = new URLSearchParams({ ...(t.repo ? { repo: t.repo } : {}), ref: t.commit });
+  try { return (await api("GET", `/api/v1/flows/${enc(e.namespace)}/${enc(e.flowId)}/source?${q}`)).flow; } catch { return null; }
+}
+
+// The topology section: drawn once the flow is read, repainted on each refresh
+function topologyBox() {
+  const box = h("div", { class: "topology-box", id: "topology-box" });
+  let drawn = null;
+  let asked = false;
+  return {
+    box,
+    async update(e) {
+      if (drawn) { UI.paintTopology(drawn, e); return; }
+      if (asked) return;
+      asked = true;
+      const flow = await flowAt(e);
+      if (!flow) { box.replaceChildren(h("p", { class: "muted" }, "The flow could not be read at this commit.")); return; }
+      drawn = UI.topology(flow, e);
+      box.replaceChildren(drawn);
+    },
+  };
+}
+
 // What a run was given and made: inputs (secrets as ******), outputs, labels
 function kept(e, id = "recorded-kept") {
   const labels = Object.fromEntries((e.labels || []).map((l) => [l.key, l.value]));
@@ -132,7 +155,8 @@ export async function executionPage(id) {
   const head = h("div", {});
   const chart = h("div", { id: "gantt-box" });
   const runsBox = h("div", {});
-  const logs = h("pre", { class: "logs", id: "logs" });
+  const logs = logView();
+  const topo = topologyBox();
   const rerun = async (fromTask) => {
     try {
       const q = fromTask ? `?fromTask=${enc(fromTask)}` : "";
@@ -158,17 +182,15 @@ export async function executionPage(id) {
     ].filter(Boolean));
     chart.replaceChildren(UI.gantt(e));
     runsBox.replaceChildren(UI.taskRunsTable(e.taskRunList || [], over ? rerun : null));
+    logs.tasks(e);
+    topo.update(e).catch(() => {});
     return over;
   };
   const done = await refresh(first);
-  show(head, h("h2", {}, "Timeline"), chart, h("h2", {}, "Task runs"), runsBox, h("h2", {}, "Logs"), logs);
+  show(head, h("h2", {}, "Topology"), topo.box, h("h2", {}, "Timeline"), chart, h("h2", {}, "Task runs"), runsBox, h("h2", {}, "Logs"), logs.toolbar, logs.box);
   const source = new EventSource(`/api/v1/executions/${enc(id)}/follow`);
   cleanups.push(() => source.close());
-  source.addEventListener("log", (event) => {
-    const stick = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 4;
-    logs.append(logLine(JSON.parse(event.data)));
-    if (stick) logs.scrollTop = logs.scrollHeight;
-  });
+  source.addEventListener("log", (event) => logs.add(JSON.parse(event.data)));
   source.addEventListener("end", () => { source.close(); refresh().catch(() => {}); });
   if (!done) {
     let over = false;
@@ -181,7 +203,8 @@ async function recordedPage(id) {
   const head = h("div", {});
   const chart = h("div", { id: "gantt-box" });
   const runsBox = h("div", {});
-  const logs = h("pre", { class: "logs", id: "logs" });
+  const logs = logView();
+  const topo = topologyBox();
   const notes = h("div", {});
   const rerun = async (fromTask) => { // from the recorded commit, inputs and task outputs
     try {
@@ -206,11 +229,15 @@ async function recordedPage(id) {
     ].filter(Boolean));
     chart.replaceChildren(UI.gantt(e));
     runsBox.replaceChildren(UI.taskRunsTable(e.taskRunList || [], over && e.recorded.detail ? rerun : null));
-    logs.replaceChildren(...(e.recorded.hasLog ? e.logs.map(logLine) : [h("span", { class: "muted" }, "(no log stored)")]));
+    logs.reset();
+    for (const line of e.recorded.hasLog ? e.logs : []) logs.add(line);
+    if (!e.recorded.hasLog) logs.box.append(h("span", { class: "muted" }, "(no log stored)"));
+    logs.tasks(e);
+    topo.update(e).catch(() => {});
     return over;
   };
   const done = render(await api("GET", `/api/v1/history/${enc(id)}/execution`));
-  show(head, notes, h("h2", {}, "Timeline"), chart, h("h2", {}, "Task runs"), runsBox, h("h2", {}, "Logs"), logs);
+  show(head, notes, h("h2", {}, "Topology"), topo.box, h("h2", {}, "Timeline"), chart, h("h2", {}, "Task runs"), runsBox, h("h2", {}, "Logs"), logs.toolbar, logs.box);
   if (!done) { // running in another process: its record grows
     let over = false;
     every(3000, async () => {

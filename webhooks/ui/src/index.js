@@ -5,6 +5,8 @@ import { mountFlowPage, loadSchema } from "./flowpage.js";
 import { gantt, taskRunsTable } from "./gantt.js";
 import { runForm } from "./runform.js";
 import { newFlowForm } from "./save.js";
+import { paintTopology, topology } from "./topology.js";
 
 token(); // take a ?token= from the address before anything asks the API
-window.gitflowsUI = { api, h, headers, mountFlowPage, loadSchema, gantt, taskRunsTable, runForm, newFlowForm };
+window.gitflowsUI = { api, h, headers, mountFlowPage, loadSchema, gantt, taskRunsTable, runForm, newFlowForm,
+  topology, paintTopology };
