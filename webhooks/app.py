@@ -216,8 +216,8 @@ def create_app(service: FlowService) -> Flask:
     def _manual(repo: str | None, ref: str | None, branch: str | None) -> dict[str, Any] | None:
         """A run started by hand on a branch's commit is recorded under that branch (checked:
         the commit is among the branch's last BRANCH_DEPTH commits)."""
-        if branch is None:
-            return None
+        if branch is None:  # the branch ?ref= names, or the one checked out
+            return _branch_run(repo, ref)
         name = branch.removeprefix("refs/heads/")
         for served, git in sorted(service.repos.items()):
             if repo in (None, served) and f"refs/heads/{name}" in git.refs("refs/heads"):
@@ -225,6 +225,15 @@ def create_app(service: FlowService) -> Flask:
                     raise UsageError(f"{ref[:40]} is not a commit of branch {name}")
                 return {"type": "manual", "branch": name}
         raise NotFoundError(f"no branch '{name[:80]}'")
+
+    def _branch_run(repo: str | None, ref: str | None) -> dict[str, Any] | None:
+        served = [name for name in service.repos if repo in (None, name)]
+        if ref is None and len(served) == 1:
+            current = service.repos[served[0]].current_branch()
+            return {"type": "manual", "branch": current} if current else None
+        if ref is not None and _is_branch(repo, ref):
+            return {"type": "manual", "branch": ref.removeprefix("refs/heads/")}
+        return None
 
     @app.get("/api/v1/executions")
     def executions() -> Response:

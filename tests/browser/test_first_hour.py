@@ -304,6 +304,12 @@ def _call(url: str, method: str = "GET") -> tuple[int, Any]:
 
 def test_a_run_names_only_a_branch_that_holds_its_commit(served: Served) -> None:
     head = git(served.repo, "rev-parse", "main").strip()
+    # without ?branch=, the branch ?ref= names or the one checked out is the run's
+    for query in ("", "&ref=main"):
+        status, body = _call(f"{served.base}/api/v1/executions/demo/plain?wait=true{query}", "POST")
+        assert status == 200 and body["trigger"]["ref"] == "main"
+    status, body = _call(f"{served.base}/api/v1/executions/demo/plain?wait=true&ref={head}", "POST")
+    assert status == 200 and body["trigger"]["ref"] is None  # a bare commit names no branch
     git(served.repo, "checkout", "-q", "-b", "side")
     git(served.repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid",
         "commit", "-q", "--allow-empty", "-m", "side only")

@@ -58,6 +58,9 @@ export function select(id, values, current, anyLabel, label = (v) => v) {
 
 // the page's filters live in the address (#/page?k=v): shareable, and kept on reload
 export function setQuery(page, values) {
+  // a late answer of a page left already (a refetch under way) must not take the address back
+  const current = (location.hash || "#/flows").slice(2).split("?")[0];
+  if (current !== page) return;
   const q = new URLSearchParams();
   for (const [k, v] of Object.entries(values)) if (v) q.set(k, v);
   const next = `#/${page}${q.toString() ? `?${q}` : ""}`;
