@@ -87,11 +87,28 @@ tasks:
     message: done
 """
 
+GATED = """\
+id: gated
+namespace: demo
+inputs:
+  - id: gate
+    type: STRING
+tasks:
+  - id: wait
+    type: io.kestra.plugin.scripts.shell.Commands
+    taskRunner:
+      type: io.kestra.plugin.core.runner.Process
+    commands:
+      - echo first line
+      - while [ ! -e '{{ inputs.gate }}' ]; do sleep 0.05; done
+      - echo second line
+"""
+
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     yield from serve_flows(tmp_path, {"broken.yml": BROKEN, "plain.yml": PLAIN, "chatty.yml": CHATTY,
-                                      "branchy.yml": BRANCHY})
+                                      "branchy.yml": BRANCHY, "gated.yml": GATED})
 
 
 def _set_text(page: Any, text: str) -> None:
@@ -250,6 +267,28 @@ def test_the_dashboard_counts_the_runs_and_charts_them(served: Served, tab: Any)
         const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
         return px.some((v, i) => i % 4 === 3 && v > 0); }""")
     assert drawn
+
+
+def test_a_live_run_streams_its_task_log_with_a_running_timer(served: Served, tab: Any,
+                                                              tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    gate = tmp_path / "gate"
+    tab.goto(served.base + "/#/flows/demo/gated")
+    tab.fill("#input-gate", str(gate))
+    tab.click("#run-button")
+    group = tab.locator("#logs details.task-log[data-task='wait']")
+    expect(group.locator(".log-line")).to_contain_text("first line")
+    expect(tab.locator("#exec-state .state-RUNNING")).to_have_count(1)
+    timer = group.locator(".timer.running")
+    shown = timer.inner_text()
+    expect(timer).not_to_have_text(shown)  # it moves on while the task runs
+    assert "second line" not in group.inner_text() and tab.locator("#kill").count() == 1
+    gate.touch()
+    tab.wait_for_selector("#exec-state .state-SUCCESS")
+    expect(group.locator(".log-line").last).to_contain_text("second line")
+    expect(group.locator(".timer.running")).to_have_count(0)
+    expect(tab.locator("#topology .topo-node[data-task='wait']")).to_have_attribute("data-state", "SUCCESS")
 
 
 def test_adding_a_commands_task_visually_writes_a_list(served: Served, tab: Any) -> None:
