@@ -129,3 +129,7 @@ def test_screenshots_of_the_main_pages(served: Served, page: Any, tmp_path: Path
     page.wait_for_selector("#flows tr[data-flow='demo.ci.release'] .dot[data-state='SUCCESS']")
     page.wait_for_selector("#flows tr[data-flow='demo.ci.nightly'] .next-fire")
     _shot(page, "flows.png", tmp_path)
+
+    page.goto(served.base + "/#/dashboard")
+    page.wait_for_selector("#tile-total .tile-value:text-is('2')")
+    _shot(page, "dashboard.png", tmp_path)
