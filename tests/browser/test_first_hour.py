@@ -291,6 +291,24 @@ def test_a_live_run_streams_its_task_log_with_a_running_timer(served: Served, ta
     expect(tab.locator("#topology .topo-node[data-task='wait']")).to_have_attribute("data-state", "SUCCESS")
 
 
+def test_the_flow_page_shows_the_flow_as_a_graph_that_follows_the_yaml(served: Served, tab: Any) -> None:
+    from playwright.sync_api import expect
+
+    tab.goto(served.base + "/#/flows/demo/branchy")
+    tab.wait_for_selector("#graph .node[data-task='finish']")
+    tab.click("#view-topology")
+    nodes = tab.locator("#flow-topology .topo-node")
+    expect(nodes).to_have_count(5)
+    assert tab.locator("#graph").is_hidden()
+    _set_text(tab, BRANCHY + "  - id: after\n    type: io.kestra.plugin.core.log.Log\n    message: later\n")
+    expect(nodes).to_have_count(6)
+    edge = tab.locator("#flow-topology .topo-edge[data-from='finish'][data-to='after']")
+    expect(edge).to_have_count(1)
+    tab.click("#view-edit")
+    tab.wait_for_selector("#graph .node[data-task='after']")
+    assert tab.locator("#flow-topology").is_hidden()
+
+
 def test_adding_a_commands_task_visually_writes_a_list(served: Served, tab: Any) -> None:
     tab.goto(served.base + "/#/flows/demo/plain")
     tab.wait_for_selector("#graph .node[data-task='hello']")

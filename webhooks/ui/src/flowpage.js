@@ -8,6 +8,7 @@ import { createEditor } from "./codeeditor.js";
 import { savePanel } from "./save.js";
 import { completeAt } from "./complete.js";
 import { runForm } from "./runform.js";
+import { topology } from "./topology.js";
 
 const REPARSE_MS = 300;
 let schemaPromise = null;
@@ -36,6 +37,17 @@ export async function mountFlowPage(root, data, namespace, id) {
   let lintSeq = 0;
 
   const graphBox = h("div", { class: "graph", id: "graph" });
+  const topologyBox = h("div", { class: "topology-box", id: "flow-topology", hidden: true });
+  const views = h("div", { class: "view-switch", role: "tablist" },
+    h("button", { type: "button", id: "view-edit", class: "selected", onclick: () => view(false) }, "Edit"),
+    h("button", { type: "button", id: "view-topology", onclick: () => view(true) }, "Topology"));
+  const view = (topo) => { // the editable boxes, or the read-only graph laid out by dagre
+    graphBox.hidden = topo;
+    topologyBox.hidden = !topo;
+    views.children[0].classList.toggle("selected", !topo);
+    views.children[1].classList.toggle("selected", topo);
+    render();
+  };
   const graphError = h("div", { class: "graph-error", id: "graph-error", hidden: true });
   const formBox = h("div", { class: "task-form", id: "form-box" });
   const diagnostics = h("ul", { class: "diagnostics", id: "diagnostics" });
@@ -59,6 +71,7 @@ export async function mountFlowPage(root, data, namespace, id) {
   const render = () => {
     if (selected && !model.find(selected)) selected = null;
     graphBox.replaceChildren(renderGraph(model, selected, actions));
+    if (!topologyBox.hidden) topologyBox.replaceChildren(topology(outlineOf(model), null));
     const task = selected ? model.find(selected) : null;
     formBox.replaceChildren(task ? propertyForm(schema, model, task, edits(task))
       : h("p", { class: "muted" }, "Select a task in the graph to edit its properties."));
@@ -165,7 +178,7 @@ export async function mountFlowPage(root, data, namespace, id) {
     save,
     h("div", { class: "flow-editor" },
       h("section", { class: "pane-yaml" }, h("h2", {}, "YAML"), editorBox, h("h2", {}, "Diagnostics"), diagnostics),
-      h("section", { class: "pane-graph" }, h("h2", {}, "Tasks"), graphError, graphBox),
+      h("section", { class: "pane-graph" }, h("h2", {}, "Tasks ", views), graphError, graphBox, topologyBox),
       h("section", { class: "pane-form" }, h("h2", {}, "Task"), formBox,
         h("h2", {}, "Run"), runBox))].filter(Boolean));
 
@@ -173,6 +186,14 @@ export async function mountFlowPage(root, data, namespace, id) {
   window.gitflowsEditor = { getText: editor.getText, setText: (t) => editor.setText(t, true), view: editor.view,
     get model() { return model; } };
   return () => { clearTimeout(timer); editor.view.destroy(); };
+}
+
+// the editor's model as the task outlines topology() draws: {tasks, errors, finally}
+function outlineOf(model) {
+  const convert = (t, i) => ({ id: t.id || `(task ${i + 1})`, type: t.type || "",
+    children: t.branches.map((b) => ({ name: b.name, tasks: b.tasks.map(convert) })) });
+  const lists = Object.fromEntries(model.sections().map((sec) => [sec.name, sec.tasks.map(convert)]));
+  return { tasks: lists.tasks || [], errors: lists.errors || [], finally: lists.finally || [] };
 }
 
 // the namespace and id a flow's text names (those it was opened with when it names none)

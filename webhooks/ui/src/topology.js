@@ -38,7 +38,7 @@ function states(execution) {
 }
 
 // flow: {tasks, errors, finally} of GET …/source (task outlines); `finally` follows the
-// tasks' ends, `errors` (run on a failure) stand apart
+// tasks' ends, `errors` (run on a failure) stand apart. execution: null draws the flow alone
 export function topology(flow, execution) {
   const g = new dagre.graphlib.Graph();
   g.setGraph({ rankdir: "LR", nodesep: 18, ranksep: 36, marginx: 8, marginy: 8 });
@@ -56,7 +56,7 @@ export function topology(flow, execution) {
   });
   const nodes = g.nodes().map((id) => {
     const n = g.node(id);
-    const current = ran[id] || "NOT_RUN";
+    const current = execution ? ran[id] || "NOT_RUN" : "PLAN"; // no execution: the flow as written
     return svg("g", { class: `topo-node topo-${current}`, "data-task": id, "data-state": current,
       transform: `translate(${(n.x - n.width / 2).toFixed(1)},${(n.y - n.height / 2).toFixed(1)})` },
     svg("title", {}, `${id} · ${n.task.type} · ${current}`),
