@@ -89,10 +89,11 @@ class FlowService:
         self.broker: RunBroker | None = None
         self.executes = True
         self.outbox = False  # flows serve --broker: queue locally first, a Forwarder sends on
-        self.sinks: list[EventSink] = [self]  # every run's events: records, relay, …
         self.session = RunSession(executors, config.data_dir, environ=self.environ,
-                                  secrets=self.secrets, sinks=self.sinks, slots=self.slots,
+                                  secrets=self.secrets, sinks=[self], slots=self.slots,
                                   masks=self._sensitive())
+        # after the history and the status (a relay must not announce an end not yet recorded)
+        self.sinks: list[EventSink] = []
         self._wake = threading.Event()
         self._logs_changed = threading.Condition(self.lock)
 
@@ -184,9 +185,10 @@ class FlowService:
               trigger: Mapping[str, Any] | None = None,
               labels: Mapping[str, str] | None = None, untrusted: bool = False,
               execution_id: str | None = None,
-              reuse: Mapping[str, Any] | None = None) -> Execution:
+              reuse: Mapping[str, Any] | None = None, seq_from: int = 0) -> Execution:
         """Check the inputs now (UsageError on bad ones) and queue the run; reuse: a re-run's
-        outputs of an earlier run (Engine.prepare)."""
+        outputs of an earlier run (Engine.prepare); seq_from: a taken-over run's history
+        continues above its earlier attempts (runner.history.attempts)."""
         target, snapshot = self.find(namespace, flow_id, repo, ref)
         assert target.flow is not None
         flows_at_commit = Snapshot(snapshot)
@@ -194,7 +196,7 @@ class FlowService:
         trigger = dict(trigger or {"type": "manual"})
         recorder = HistoryRecorder(self.history(target.repo), target.commit,
                                    history_ref(trigger, target.ref), str(trigger.get("type")),
-                                   f"flows serve@{socket.gethostname()}",
+                                   f"flows serve@{socket.gethostname()}", seq_from=seq_from,
                                    on_error=lambda err: self.console.emit(LogLine(
                                        "-", None, None, 0, "WARN", f"history: {err}",
                                        dt.datetime.now(dt.UTC))))
@@ -203,7 +205,8 @@ class FlowService:
                                            execution_id, trigger, checkout)
         request = RunRequest(target.flow, checkout, flows_at_commit, inputs, trigger,
                              execution_id, labels=labels, reuse=reuse, untrusted=untrusted,
-                             scope=target.repo, sinks=(recorder, *([reporter] if reporter else [])))
+                             scope=target.repo,
+                             sinks=(recorder, *([reporter] if reporter else []), *self.sinks))
         try:
             prepared = self.session.prepare(request)
         except GitflowsError:

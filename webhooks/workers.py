@@ -2,9 +2,10 @@
 
 A run whose server died mid-way is claimed again when its lease expires; what the dead
 attempt still runs (host process groups recorded under <data>/steps, containers labelled
-with its execution) is killed, the attempt is recorded in the history as KILLED, then the
-run starts over, so every queued run ends with exactly one finished execution and no two
-attempts of it run at once.
+with its execution) is killed, the take-over is recorded in the history (RESTARTED), then
+the run starts over under the same execution id, so every queued run ends with exactly one
+finished execution, the id handed out ends in its real final state, and no two attempts of
+it run at once.
 
 A full disk fails cleanly: a run that cannot start goes back to the queue (its lease is
 not kept alive), and a lease is only extended for runs that really run.
@@ -13,7 +14,6 @@ not kept alive), and a lease is only extended for runs that really run.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import logging
 import os
 import socket
@@ -21,10 +21,9 @@ import time
 from pathlib import Path
 
 from runner.errors import GitflowsError
-from runner.events import State, iso
 from runner.executors import LocalExecutor
 from runner.executors.local import ProcessGroups
-from runner.history.records import HistoryEvent
+from runner.history.attempts import TakeOver, take_over
 from runner.ids import ulid
 from webhooks.background import Background
 from webhooks.queue import QueuedRun, RunQueue, StorageFullError, is_storage_full
@@ -33,7 +32,6 @@ from webhooks.service import FlowService, Record
 log = logging.getLogger("gitflows.queue")
 LEASE_SECONDS = 15.0
 POLL_SECONDS = 0.2
-DEAD_SEQ = 1_000_000  # above any seq a live run writes: the KILLED verdict is final
 
 
 class QueueWorker(Background):
@@ -74,22 +72,24 @@ class QueueWorker(Background):
         item = self.queue.claim(self.owner, self.lease)
         if item is None:
             return False
-        if item.dead_execution:
+        seq_from = 0
+        if item.dead_execution:  # its server died: the run starts again under the same id
             stop_dead_attempt(self.service, self.groups, item.dead_execution)
-            ended = finished_state(self.service, item.repo, item.dead_execution)
-            if ended is not None:  # it ended; its server died before the queue heard of it
+            taken = self._take_over(item)
+            if taken.ended is not None:  # it ended; its server died before the queue heard
                 log.info("run %s: execution %s had ended %s; not running it again", item.key,
-                         item.dead_execution, ended)
+                         item.dead_execution, taken.ended)
                 self.queue.finish(item.id)
                 return True
-            self._record_dead(item)
-        execution_id = ulid()
+            seq_from = taken.seq_from
+        execution_id = item.dead_execution or ulid()
         try:
             # known to the queue before any step starts, so a take-over can stop its steps
             self.queue.started(item.id, execution_id)
             execution = self.service.start(item.namespace, item.flow_id, item.inputs, repo=item.repo,
                                            ref=item.commit, trigger=item.trigger,
-                                           untrusted=item.untrusted, execution_id=execution_id)
+                                           untrusted=item.untrusted, execution_id=execution_id,
+                                           seq_from=seq_from)
         except Exception as err:
             if is_storage_full(err):
                 self._give_back(item)
@@ -109,13 +109,13 @@ class QueueWorker(Background):
         with contextlib.suppress(GitflowsError):
             self.queue.release(item.id, self.owner)
 
-    def _record_dead(self, item: QueuedRun) -> None:
+    def _take_over(self, item: QueuedRun) -> TakeOver:
         assert item.dead_execution is not None
         log.warning("run %s: its server died during execution %s; running it again",
                     item.key, item.dead_execution)
-        record_dead(self.service, item.repo, item.commit, f"{item.namespace}.{item.flow_id}",
-                    str(item.trigger.get("type")), item.dead_execution,
-                    f"flows serve@{socket.gethostname()} (dead attempt)")
+        return take_over(self.service.history(item.repo), item.commit,
+                         f"{item.namespace}.{item.flow_id}", str(item.trigger.get("type")),
+                         item.dead_execution, f"flows serve@{socket.gethostname()} (take-over)")
 
 
 def steps_of(service: FlowService) -> ProcessGroups | None:
@@ -147,30 +147,3 @@ def stop_dead_attempt(service: FlowService, groups: ProcessGroups | None, execut
             if removed:
                 log.warning("execution %s: removed its containers %s left by a dead server",
                             execution_id, [c[:12] for c in removed])
-
-
-def finished_state(service: FlowService, repo: str, execution_id: str) -> str | None:
-    """The final state the history holds for an execution, if it ended (else None)."""
-    try:
-        events = service.history(repo).run(execution_id)
-    except GitflowsError as err:
-        log.error("cannot read the history of %s: %s", execution_id, err)
-        return None
-    if not events:
-        return None
-    last = max(events, key=lambda event: event.seq)
-    try:
-        return last.state if State(last.state).terminal else None
-    except ValueError:
-        return None
-
-
-def record_dead(service: FlowService, repo: str, commit: str, flow: str, trigger: str,
-                execution_id: str, runner: str) -> None:
-    """Record the attempt of a run whose process died as KILLED, its final state."""
-    event = HistoryEvent(t=iso(dt.datetime.now(dt.UTC)), run=execution_id, seq=DEAD_SEQ, flow=flow,
-                         state="KILLED", trigger=trigger, runner=runner)
-    try:
-        service.history(repo).append(commit, [event])
-    except GitflowsError as err:
-        log.error("cannot record the dead attempt %s: %s", execution_id, err)

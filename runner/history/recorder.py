@@ -53,7 +53,7 @@ class _RunBuffer:
 class HistoryRecorder:
     def __init__(self, store: Store, commit: str, ref: str | None, trigger: str | None,
                  runner: str | None, *, dirty: bool = False, log_cap: int = LOG_CAP,
-                 secrets: Iterable[str] = (),
+                 secrets: Iterable[str] = (), seq_from: int = 0,
                  on_error: Callable[[Exception], None] | None = None) -> None:
         check_commit(commit)
         self.store = store
@@ -65,6 +65,7 @@ class HistoryRecorder:
         self.log_cap = log_cap
         self.secrets = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
         self.on_error = on_error
+        self.seq_from = seq_from  # a taken-over run: its events go above the earlier attempts'
         self.errors: list[str] = []
         self.pointers: dict[str, str] = {}  # run → log pointer, once written
         self._runs: dict[str, _RunBuffer] = {}
@@ -90,7 +91,8 @@ class HistoryRecorder:
     def _buffer(self, execution_id: str, flow: str, at: dt.datetime) -> _RunBuffer:
         buffer = self._runs.get(execution_id)
         if buffer is None:
-            buffer = self._runs[execution_id] = _RunBuffer(flow=flow, first_at=at)
+            buffer = self._runs[execution_id] = _RunBuffer(flow=flow, first_at=at,
+                                                                seq=self.seq_from)
         return buffer
 
     def _state(self, event: ExecutionStateChanged) -> None:

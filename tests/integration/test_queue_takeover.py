@@ -74,14 +74,18 @@ def test_a_run_that_had_ended_is_not_run_again(tmp_path: Path) -> None:
     service.close()
 
 
-def test_a_run_cut_off_mid_way_is_recorded_killed_and_run_again(tmp_path: Path) -> None:
+def test_a_run_cut_off_mid_way_runs_again_under_the_same_execution_id(tmp_path: Path) -> None:
     service, head = _service(tmp_path)
-    _dead_claim(service, head, "01DEADMIDWAY000000000000000", None)
+    dead = "01DEADMIDWAY000000000000000"
+    _dead_claim(service, head, dead, None)
     _take_over(service)
     deadline = time.monotonic() + CEILING
     while not service.recent() or service.recent()[0]["state"]["current"] != "SUCCESS":
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    states = [e.state for e in service.history("demo").run("01DEADMIDWAY000000000000000")]
-    assert states[-1] == "KILLED"
+    assert [run["id"] for run in service.recent()] == [dead]
+    events = sorted(service.history("demo").run(dead), key=lambda e: e.seq)
+    # the dead attempt's RUNNING, the take-over, then the new attempt above both
+    assert [e.state for e in events] == ["RUNNING", "RESTARTED", "RUNNING", "SUCCESS"]
+    assert len({e.seq for e in events}) == len(events)
     service.close()

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from runner.engine import Engine
-from runner.ports import FlowLookup
 from runner.events import Collect, LogLine, TaskRunStateChanged
 from runner.execution import Execution
 from runner.executors import Executors, LocalExecutor
 from runner.model import Flow
 from runner.parse import parse_flow
+from runner.ports import FlowLookup
 
 FLOW = "io.kestra.plugin.core.flow"
 LOG = "io.kestra.plugin.core.log.Log"

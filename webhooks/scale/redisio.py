@@ -40,7 +40,8 @@ return 1
 """
 
 # A delivery may run only after claiming its key. A running claim whose owner still beats
-# is busy; one whose owner stopped beating is taken over and its execution returned.
+# is busy; one whose owner stopped beating is taken over, and the execution it ran (or a
+# stopping worker handed back) is returned: the run goes on under that execution id.
 _CLAIM = """
 local state = redis.call('HGET', KEYS[1], 'state')
 if state == 'done' then return {'done', '', 0} end
@@ -52,8 +53,7 @@ if state == 'running' and owner and owner ~= '' then
     return {'busy', owner, 0}
   end
 end
-local previous = ''
-if state == 'running' then previous = redis.call('HGET', KEYS[1], 'execution') or '' end
+local previous = redis.call('HGET', KEYS[1], 'execution') or ''
 redis.call('HSET', KEYS[1], 'state', 'running', 'owner', ARGV[1], 'claimed', ARGV[2])
 redis.call('HDEL', KEYS[1], 'execution')
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
@@ -120,8 +120,11 @@ class Ledger:
         """Mark the run done, if this worker still owns it (else a newer owner took over)."""
         return self._set(key, worker, "state", "done", "result", state, "finished", time.time())
 
-    def release(self, key: str, worker: str) -> bool:
-        """Give the run back unstarted (a later delivery claims it afresh)."""
+    def release(self, key: str, worker: str, *, keep_execution: bool = False) -> bool:
+        """Give the run back: unstarted (a later delivery claims it afresh), or handed back
+        by a stopping worker (keep_execution: it goes on under the same execution id)."""
+        if keep_execution:
+            return self._set(key, worker, "state", "queued", "owner", "")
         return self._set(key, worker, "state", "queued", "owner", "", "execution", "")
 
     def get(self, key: str) -> dict[str, str]:

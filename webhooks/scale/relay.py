@@ -99,7 +99,11 @@ class RelayReader(Background):
             view = data["view"]
             view.pop("trigger", None)
             record.view = view
-        elif kind in ("dead", "failed"):  # its worker died, or it could not start
+        elif kind == "restarted":  # its worker died or left: the same execution runs again
+            record.logs.append({"level": "WARN", "message": "its worker stopped: running it again",
+                                "timestamp": data.get("timestamp")})
+            record.done.clear()
+        elif kind in ("dead", "failed"):  # it could not start (a dead attempt: older workers)
             state = State.KILLED if kind == "dead" else State.FAILED
             view = dict(record.view or record.execution.to_json())
             view["state"] = {**view.get("state", {}), "current": str(state)}

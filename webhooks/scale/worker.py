@@ -1,8 +1,9 @@
 """`flows worker`: runs the runs that `flows serve --broker` queued, on this machine.
 
 A message is run only after claiming its key in the ledger. A claim that takes over a
-dead worker's run records that attempt KILLED (its final state in the history) and tells
-the servers; then the run starts afresh with a new execution id. The run itself goes
+dead worker's run records the take-over (RESTARTED in the history) and tells the servers;
+then the run starts again under the same execution id, so the id the API handed out ends
+in the run's real final state. The run itself goes
 through FlowService.start, as in `flows serve` alone: checkout at the run's commit (from
 this worker's mirror of remote repositories), engine, history notes, commit statuses.
 History written to a mirror is pushed to the origin after each run (fetch, merge, push
@@ -25,6 +26,7 @@ from runner.errors import GitflowsError
 from runner.events import iso
 from runner.executors import Executors, LocalExecutor
 from runner.git.mirror import fetch_commit
+from runner.history.attempts import restart, take_over
 from runner.history.sync import push
 from runner.ids import ulid
 from webhooks.config import RepoConfig, ServerConfig
@@ -35,7 +37,6 @@ from webhooks.scale.redisio import Controls, Events, Groups, Ledger, Registry
 from webhooks.scale.relay import RelaySink
 from webhooks.scale.steps import claim_steps
 from webhooks.service import FlowService
-from webhooks.workers import finished_state, record_dead
 
 log = logging.getLogger("gitflows.worker")
 BEAT_SECONDS = 1.0
@@ -158,27 +159,26 @@ class FlowWorker:
             raise  # retried later, maybe elsewhere
         flow = f"{payload['namespace']}.{payload['flow_id']}"
         trigger = dict(payload.get("trigger") or {})
-        ended = finished_state(service, name, claim.previous) if claim.previous else None
-        if ended is not None:  # it ended; its worker died before the ledger heard of it
+        execution_id = claim.previous or str(payload.get("execution_id") or "") or ulid()
+        # a re-delivery (dead or stopping worker) runs again under the same execution id
+        taken = take_over(service.history(name), commit, flow, str(trigger.get("type")),
+                          execution_id, self._runner("take-over"))
+        if taken.ended is not None:  # it ended; its worker died before the ledger heard
             log.info("run %s: execution %s had ended %s; not running it again", key,
-                     claim.previous, ended)
-            self.ledger.finish(key, self.id, ended)
+                     execution_id, taken.ended)
+            self.ledger.finish(key, self.id, taken.ended)
             return
         if claim.previous:
-            log.warning("run %s: its worker died during execution %s; running it again", key,
-                        claim.previous)
-            record_dead(service, name, commit, flow, str(trigger.get("type")), claim.previous,
-                        f"flows worker@{socket.gethostname()} (dead attempt)")
-            self.events.add("dead", claim.previous, _where(payload, name))
-        execution_id = str(payload.get("execution_id") or "") if claim.attempts == 1 else ""
-        execution_id = execution_id or ulid()
+            log.warning("run %s: its worker stopped during execution %s; running it again",
+                        key, claim.previous)
+            self.events.add("restarted", claim.previous, _where(payload, name))
         self.ledger.started(key, self.id, execution_id)  # before it can write any history
         try:
             service.start(str(payload["namespace"]), str(payload["flow_id"]),
                           payload.get("inputs") or {}, repo=name, ref=commit, trigger=trigger,
                           untrusted=bool(payload.get("untrusted")), execution_id=execution_id,
                           reuse=payload.get("reuse") or None,
-                          labels=payload.get("labels") or None)
+                          labels=payload.get("labels") or None, seq_from=taken.seq_from)
         except GitflowsError as err:  # cannot ever start (flow gone, bad inputs): final
             log.error("run %s cannot start: %s", key, err)
             self.events.add("failed", execution_id, {**_where(payload, name),
@@ -206,12 +206,18 @@ class FlowWorker:
             with self._lock:
                 self.active.pop(key, None)
                 self.done += 1
-            if handed_back:
-                self.ledger.release(key, self.id)
+            if handed_back:  # killed here only to run elsewhere: not its final state
+                restart(service.history(name), commit, flow, str(trigger.get("type")),
+                        execution_id, self._runner("handed back"))
+                self.events.add("restarted", execution_id, _where(payload, name))
+                self.ledger.release(key, self.id, keep_execution=True)
             else:
                 self.ledger.finish(key, self.id, state)
         if handed_back:
             raise HandBack(f"run {key}: worker stopping, handed back", delay=500)
+
+    def _runner(self, what: str) -> str:
+        return f"flows worker@{socket.gethostname()} ({what})"
 
     def _supersede(self, group: str, execution_id: str, queued: float) -> None:
         """A newer push (or pull request update) kills the older runs of its group, on
