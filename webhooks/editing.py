@@ -272,9 +272,9 @@ class Editor:
         _branch(body, "new_branch", required=False)
         name = self._repo(_text(body, "repo", required=False), base)
         self._fresh(name)
-        target, _ = self.service.find(namespace, flow_id, name,
-                                      resolve_commit(self.service.repos[name].path, base))
-        change = self._change(body, target.file, None, f"Delete flow {namespace}.{flow_id}")
+        target = self._target(name, namespace, flow_id, base, _text(body, "file", required=False))
+        what = f"flow {namespace}.{flow_id}" if target.flow else target.file
+        change = self._change(body, target.file, None, f"Delete {what}")
         return self._commit(name, body, base, change)
 
     def file_source(self, call: Call) -> Reply:

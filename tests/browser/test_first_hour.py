@@ -386,3 +386,20 @@ def test_a_run_names_only_a_branch_that_holds_its_commit(served: Served) -> None
     assert status == 200 and body["flow"] is None and (body["namespace"], body["id"]) == ("demo", "broken")
     assert body["source"] == BROKEN and any("mesage" in d["message"] for d in body["diagnostics"])
     assert _call(served.base + "/api/v1/flows/source?file=.flows/none.yml")[0] == 404
+    # and deleted by its path (its names are not needed)
+    request = urllib.request.Request(
+        f"{served.base}/api/v1/flows/-/-?branch=side&base={side}&file=.flows/broken.yml",
+        method="DELETE")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+    assert "broken.yml" not in git(served.repo, "ls-tree", "--name-only", "side", ".flows/")
+    assert "Delete .flows/broken.yml" in git(served.repo, "log", "-1", "--format=%s", "side")
+    # a file that parses is not deleted by its path under another name
+    request = urllib.request.Request(
+        f"{served.base}/api/v1/flows/demo/nothing?branch=main&base={head}&file=.flows/plain.yml",
+        method="DELETE")
+    try:
+        urllib.request.urlopen(request, timeout=30)
+        raise AssertionError("deleted a flow under another name")
+    except urllib.error.HTTPError as err:
+        assert err.code == 404

@@ -71,9 +71,11 @@ export function savePanel(state, editor, hooks) {
   saveButton.addEventListener("click", () => put(state.base));
   deleteButton.addEventListener("click", async () => {
     if (!window.confirm(`Delete ${state.file} from ${branch.value}? This commits its removal.`)) return;
-    const q = new URLSearchParams({ repo: state.repo, branch: branch.value, base: state.base });
+    const q = new URLSearchParams({ repo: state.repo, branch: branch.value, base: state.base, file: state.file });
+    // a file that does not parse is found by its path; its names may be missing ("-")
+    const { namespace, id } = hooks.named ? hooks.named() : state;
     try {
-      await api("DELETE", `/api/v1/flows/${enc(state.namespace)}/${enc(state.id)}?${q}`);
+      await api("DELETE", `/api/v1/flows/${enc(namespace || "-")}/${enc(id || "-")}?${q}`);
       location.hash = "#/flows";
     } catch (err) {
       if (err instanceof ApiError && err.status === 409 && err.data) showConflict(err.data);
