@@ -7,7 +7,7 @@ from RUNNING until a terminal state (PAUSED keeps its slot). An extra one waits 
 One FlowSlots lives per process (`flows serve` hands it to every Engine it builds), so
 the limit holds across all runs there. Queued holders get a slot in arrival order: a
 release hands its slot to the head of the queue, so a newcomer never jumps ahead.
-Across `flows worker` processes this ledger would have to live in Redis (not built).
+Across `flows worker` processes the ledger lives in Redis (webhooks/scale/slots.py).
 """
 
 from __future__ import annotations

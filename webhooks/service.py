@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from runner.concurrency import FlowSlots
 from runner.errors import GitflowsError
 from runner.events import Event, EventSink, LogLine, State, iso
 from runner.execution import Execution
@@ -76,7 +75,6 @@ class FlowService:
         self.records: dict[str, Record] = {}
         self._stores: dict[str, NotesStore] = {}
         self._groups: dict[str, list[str]] = {}  # concurrency group → executions, oldest first
-        self.slots = FlowSlots()  # flow `concurrency` limits, across every run of this process
         self.console = ConsoleReporter(sys.stderr)
         self.reporting = Reporting(config, self.environ)
         self.secrets = Secrets(self.environ)
@@ -90,7 +88,7 @@ class FlowService:
         self.executes = True
         self.outbox = False  # flows serve --broker: queue locally first, a Forwarder sends on
         self.session = RunSession(executors, config.data_dir, environ=self.environ,
-                                  secrets=self.secrets, sinks=[self], slots=self.slots,
+                                  secrets=self.secrets, sinks=[self],
                                   masks=self._sensitive())
         # after the history and the status (a relay must not announce an end not yet recorded)
         self.sinks: list[EventSink] = []

@@ -35,6 +35,7 @@ from webhooks.scale.broker import Broker, HandBack
 from webhooks.scale.dispatch import RemoteDispatch, server_settings
 from webhooks.scale.redisio import Controls, Events, Groups, Ledger, Registry
 from webhooks.scale.relay import RelaySink
+from webhooks.scale.slots import RedisSlots
 from webhooks.scale.steps import claim_steps
 from webhooks.service import FlowService
 
@@ -69,6 +70,7 @@ class FlowWorker:
         self.events = Events(self.client)
         self.controls = Controls(self.client)
         self.groups = Groups(self.client)
+        self.slots = RedisSlots(self.client, self.id, options.heartbeat_timeout)
         self.stopping = threading.Event()
         self._deadline: float | None = None
         self._lock = threading.Lock()
@@ -135,6 +137,7 @@ class FlowWorker:
                     repos=(config,), public_url=public_url, notify=notify),
                     self.executors, self.environ)
                 service.broker = RemoteDispatch(service, self.broker, self.client)
+                service.session.slots = self.slots  # flow concurrency across every worker
                 service.sinks.append(RelaySink(self.events, service))
                 self._services[config] = service
                 self._git_locks[config.name] = threading.Lock()
