@@ -42,27 +42,6 @@ _TERMINAL = frozenset(
      State.RETRIED, State.SKIPPED}
 )
 
-# Allowed transitions, as Kestra's State.Type graph; anything else is an engine bug.
-TRANSITIONS: dict[State, frozenset[State]] = {
-    State.CREATED: frozenset({State.QUEUED, State.RUNNING, State.SKIPPED, State.KILLED,
-                              State.CANCELLED}),
-    State.QUEUED: frozenset({State.RUNNING, State.KILLED, State.CANCELLED}),
-    State.RUNNING: frozenset({State.SUCCESS, State.WARNING, State.FAILED, State.KILLING,
-                              State.PAUSED, State.RETRYING, State.CANCELLED}),
-    State.PAUSED: frozenset({State.RUNNING, State.KILLING, State.KILLED}),
-    State.KILLING: frozenset({State.KILLED}),
-    State.RETRYING: frozenset({State.RETRIED, State.RUNNING}),
-    State.RESTARTED: frozenset({State.RUNNING}),
-    State.FAILED: frozenset({State.RESTARTED, State.RETRYING}),
-    State.KILLED: frozenset({State.RESTARTED}),
-    State.WARNING: frozenset({State.RESTARTED}),
-    State.SUCCESS: frozenset({State.RESTARTED}),
-    State.CANCELLED: frozenset(),
-    State.RETRIED: frozenset(),
-    State.SKIPPED: frozenset(),
-}
-
-
 def worst(states: list[State]) -> State:
     """The state of a group: FAILED beats KILLED beats WARNING beats SUCCESS."""
     for candidate in (State.FAILED, State.KILLED, State.CANCELLED, State.WARNING):

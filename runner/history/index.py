@@ -160,11 +160,6 @@ class RunIndex:
             row = self._db.execute("SELECT commit_id FROM runs WHERE run = ?", (run,)).fetchone()
         return None if row is None else str(row[0])
 
-    def runs_of(self, commit: str) -> list[str]:
-        with self._lock:
-            rows = self._db.execute("SELECT run FROM runs WHERE commit_id = ?", (commit,)).fetchall()
-        return [str(r[0]) for r in rows]
-
     def close(self) -> None:
         with self._lock:
             self._db.close()
