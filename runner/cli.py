@@ -106,7 +106,8 @@ def _recorder(root: Path) -> HistoryRecorder:
         raise UsageError(f"--record needs a git repository with a commit ({root})") from None
     store = NotesStore(root, index=default_index_path(root))
     return HistoryRecorder(store, commit, git.current_branch(), "manual",
-                           f"flows run@{socket.gethostname()}", dirty=git.is_dirty())
+                           f"flows run@{socket.gethostname()}",
+                           dirty=git.is_dirty(untracked=False))  # a new scratch file is not a change
 
 
 def _executors(choice: str, pass_env: tuple[str, ...] = ()) -> Executors:
@@ -138,12 +139,15 @@ _PASS_ENV = click.option("--pass-env", "pass_env", multiple=True, metavar="NAME"
 def run(file: str, inputs: tuple[str, ...], input_files: tuple[str, ...], executor: str,
         as_json: bool, log_level: str, record: bool, secrets_file: str | None,
         pass_env: tuple[str, ...] = ()) -> None:
-    """Run the flow in FILE; exit 0 on SUCCESS/WARNING, 1 on FAILED/KILLED."""
+    """Run the flow in FILE; exit 0 on SUCCESS/WARNING, 1 on FAILED/KILLED. Progress goes to
+    stderr (a live view on a terminal), the flow's outputs to stdout at the end."""
+    from runner.reporters.console import console_for, format_outputs
+
     if not Path(file).exists():
         raise UsageError(f"{file}: no such file")
     flow = load_flow(file)
     values = _parse_inputs(inputs, input_files)
-    console = ConsoleReporter(sys.stderr, level=log_level)  # the engine masks secrets already
+    console = console_for(sys.stderr, log_level, os.environ)  # the engine masks secrets already
     root = find_root(Path(file))
     here = Path(file).resolve().parent
     flows = FlowsInOrder(*{here: DirectoryFlows(here), root / DEFAULT_FLOWS_DIR:
@@ -152,8 +156,9 @@ def run(file: str, inputs: tuple[str, ...], input_files: tuple[str, ...], execut
     session = RunSession(_executors(executor, pass_env), user_data_dir(), environ=os.environ,
                          secrets=Secrets(os.environ, Path(secrets_file) if secrets_file else None),
                          sinks=[console])
-    execution = session.run(RunRequest(flow, root, flows, values,
-                                       sinks=(recorder,) if recorder is not None else ()))
+    with console:
+        execution = session.run(RunRequest(flow, root, flows, values,
+                                           sinks=(recorder,) if recorder is not None else ()))
     if recorder is not None:
         for problem in recorder.errors:
             click.echo(f"warning: history not recorded: {problem}", err=True)
@@ -161,6 +166,8 @@ def run(file: str, inputs: tuple[str, ...], input_files: tuple[str, ...], execut
             click.echo(f"recorded run {execution.id} in {root} (refs/notes/flows)", err=True)
     if as_json:
         click.echo(json.dumps(execution.to_json(), indent=2, default=str))
+    elif console.outputs:
+        click.echo(format_outputs(console.outputs))
     ok = execution.state.current in (State.SUCCESS, State.WARNING)
     sys.exit(0 if ok else 1)
 
@@ -276,27 +283,40 @@ def bisect(flow_id: str, repo: str | None, ref: str, executor: str) -> None:
     """The first commit on a branch where FLOW (namespace.id) went from SUCCESS to FAILED,
     from recorded history first, running the flow only at commits without a record."""
     from runner.history.bisect import first_failure, recorded_states
-    from runner.replay import run_at
+    from runner.replay import check_flow, known_flows, run_and_record
 
     root, store = _store(repo)
+    check_flow(flow_id, known_flows(root, store))
     git = GitRepo(root)
     commits = git.commits(ref)
     session = RunSession(_executors(executor), user_data_dir(), environ=os.environ,
                          sinks=[ConsoleReporter(sys.stderr, level="WARN")])
 
+    def line(commit: str) -> str:
+        return f"{commit[:10]} {git.subject(commit)}"
+
     def run_commit(commit: str) -> str:
-        click.echo(f"running {flow_id} at {commit[:10]}", err=True)
-        return run_at(git, commit, flow_id, session)
+        click.echo(f"running {flow_id} at {line(commit)}", err=True)
+        state, problems = run_and_record(git, store, commit, flow_id, session,
+                                         git.current_branch())
+        for problem in problems:
+            click.echo(f"warning: history not recorded: {problem}", err=True)
+        click.echo(f"  {state}", err=True)
+        return state
 
     result = first_failure(commits, flow_id, recorded_states(store, flow_id), run_commit)
     if result.first_bad is None:
-        click.echo(f"{flow_id} does not fail at {ref}: nothing to bisect")
+        tip = line(commits[-1]) if commits else ref
+        click.echo(f"{flow_id} does not fail at {ref} ({tip}): nothing to bisect")
         sys.exit(1)
-    click.echo(f"first failing commit: {result.first_bad}")
+    click.echo(f"first failing commit: {line(result.first_bad)}")
     if result.last_good:
-        click.echo(f"last passing commit:  {result.last_good}")
-    click.echo(f"ran the flow at {len(result.ran)} commit(s); the rest came from history",
-               err=True)
+        click.echo(f"last passing commit:  {line(result.last_good)}")
+    if len(result.candidates) > 1:
+        click.echo("skipped commits leave these candidates:\n" +
+                   "\n".join(f"  {line(c)}" for c in result.candidates))
+    click.echo(f"ran the flow at {len(result.ran)} commit(s) (now recorded in the history); "
+               "the rest came from history", err=True)
 
 
 @main.command()

@@ -72,14 +72,20 @@ class GitRepo:
         """The full commit id a ref (branch, tag, sha) points at."""
         return self._git("rev-parse", "--verify", f"{ref}^{{commit}}").decode().strip()
 
-    def is_dirty(self) -> bool:
-        """Whether the work tree differs from HEAD (tracked or untracked, not ignored)."""
-        return bool(self._git("status", "--porcelain").strip())
+    def is_dirty(self, *, untracked: bool = True) -> bool:
+        """Whether the work tree differs from HEAD (tracked, and untracked unless told not to;
+        never ignored files)."""
+        flags = () if untracked else ("--untracked-files=no",)
+        return bool(self._git("status", "--porcelain", *flags).strip())
 
     def commits(self, ref: str, limit: int = 1000) -> list[str]:
         """Commits of ref's first-parent history, oldest first (at most limit)."""
         out = self._git("rev-list", "--first-parent", f"--max-count={limit}", ref)
         return list(reversed(out.decode().split()))
+
+    def subject(self, commit: str) -> str:
+        """The first line of commit's message."""
+        return self._git("log", "-1", "--format=%s", commit, "--").decode(errors="replace").strip()
 
     def current_branch(self) -> str | None:
         try:
