@@ -27,6 +27,7 @@ from runner.ids import ulid
 from runner.inputs import nested, typed_output
 from runner.model import Input, Task
 from runner.retry import next_delay
+from runner.run_functions import RunFiles, tasks_with_state
 from runner.secrets import masked
 from runner.tasks import Outcome, TaskFailed
 from runner.tasks.base import is_truthy
@@ -72,9 +73,11 @@ class FlowRun:
         self.exit_state: State | None = None
         self.final_state: State | None = None  # known before afterExecution tasks run
         self.pauses: dict[str, PendingPause] = {}
+        files = RunFiles(execution.flow.namespace, self._checkout, self.handed_files)
         self.functions: dict[str, Callable[..., Any]] = {
-            "secret": self._secret, "kv": self._kv, "read": self._read,
-            "errorLogs": lambda: [dict(e) for e in self.error_logs]}
+            "secret": self._secret, "kv": self._kv, **files.functions(),
+            "errorLogs": lambda: [dict(e) for e in self.error_logs],
+            "tasksWithState": self._tasks_with_state}
         self.error_logs: list[dict[str, Any]] = []  # Kestra's errorLogs(): for `errors` branches
         self.log_lines: deque[dict[str, Any]] = deque(maxlen=LOG_LINES_KEPT)  # for log.Fetch
         self.secrets: set[str] = execution.secrets  # shared: the execution's views mask them
@@ -117,24 +120,13 @@ class FlowRun:
             raise LookupError(f"no key '{key}' in the KV store of namespace {ns}")
         return value
 
-    def _read(self, path: str) -> str:
-        """A file of the repository (`read('scripts/a.sql')`), or a file this run was handed:
-        its own artifacts (`read(outputs.download.uri)`) and event-trigger files
-        (`read(trigger.files[0].uri)`); nothing else outside the checkout."""
-        text = str(path).removeprefix("file://")
-        if Path(text).is_absolute():
-            target = Path(text).resolve()
-            if target.is_file() and any(root.resolve() in target.parents
-                                        for root in self.handed_files()):
-                return target.read_text(encoding="utf-8", errors="replace")
+    def _checkout(self) -> Path | None:
         files = self.engine.namespace_files
-        if files is None:
-            raise LookupError("read() needs a repository checkout")
-        root = files.root.resolve()
-        target = (root / str(path).lstrip("/")).resolve()
-        if root not in target.parents or not target.is_file():
-            raise LookupError(f"read('{path}'): no such file in the repository")
-        return target.read_text(encoding="utf-8", errors="replace")
+        return None if files is None else files.root
+
+    def _tasks_with_state(self, state: str) -> list[dict[str, Any]]:
+        with self.lock:
+            return tasks_with_state(task_states(self.execution.task_runs), state)
 
     def handed_files(self) -> list[Path]:
         """Where the files this run may read live: its own output files, those of the

@@ -77,6 +77,12 @@ def read_beneath(root: Path, rel: str) -> bytes:
         return source.read()
 
 
+def size_beneath(root: Path, rel: str) -> int:
+    """The size of root/rel, a regular file reached through no link."""
+    with _open_regular(root, rel) as source:
+        return os.fstat(source.fileno()).st_size
+
+
 def copy_beneath(root: Path, rel: str, target: Path) -> None:
     """Copy root/rel (no link followed) to target, a path the engine owns."""
     with _open_regular(root, rel) as source, open(target, "wb") as out:
