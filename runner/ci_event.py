@@ -172,19 +172,27 @@ def resolve(options: CiOptions, environ: Mapping[str, str]) -> Context:
     if payload is None:
         raise UsageError(f"--event {event} needs --payload FILE (the event's JSON payload)")
     found, default = _read_event(event, payload)
-    trigger: dict[str, Any]
     if isinstance(found, Push):
-        if found.deleted:
-            raise UsageError(f"the push deletes {found.ref}: there is nothing to run")
-        message = head_message(git, found.after, found.head_commit_message)
-        paths = changed_paths(git, found.before, found.after, default_branch=default)
-        git_event = GitEvent.for_push(found.ref, repo=found.repo, changed_paths=paths,
-                                      head_commit_message=message, default_branch=default)
-        trigger = {"type": "push", "repo": found.repo, "ref": found.ref, "branch": found.branch,
-                   "tag": found.tag, "before": found.before, "after": found.after,
-                   "sha": found.after, "pusher": found.pusher}
-        return Context(**base, sha=found.after, repo=found.repo, ref=found.branch or found.tag,
-                       git_event=git_event, untrusted=False, trigger=trigger)
+        return _push_context(base, git, found, default)
+    return _pull_request_context(base, git, found, default)
+
+
+def _push_context(base: dict[str, Any], git: GitRepo, found: Push, default: str | None) -> Context:
+    if found.deleted:
+        raise UsageError(f"the push deletes {found.ref}: there is nothing to run")
+    message = head_message(git, found.after, found.head_commit_message)
+    paths = changed_paths(git, found.before, found.after, default_branch=default)
+    git_event = GitEvent.for_push(found.ref, repo=found.repo, changed_paths=paths,
+                                  head_commit_message=message, default_branch=default)
+    trigger = {"type": "push", "repo": found.repo, "ref": found.ref, "branch": found.branch,
+               "tag": found.tag, "before": found.before, "after": found.after,
+               "sha": found.after, "pusher": found.pusher}
+    return Context(**base, sha=found.after, repo=found.repo, ref=found.branch or found.tag,
+                   git_event=git_event, untrusted=False, trigger=trigger)
+
+
+def _pull_request_context(base: dict[str, Any], git: GitRepo, found: PullRequest,
+                          default: str | None) -> Context:
     paths = pull_request_paths(git, found.base_sha or found.base_ref, found.head_sha)
     git_event = GitEvent.from_pull_request(found, paths, head_message(git, found.head_sha),
                                            default)

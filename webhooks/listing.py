@@ -22,7 +22,7 @@ from runner.events import iso
 from runner.history.index import RunSearch
 from runner.history.records import RunSummary
 from runner.model import Flow, Trigger
-from webhooks.schedule import SCHEDULE, Schedule, next_tick
+from runner.schedule import SCHEDULE, Schedule, next_tick
 from webhooks.service import FlowAtCommit, FlowService, Record
 from webhooks.ui.recorded import execution as recorded_execution
 

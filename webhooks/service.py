@@ -192,12 +192,7 @@ class FlowService:
         flows_at_commit = Snapshot(snapshot)
         checkout = Path(tempfile.mkdtemp(prefix="gitflows-checkout-", dir=self.config.data_dir))
         trigger = dict(trigger or {"type": "manual"})
-        recorder = HistoryRecorder(self.history(target.repo), target.commit,
-                                   history_ref(trigger, target.ref), str(trigger.get("type")),
-                                   f"flows serve@{socket.gethostname()}", seq_from=seq_from,
-                                   on_error=lambda err: self.console.emit(LogLine(
-                                       "-", None, None, 0, "WARN", f"history: {err}",
-                                       dt.datetime.now(dt.UTC))))
+        recorder = self._recorder(target, trigger, seq_from)
         execution_id = execution_id or ulid()
         reporter = self.reporting.reporter(target.repo, target.commit, target.flow.qualified_id,
                                            execution_id, trigger, checkout)
@@ -240,6 +235,15 @@ class FlowService:
         else:
             self.pool.submit(self._execute, record, checkout, trigger)
         return execution
+
+    def _recorder(self, target: FlowAtCommit, trigger: Mapping[str, Any],
+                  seq_from: int) -> HistoryRecorder:
+        return HistoryRecorder(self.history(target.repo), target.commit,
+                               history_ref(trigger, target.ref), str(trigger.get("type")),
+                               f"flows serve@{socket.gethostname()}", seq_from=seq_from,
+                               on_error=lambda err: self.console.emit(LogLine(
+                                   "-", None, None, 0, "WARN", f"history: {err}",
+                                   dt.datetime.now(dt.UTC))))
 
     def history_rows(self, *, repo: str | None = None, flow: str | None = None,
                      ref: str | None = None, state: str | None = None,

@@ -10,9 +10,10 @@ import logging
 from pathlib import Path
 
 from runner.errors import GitflowsError
+from runner.schedule import Schedule, schedules_of
 from webhooks.background import Background
 from webhooks.heads import moved_heads
-from webhooks.schedule import Schedule, Scheduler, Tick, schedules_of
+from webhooks.schedule import Scheduler, Tick
 from webhooks.service import FlowService
 
 log = logging.getLogger("gitflows.schedule")

@@ -12,16 +12,9 @@ from pathlib import Path
 import pytest
 
 from runner.parse import parse_flow
+from runner.schedule import Schedule, latest_tick, next_tick, previous_tick, schedules_of
 from runner.tasks import Registry, core, flow, git_triggers, scripts
-from webhooks.schedule import (
-    Schedule,
-    Scheduler,
-    Tick,
-    latest_tick,
-    next_tick,
-    previous_tick,
-    schedules_of,
-)
+from webhooks.schedule import Scheduler, Tick
 
 UTC = dt.UTC
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")

@@ -160,9 +160,13 @@ class FlowWorker:
         except Exception:
             self.ledger.release(key, self.id)
             raise  # retried later, maybe elsewhere
+        self._run(key, payload, service, claim.previous)
+
+    def _run(self, key: str, payload: dict[str, Any], service: FlowService, previous: str) -> None:
+        name, commit = str(payload["repo"]["name"]), str(payload["commit"])
         flow = f"{payload['namespace']}.{payload['flow_id']}"
         trigger = dict(payload.get("trigger") or {})
-        execution_id = claim.previous or str(payload.get("execution_id") or "") or ulid()
+        execution_id = previous or str(payload.get("execution_id") or "") or ulid()
         # a re-delivery (dead or stopping worker) runs again under the same execution id
         taken = take_over(service.history(name), commit, flow, str(trigger.get("type")),
                           execution_id, self._runner("take-over"))
@@ -171,10 +175,10 @@ class FlowWorker:
                      execution_id, taken.ended)
             self.ledger.finish(key, self.id, taken.ended)
             return
-        if claim.previous:
+        if previous:
             log.warning("run %s: its worker stopped during execution %s; running it again",
-                        key, claim.previous)
-            self.events.add("restarted", claim.previous, _where(payload, name))
+                        key, previous)
+            self.events.add("restarted", previous, _where(payload, name))
         self.ledger.started(key, self.id, execution_id)  # before it can write any history
         try:
             service.start(str(payload["namespace"]), str(payload["flow_id"]),
@@ -194,6 +198,14 @@ class FlowWorker:
             raise
         with self._lock:
             self.active[key] = execution_id
+        self._see_through(key, payload, service, execution_id)
+
+    def _see_through(self, key: str, payload: dict[str, Any], service: FlowService,
+                     execution_id: str) -> None:
+        """Follow a started run to its end (or hand it back on stop), then settle the ledger."""
+        name, commit = str(payload["repo"]["name"]), str(payload["commit"])
+        flow = f"{payload['namespace']}.{payload['flow_id']}"
+        trigger = dict(payload.get("trigger") or {})
         state, handed_back = "FAILED", False
         group = supersede_group(name, flow, trigger) if service._superseded(name) == "cancel" else None
         try:
