@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from runner.cancel import CancelToken
+from runner.errors import GitflowsError
 from runner.events import State
 from runner.execution import TaskRunRecord
 from runner.executors.base import (
@@ -26,11 +27,13 @@ from runner.executors.base import (
     ProcessSpec,
     exposes_docker_socket,
 )
+from runner.executors.service_spec import ServiceHost
 from runner.inputs import resolve
 from runner.model import Input, Task
 from runner.run import FlowRun, PendingPause, Scope
 from runner.tasks.base import SubflowResult, TaskFailed
 from runner.tasks.beneath import copy_beneath
+from runner.tasks.services import Binding, binding_for
 
 T = TypeVar("T")
 
@@ -59,6 +62,9 @@ class RunContext:
                           if task.timeout is not None else None)
         self._context = run.context(task, record, scope)
         self._context["workingDir"] = str(self.workdir)
+        self._services = self._services_binding()
+        if self._services is not None:
+            self._context["services"] = self._services.expressions()
 
     # -- runnable tasks -------------------------------------------------------
     def render(self, value: Any, variables: Mapping[str, Any] | None = None) -> Any:
@@ -96,9 +102,16 @@ class RunContext:
                                     "it needs allow_docker_socket in the server configuration")
             if executors.untrusted:  # fork pull requests get no network
                 container = replace(container, network_mode="none")
+            if self._services is not None and (container.network_mode is None
+                                               or executors.untrusted):
+                # the services' network (internal when untrusted: each other, nothing else)
+                container = replace(container, network_mode=self._services.group.network)
         # a step sees the flow's env and what the operator passes (pass_env), never the
         # environment of the process running it; untrusted runs get no passed variables
         env = {**({} if executors.untrusted else executors.passed_env), **spec.env}
+        if self._services is not None:
+            in_container = container is not None and executors.container is not None
+            env = {**self._services.env(in_container), **env}
         checkout = self._run.engine.namespace_files
         if checkout is not None:  # the repository at the run's commit, read-only for steps
             root = checkout.root.resolve()
@@ -113,6 +126,26 @@ class RunContext:
         if container is not None:
             self.log("DEBUG", f"running in {container.image} ({executor.name})")
         return executor.run(spec, on_line, self.cancel)
+
+    # -- sidecar services (gitflows.docker.Services, runner/tasks/services.py) ----
+    def service_host(self) -> ServiceHost:
+        connect = self._run.engine.executors.services
+        if connect is None:
+            raise TaskFailed("services need a Docker engine, and this runner has none")
+        try:
+            return connect()
+        except GitflowsError as err:
+            raise TaskFailed(str(err)) from None
+
+    def _services_binding(self) -> Binding | None:
+        """The services of the nearest Services task above this one, if any runs."""
+        with self._run.lock:
+            by_id = {r.id: r for r in self._run.execution.task_runs}
+        ids, record = [], self._scope.parent
+        while record is not None:
+            ids.append(record.id)
+            record = by_id.get(record.parent_task_run_id or "")
+        return binding_for(ids)
 
     def keep_artifact(self, path: Path, name: str) -> Path:
         target = self._run.engine.data_dir / "artifacts" / self.execution_id / self.task_run_id / name

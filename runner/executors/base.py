@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from runner.executors.service_spec import ServiceHost
+
 LineHandler = Callable[[str, str], None]  # (stream "stdout"|"stderr", line without newline)
 EXECUTION_LABEL = "io.gitflows.execution"  # on every step: which execution it belongs to
 TASK_RUN_LABEL = "io.gitflows.taskrun"
@@ -113,6 +115,8 @@ class Executors:
     allow_docker_socket: bool = False  # the Docker socket among those volumes
     # variables of the server's own environment an operator passes to trusted steps (pass_env)
     passed_env: Mapping[str, str] = field(default_factory=dict)
+    # connects to the engine for sidecar services (gitflows.docker.Services); None: no Docker
+    services: Callable[[], ServiceHost] | None = None
 
     def for_spec(self, spec: ProcessSpec) -> Executor:
         if spec.container is not None and self.container is not None:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from runner.errors import GitflowsError
 from runner.executors.base import Executors
 from runner.executors.local import LocalExecutor
+from runner.executors.service_spec import ServiceHost
 
 
 def executors_for(choice: str, warn: Callable[[str], None],
@@ -16,14 +17,23 @@ def executors_for(choice: str, warn: Callable[[str], None],
     passed = dict(passed_env or {})
     if choice == "process":
         warn("note: steps run as host processes, not isolated in containers")
-        return Executors(host, passed_env=passed)
+        return Executors(host, passed_env=passed, services=docker_services)
     from runner.executors.docker import DockerExecutor  # only when containers are wanted
 
     try:
-        return Executors(host, DockerExecutor.connect(), passed_env=passed)
+        return Executors(host, DockerExecutor.connect(), passed_env=passed,
+                         services=docker_services)
     except GitflowsError:
         if choice == "docker":
             raise
         warn("warning: no Docker engine answers; steps run as host processes, not isolated "
              "in containers")
-        return Executors(host, passed_env=passed)
+        return Executors(host, passed_env=passed, services=docker_services)
+
+
+def docker_services() -> ServiceHost:
+    """Sidecar services run in Docker even when steps are host processes (connected when a
+    Services task starts)."""
+    from runner.executors.services import DockerServices
+
+    return DockerServices.connect()

@@ -23,6 +23,7 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from runner.errors import ExecutorUnavailableError
+from runner.executors.agent import KEEPALIVE, Agent
 from runner.executors.base import (
     EXECUTION_LABEL,
     ContainerOptions,
@@ -36,8 +37,7 @@ from runner.executors.base import (
 POLL_SECONDS = 0.05
 MANAGED = "io.gitflows.managed"
 OWNER = "io.gitflows.owner"
-# Keeps a session container alive for docker exec; exits at once on SIGTERM.
-KEEPALIVE = ("/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done")
+ROOT_USERS = ("", "0", "root", "0:0", "root:root")  # who can open the agent's private FIFOs
 
 
 def _start_time(pid: int) -> str | None:
@@ -65,6 +65,7 @@ def _owner_alive(owner: str) -> bool:
 class _Session:
     container_id: str
     key: tuple[Any, ...]
+    agent: Agent | None = None  # steps go to its shell; None (or dead): docker exec
 
 
 class DockerExecutor:
@@ -99,6 +100,7 @@ class DockerExecutor:
                 with contextlib.suppress(APIError):
                     container.remove(force=True)
                     removed.append(container.id)
+        self._reap_service_networks()
         return removed
 
     def kill_execution(self, execution_id: str) -> list[str]:
@@ -114,7 +116,13 @@ class DockerExecutor:
         with self._lock:  # this process's sessions of it are gone with them
             for key in [k for k, s in self._sessions.items() if s.container_id in removed]:
                 del self._sessions[key]
+        from runner.executors.services import remove_execution_networks  # services hook
+        remove_execution_networks(self.client, execution_id)
         return removed
+
+    def _reap_service_networks(self) -> None:
+        from runner.executors.services import reap_networks  # services hook (imports this)
+        reap_networks(self.client)
 
     # -- running a step ---------------------------------------------------------
     def run(self, spec: ProcessSpec, on_line: LineHandler,
@@ -122,12 +130,17 @@ class DockerExecutor:
         options = spec.container
         if options is None:
             raise ExecutorError("the docker executor needs a container image")
-        self._ensure_image(options.image, options.pull_policy)
         if spec.session is not None and options.reuse and options.entrypoint is None \
                 and options.image not in self._no_keepalive:
             session = self._session(spec, options)
             if session is not None:
+                step = session.agent.submit(spec) if session.agent is not None else None
+                if step is not None:
+                    return self._supervise(step.stream(), on_line, spec, cancel, wait=step.wait,
+                                           kill=lambda: self._drop(session),
+                                           exit_code=lambda: step.exit_code)
                 return self._exec(session, spec, on_line, cancel)
+        self._ensure_image(options.image, options.pull_policy)
         return self._run_once(spec, options, on_line, cancel)
 
     def _create_args(self, spec: ProcessSpec, options: ContainerOptions) -> dict[str, Any]:
@@ -189,12 +202,17 @@ class DockerExecutor:
         with self._lock:
             session = self._sessions.get(key)
             if session is not None:
-                return session
+                return session  # its image was checked (or pulled) when it started
+            self._ensure_image(options.image, options.pull_policy)
             args = self._create_args(spec, options)
             args["working_dir"] = str(root)
+            agent = Agent() if self._runs_as_root(options) else None
+            command = agent.command() if agent is not None else list(KEEPALIVE[1:3])
+            if agent is not None:
+                args["volumes"][str(agent.dir)] = {"bind": str(agent.dir), "mode": "rw"}
             try:
                 container = self.client.containers.create(
-                    options.image, command=list(KEEPALIVE[1:]), entrypoint=[KEEPALIVE[0]],
+                    options.image, command=command, entrypoint=[KEEPALIVE[0]],
                     environment={}, **args)
                 container.start()
                 time.sleep(0.05)
@@ -206,9 +224,23 @@ class DockerExecutor:
                 if container is not None:
                     with contextlib.suppress(APIError):
                         container.remove(force=True)
+                if agent is not None:
+                    agent.close()
                 return None
-            session = self._sessions[key] = _Session(container.id, key)
+            if agent is not None and not agent.wait_ready():
+                agent.close()  # the image's sh cannot run it: docker exec for this session
+                agent = None
+            session = self._sessions[key] = _Session(container.id, key, agent)
             return session
+
+    def _runs_as_root(self, options: ContainerOptions) -> bool:
+        if options.user not in (None, *ROOT_USERS):
+            return False
+        try:
+            user = self.client.images.get(options.image).attrs["Config"].get("User") or ""
+        except (DockerException, KeyError, TypeError):
+            return False
+        return options.user is not None or user in ROOT_USERS
 
     def _exec(self, session: _Session, spec: ProcessSpec, on_line: LineHandler,
               cancel: threading.Event | None) -> ProcessResult:
@@ -276,6 +308,8 @@ class DockerExecutor:
     def _drop(self, session: _Session) -> None:
         with self._lock:
             self._sessions.pop(session.key, None)
+        if session.agent is not None:
+            session.agent.close()
         with contextlib.suppress(APIError, NotFound):
             self.client.api.remove_container(session.container_id, force=True)
 

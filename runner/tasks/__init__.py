@@ -20,6 +20,7 @@ from runner.tasks import (
     runtime,
     scripts,
     server_only,
+    services,
     state,
     storage,
     storage_files,
@@ -49,6 +50,8 @@ UNTRUSTED_OK = frozenset({
     *(t.name for t in execution_vars.TYPES),  # the run's own vars, or ending it
     # renders a task and runs it only if its own type is allowed here (checked when it runs)
     "io.kestra.plugin.core.templating.TemplatedTask",
+    # sidecar containers: on an --internal network in an untrusted run (no way out)
+    *(t.name for t in services.TYPES),
 })
 
 BUILTIN_TYPES: tuple[TypeDef, ...] = tuple(
@@ -57,12 +60,12 @@ BUILTIN_TYPES: tuple[TypeDef, ...] = tuple(
         *git_triggers.TYPES, *notifications.TYPES, *fs_local.TYPES, *each.TYPES,
         *storage_files.TYPES, *storage_items.TYPES, *runtime.TYPES, *namespace.TYPES,
         *foreach_item.TYPES, *execution_vars.TYPES, *state.TYPES,
-        *server_only.TYPES))
+        *server_only.TYPES, *services.TYPES))
 
 
 @cache
 def default_registry() -> Registry:
     """The built-in types and every loadable plugin's (see runner.plugins)."""
-    from runner.plugins import installed
+    from runner.plugins import PluginRegistry
 
-    return Registry([*BUILTIN_TYPES, *installed().types])
+    return PluginRegistry(BUILTIN_TYPES)  # plugins are imported on the first miss
