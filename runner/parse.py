@@ -14,6 +14,7 @@ import hashlib
 import threading
 import traceback
 from collections import OrderedDict
+from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from runner.errors import InvalidFlowError
 from runner.lint import check
 from runner.lint_refs import check_references
 from runner.model import Concurrency, Flow, Input, Output, PluginDefault, Position, Retry, Task, Trigger
+from runner.plugins import PluginRegistry
 from runner.schema import FlowValidator, build_schema
 from runner.tasks import Registry, default_registry
 from runner.yamlsource import LIMITS, Located, YamlLimits, YamlSyntaxError, load, read_source
@@ -39,6 +41,29 @@ TASK_FIELDS = frozenset(
 @cache
 def _validator(registry: Registry) -> FlowValidator:
     return FlowValidator(build_schema(registry))
+
+
+def _type_names(value: Any) -> Iterator[str]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key == "type" and isinstance(item, str) and "." in item:
+                yield item
+            else:
+                yield from _type_names(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _type_names(item)
+
+
+def _validator_for(located: Located, registry: Registry) -> FlowValidator:
+    """The built-in types' validator when plugins are not loaded yet and every dotted `type`
+    of the document is built in: a flow of built-in tasks never imports a plugin (seconds
+    of cloud SDKs). Each type is checked on its own, so the verdict is the same."""
+    lean = registry.builtins_only() if isinstance(registry, PluginRegistry) else None
+    if lean is not None and all(lean.resolve(name) is not None
+                                for name in _type_names(located.data)):
+        return _validator(lean)
+    return _validator(registry)
 
 
 Parsed = tuple[Flow | None, tuple[Diagnostic, ...]]
@@ -124,7 +149,7 @@ def _parse(text: str, file: str, registry: Registry, limits: YamlLimits) -> _Res
                                  f"a flow is a YAML mapping (key: value lines) with at least id, "
                                  f"namespace and tasks; this document is {_kind(located.data)}")], 0
     inject_plugin_defaults(located, registry)
-    diagnostics = sorted({*_validator(registry).validate(located), *check(located, registry),
+    diagnostics = sorted({*_validator_for(located, registry).validate(located), *check(located, registry),
                           *check_references(located, registry)})
     if has_errors(diagnostics):
         return None, diagnostics, 0

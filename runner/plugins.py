@@ -13,13 +13,14 @@ reported (`flows plugins`, the log); the built-in types always work.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
 
 from runner.tasks import BUILTIN_TYPES
-from runner.tasks.registry import Registry, TypeDef
+from runner.tasks.registry import Registry, Resolved, TypeDef
 
 GROUP = "gitflows.plugins"
 BUILT_IN = "built-in"
@@ -133,6 +134,49 @@ def load_plugins(builtins: Iterable[TypeDef],
 def installed() -> Plugins:
     """The installed plugins, checked against the built-in types (loaded once per process)."""
     return load_plugins(BUILTIN_TYPES)
+
+
+class PluginRegistry(Registry):
+    """The built-in types at once; the installed plugins join on the first lookup the
+    built-ins cannot answer, or the first full listing. Importing every plugin (cloud SDKs,
+    queue clients) costs seconds, and a flow of built-in tasks never needs them."""
+
+    def __init__(self, builtins: Iterable[TypeDef]) -> None:
+        super().__init__(builtins)
+        self._plugins_loaded = False
+        self._loading = threading.RLock()
+        self._builtins = Registry(builtins)
+
+    def builtins_only(self) -> Registry | None:
+        """The built-in types alone while no plugin is loaded (a lean schema for flows that
+        use nothing else), else None."""
+        return None if self._plugins_loaded else self._builtins
+
+    def load_plugins(self) -> None:
+        with self._loading:
+            if not self._plugins_loaded:
+                for typedef in installed().types:
+                    self.register(typedef)
+                self._plugins_loaded = True
+
+    def resolve(self, name: str, kind: str | None = None) -> Resolved | None:
+        found = super().resolve(name, kind)  # plugins never shadow a built-in type
+        if found is None and not self._plugins_loaded:
+            self.load_plugins()
+            found = super().resolve(name, kind)
+        return found
+
+    def closest(self, name: str, kind: str) -> str | None:
+        self.load_plugins()
+        return super().closest(name, kind)
+
+    def of_kind(self, kind: str) -> Iterator[TypeDef]:
+        self.load_plugins()
+        return super().of_kind(kind)
+
+    def __iter__(self) -> Iterator[TypeDef]:
+        self.load_plugins()
+        return super().__iter__()
 
 
 def describe(registry: Registry, plugins: Plugins) -> list[dict[str, str]]:
