@@ -72,6 +72,7 @@ class Agent:
         self._ready = threading.Event()
         self.closed = threading.Event()
         self._numbers = itertools.count(1)
+        self.pid: int | None = None  # the agent's pid in the container, once ready
         threading.Thread(target=self._replies, daemon=True).start()
 
     def command(self) -> list[str]:
@@ -95,6 +96,7 @@ class Agent:
 
     def _reply(self, words: list[str]) -> None:
         if words[:1] == ["ready"]:
+            self.pid = int(words[1]) if len(words) == 2 and words[1].isdigit() else None
             self._ready.set()
         elif len(words) == 2 and words[0].isdigit() and words[1].lstrip("-").isdigit():
             with self._arrived:

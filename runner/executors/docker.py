@@ -114,8 +114,11 @@ class DockerExecutor:
                 container.remove(force=True)
                 removed.append(container.id)
         with self._lock:  # this process's sessions of it are gone with them
-            for key in [k for k, s in self._sessions.items() if s.container_id in removed]:
-                del self._sessions[key]
+            gone = [self._sessions.pop(k) for k, s in list(self._sessions.items())
+                    if s.container_id in removed]
+        for session in gone:
+            if session.agent is not None:
+                session.agent.close()  # its steps end as killed (137), as under docker exec
         from runner.executors.services import remove_execution_networks  # services hook
         remove_execution_networks(self.client, execution_id)
         return removed
