@@ -85,3 +85,70 @@ def continuation_hints(text: str, file: str, located: Located,
             suspects.update(range(1, len(lines) + 1))
     return sorted(d for d in line_hints(text, file, suspects) if "comment" not in d.message) \
         if suspects else []
+
+
+_FOUND = re.compile(r"expected <block end>, but found '?(?P<found>[^']*)'?")
+_FLOW_END = re.compile(r"expected ',' or '(?P<close>[\]}])', but got '?(?P<got>[^']*)'?")
+_CLOSERS = {"]": ("[", "list"), "}": ("{", "mapping")}
+
+
+def _snippet(lines: list[str], line: int, limit: int = 40) -> str:
+    text = lines[line - 1].strip() if 1 <= line <= len(lines) else ""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _block_problem(found: str, at: Pos, opened: Pos | None, here: str) -> str | None:
+    """`expected <block end>`: a line that does not fit the indented block it follows."""
+    if found in ("<block end>", "<stream end>"):
+        return None
+    (line, col), start = at, f"line {opened[0]} col {opened[1]}" if opened else "above"
+    item = found in ("-", "<block sequence start>")
+    if item and opened and opened[1] == col:
+        return (f"a list item `{here}` at line {line} col {col} cannot follow the keys of the "
+                f"mapping that starts at {start}: put the list under a key (`key:` then "
+                "`  - item`)")
+    if not item and opened and opened[1] == col:
+        return (f"a mapping is not closed: `{here}` at line {line} col {col} lines up with the "
+                f"'-' of the list item at {start}, not with the item's keys: indent it to the "
+                "column of the item's first key")
+    what = "a list item" if item else "a key"
+    return (f"a mapping is not closed: {what} `{here}` at line {line} col {col} is indented "
+            f"differently from the block it follows (which starts at {start}); line it up with "
+            "the keys it belongs with, using spaces")
+
+
+def plain_problem(problem: str, context: str | None, at: Pos, opened: Pos | None,
+                  lines: list[str]) -> str | None:
+    """ruamel's parser message (`expected <block end>, but found '<block mapping start>'`) in
+    plain words, naming the text at fault and where the enclosing block starts; None for a
+    message with no plain wording here (it is shown as ruamel says it)."""
+    (line, col), here = at, _snippet(lines, at[0])
+    start = f"line {opened[0]} col {opened[1]}" if opened else "above"
+    block = _FOUND.fullmatch(problem)
+    if block:
+        return _block_problem(block["found"], at, opened, here)
+    flow = _FLOW_END.fullmatch(problem)
+    if flow:
+        opener, kind = _CLOSERS[flow["close"]]
+        got = "the end of the file" if "end" in flow["got"] else f"'{flow['got']}'"
+        return (f"a {kind} opened with `{opener}` at {start} is not closed with "
+                f"`{flow['close']}` (found {got} at line {line} col {col}); close it, or quote "
+                f"the value if `{opener}` is meant as text (an expression: \"{{{{ … }}}}\")")
+    if problem == "mapping values are not allowed here":
+        return (f"unexpected ':' at line {line} col {col} in `{here}`: a value holding ': ' "
+                "must be quoted (`key: \"a: b\"`); a new key goes on its own line at the "
+                "indentation of its siblings")
+    if problem == "could not find expected ':'":
+        return (f"`{_snippet(lines, opened[0] if opened else line)}` at {start} is neither "
+                "`key: value` nor a list item `- value`: add the ': ' (or the '- '), or fix "
+                "its indentation")
+    if problem == "found unexpected end of stream" and context and "quoted" in context:
+        return f"a quoted string opened at {start} is never closed: add the closing quote"
+    if problem.startswith("found undefined alias"):
+        return (f"`{here}` at line {line} col {col}: '*' starts a YAML alias, and no `&anchor` "
+                "of that name is defined; quote the value if '*' is meant as text")
+    char = re.fullmatch(r"found character '(.)' that cannot start any token", problem)
+    if char:
+        return (f"a plain value cannot start with '{char[1]}' (line {line} col {col}); quote "
+                "the value")
+    return None

@@ -30,7 +30,14 @@ from ruamel.yaml.nodes import MappingNode, Node, SequenceNode
 from ruamel.yaml.reader import ReaderError
 
 from runner.diagnostics import Diagnostic
-from runner.yaml_hints import LINE_BREAK, continuation_hints, diag, line_hints, lines_of
+from runner.yaml_hints import (
+    LINE_BREAK,
+    continuation_hints,
+    diag,
+    line_hints,
+    lines_of,
+    plain_problem,
+)
 
 Path = tuple[str | int, ...]
 Pos = tuple[int, int]  # 1-based line, column
@@ -359,7 +366,13 @@ def _duplicate_message(err: DuplicateKeyError) -> str:
 def _syntax_diagnostics(err: MarkedYAMLError, text: str, file: str) -> list[Diagnostic]:
     hints = list(line_hints(text, file))
     problem = str(err.problem or "invalid YAML")
-    if err.context:
+    mark, opened = err.problem_mark or err.context_mark, err.context_mark
+    plain = plain_problem(problem, err.context, (mark.line + 1, mark.column + 1) if mark else
+                          (1, 1), (opened.line + 1, opened.column + 1) if opened else None,
+                          lines_of(text))
+    if plain is not None:
+        problem = plain
+    elif err.context:
         problem = f"{problem} ({err.context}"
         if err.context_mark:
             problem += f" at line {err.context_mark.line + 1}"
