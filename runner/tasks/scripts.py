@@ -19,7 +19,7 @@ from typing import Any
 from runner.events import State
 from runner.executors.base import ProcessSpec
 from runner.model import Task
-from runner.tasks.base import Outcome, TaskContext, TaskFailed
+from runner.tasks.base import Outcome, TaskContext, TaskFailed, is_truthy
 from runner.tasks.containers import DOCKER_RUNNER, PROCESS_RUNNER, container_options, wants_container
 from runner.tasks.files import collect_output_files, copy_namespace_files, write_input_files
 from runner.tasks.registry import TypeDef
@@ -137,12 +137,35 @@ def _commands(default_image: str, interpreter: tuple[str, ...] = ()) -> Any:
 def _script(default_image: str, suffix: str, launcher: str) -> Any:
     def run(task: Task, ctx: TaskContext) -> Outcome:
         script = str(ctx.render(task.props["script"]))
-        name = f".gitflows-{task.id}{suffix}"
+        extension = suffix
+        if "extension" in task.props:  # jbang: .java, .jsh, .kt, .groovy, .md
+            extension = _extension(ctx.render(task.props["extension"]))
+        name = f".gitflows-{task.id}{extension}"
         Path(ctx.workdir, name).write_text(script, encoding="utf-8")
-        return _execute(task, ctx, [f"{launcher} {shlex.quote(name)}"], default_image)
+        if launcher == _JBANG:
+            line = _jbang_line(shlex.quote(name), is_truthy(ctx.render(task.props.get("quiet", True))))
+        else:
+            line = f"{launcher} {shlex.quote(name)}"
+        return _execute(task, ctx, [line], default_image)
     return run
 
 
+def _extension(value: Any) -> str:
+    text = str(value)
+    if not re.fullmatch(r"\.?[A-Za-z0-9]{1,10}", text):
+        raise TaskFailed(f"extension must be a file name suffix such as .java, got '{text}'")
+    return text if text.startswith(".") else f".{text}"
+
+
+def _jbang_line(name: str, quiet: bool) -> str:
+    """jbang where it is installed (its image, or a host that has it); elsewhere a .java
+    script still runs on a JDK alone: `java Main.java` compiles and runs one source file."""
+    flag = " --quiet" if quiet else ""
+    return (f"if command -v jbang >/dev/null 2>&1; then jbang{flag} {name}; "
+            f"else java {name}; fi")
+
+
+_JBANG = "jbang"
 _PYTHON = '"$(command -v python3 || command -v python)"'
 _FAMILIES = {
     # family: (default image, script suffix, script launcher)
@@ -159,9 +182,10 @@ _FAMILIES = {
     "powershell": ("mcr.microsoft.com/powershell", ".ps1", "pwsh -NoProfile -File"),
     "deno": ("denoland/deno", ".ts", "deno run --allow-all"),
     "bun": ("oven/bun", ".ts", "bun run"),
-    "jbang": ("jbangdev/jbang-action", ".java", "jbang"),
+    "jbang": ("jbangdev/jbang-action", ".java", _JBANG),
     "groovy": ("groovy", ".groovy", "groovy"),
 }
+_JBANG_SCRIPT = {"extension": {"type": "string"}, "quiet": {"type": ["boolean", "string"]}}
 _INTERPRETERS = {"powershell": ("pwsh", "-NoProfile", "-NonInteractive", "-Command")}
 
 
@@ -179,7 +203,8 @@ def _family_types() -> list[TypeDef]:
         defs.append(TypeDef(
             name=f"{base}.Script", kind="task",
             title=f"Run an inline {family} script, in a container ({image} by default) or on the host",
-            properties={**COMMON, "script": {"type": "string", "minLength": 1}},
+            properties={**COMMON, "script": {"type": "string", "minLength": 1},
+                        **(_JBANG_SCRIPT if family == "jbang" else {})},
             required=("script",), run=_script(image, suffix, launcher),
         ))
     defs.append(TypeDef(
