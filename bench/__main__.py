@@ -176,6 +176,9 @@ def main() -> None:
         if not container:
             print("container steps: skipped (no Docker engine or test image)")
         print(memory(100, 1000 if args.quick else 10000))
+        from bench.speed import report  # issue 21: cold start and the container agent
+
+        print("\n".join(report(work, args.quick)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     sys.stdout.flush()

@@ -1,0 +1,118 @@
+"""Issue 21's goals as ratios against baselines measured in the same run (`python -m bench`).
+
+- Cold start: `flows run` of a one-task flow and `flows validate` of one file, each a fresh
+  process, against a fresh `python -c pass` (goal: at most 8x).
+- Container steps: a step in a run's warm container (through its agent) against the same
+  command as a host process (goal: at most 5 ms more) and against a bare `docker exec`
+  (goal: at least 10x faster); the docker exec path it replaces is shown too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.__main__ import BUSYBOX_IMAGE, _median
+from runner.executors import LocalExecutor, ProcessSpec
+from runner.executors.base import ContainerOptions
+
+ONE_TASK = ("id: one\nnamespace: bench\ntasks:\n  - id: hello\n"
+            "    type: io.kestra.plugin.core.log.Log\n    message: hi\n")
+Row = tuple[str, float, float]
+
+
+def _flows() -> list[str]:
+    script = Path(sys.executable).parent / "flows"  # the console script users run
+    return [str(script)] if script.exists() else [sys.executable, "-c",
+                                                  "from runner.cli import main; main()"]
+
+
+def cold_start(repeat: int) -> list[Row]:
+    repo = Path(tempfile.mkdtemp(prefix="gitflows-bench-cold-"))
+    try:
+        subprocess.run(["git", "init", "-q", str(repo)], check=True)
+        (repo / ".flows").mkdir()
+        (repo / ".flows" / "one.yml").write_text(ONE_TASK)
+        env = {**os.environ, "NO_COLOR": "1"}
+
+        def fresh(*args: str) -> Callable[[], object]:
+            return lambda: subprocess.run(list(args), cwd=repo, env=env, check=True,
+                                          capture_output=True)
+
+        base = _median(fresh(sys.executable, "-c", "pass"), repeat)
+        flows = _flows()
+        return [
+            ("flows run, 1-task flow vs python -c pass", _median(
+                fresh(*flows, "run", ".flows/one.yml"), repeat), base),
+            ("flows run --executor process vs python -c pass", _median(
+                fresh(*flows, "run", "--executor", "process", ".flows/one.yml"), repeat), base),
+            ("flows validate, 1 file vs python -c pass", _median(
+                fresh(*flows, "validate", ".flows/one.yml"), repeat), base),
+        ]
+    finally:
+        shutil.rmtree(repo, ignore_errors=True)
+
+
+def _quiet(stream: str, line: str) -> None:
+    pass
+
+
+def container_step(work: Path, repeat: int) -> tuple[list[Row], float] | None:
+    """Rows, and the agent step's cost over the host process in seconds."""
+    if shutil.which("docker") is None or subprocess.run(
+            ["docker", "image", "inspect", BUSYBOX_IMAGE], capture_output=True).returncode != 0:
+        return None
+    from runner.executors.docker import DockerExecutor
+
+    docker = DockerExecutor.connect()
+    options = ContainerOptions(image=BUSYBOX_IMAGE)
+    in_agent = ProcessSpec(("true",), work, container=options, session="bench-agent",
+                           share_root=work)
+    host = LocalExecutor()
+    on_host = ProcessSpec(("true",), work)
+    try:
+        docker.run(in_agent, _quiet)  # starts the run's container and its agent
+        session = next(s for s in docker._sessions.values() if s.key[0] == "bench-agent")
+        agent = _median(lambda: docker.run(in_agent, _quiet), repeat)
+        host_step = _median(lambda: host.run(on_host, _quiet, threading.Event()), repeat)
+        container = session.container_id
+        bare = _median(lambda: subprocess.run(["docker", "exec", container, "true"], check=True,
+                                              capture_output=True), repeat)
+        agent_of_session, session.agent = session.agent, None  # the docker exec path it replaces
+        try:
+            exec_path = _median(lambda: docker.run(in_agent, _quiet), repeat)
+        finally:
+            session.agent = agent_of_session
+    finally:
+        docker.close_session("bench-agent")
+    return [
+        ("container step (agent) vs host process", agent, host_step),
+        ("container step (agent) vs bare docker exec", agent, bare),
+        ("container step (docker exec path) vs docker exec", exec_path, bare),
+    ], agent - host_step
+
+
+def report(work: Path, quick: bool) -> list[str]:
+    """Lines for `python -m bench`: load average, then the goal rows with their verdicts."""
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    lines = [f"load average while measuring: {load} ({os.cpu_count()} cores)"]
+    rows = cold_start(5 if quick else 15)
+    measured = container_step(work, 20 if quick else 200)
+    if measured is not None:
+        rows += measured[0]
+    for name, ours, base in rows:
+        lines.append(f"{name:<48} {ours * 1000:>10.3f}ms {base * 1000:>10.4f}ms "
+                     f"{ours / base:>8.1f}")
+    if measured is None:
+        lines.append("container steps: skipped (no Docker engine or test image)")
+    else:
+        lines.append(f"container step (agent) over host process: {measured[1] * 1000:+.2f} ms "
+                     "(goal: at most +5 ms; vs bare docker exec, goal: ratio at most 0.1)")
+    lines.append("cold start goal: ratio at most 8 against python -c pass")
+    return lines
