@@ -22,7 +22,7 @@ from runner.errors import GitflowsError, UsageError
 from runner.events import State
 from runner.executors import Executors
 from runner.executors.base import passed_environment
-from runner.executors.choose import executors_for
+from runner.executors.lazy import executors_for_run as executors_for
 from runner.git.files import find_root
 from runner.git.repo import GitRepo
 from runner.parse import load_flow
