@@ -15,8 +15,6 @@ one redelivered inside that window can be taken for its twin and dropped.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import threading
 import time
 import urllib.parse
@@ -31,6 +29,14 @@ import pika.exceptions  # type: ignore[import-untyped]
 
 from runner.durations import format_duration
 from runner.events import State
+from runner.extras.amqp_common import (
+    ADMIN_ARGS,
+    CONNECTION,
+    CONSUME,
+    DURATION,
+    EXCHANGE_TYPES,
+    message_key,
+)
 from runner.extras.queue_common import (
     BOOL_OR_EXPR,
     INT_OR_EXPR,
@@ -55,20 +61,11 @@ from runner.tasks.base import Outcome, TaskContext, TaskFailed
 from runner.tasks.registry import TypeDef
 from runner.triggers import NOTHING, TRIGGER_PROPERTIES, Batch, TriggerContext, TriggerEvent, redact
 
-EXCHANGE_TYPES = ("DIRECT", "FANOUT", "TOPIC", "HEADERS")
 IDLE_SECONDS = 0.5  # a trigger poll without maxDuration ends once the queue stays quiet this long
 WINDOW_MAX = 10_000  # keys kept in the cursor for the commit-to-ack window
 REALTIME_TAKE = 100
 TRIGGER_MAX_RECORDS = 10_000  # messages per poll of a Trigger without maxRecords
 _ACKED = "acked"  # file in the trigger's work_dir: the seq of the last batch acknowledged
-_CONNECTION = {
-    "url": {"type": "string", "description": "amqp://user:password@host:port/virtualHost (deprecated)"},
-    "host": {"type": "string"}, "port": INT_OR_EXPR, "username": {"type": "string"},
-    "password": {"type": "string"}, "virtualHost": {"type": "string"}}
-_CONSUME = {**_CONNECTION, "queue": {"type": "string"}, "serdeType": SERDE_PROPERTY,
-            "consumerTag": {"type": "string"}, "autoAck": BOOL_OR_EXPR}
-
-
 def parameters(props: Mapping[str, Any], timeout: float) -> pika.ConnectionParameters:
     """Kestra's connection properties: `url`, or host/port/username/password/virtualHost.
     As in Kestra the URL path is the virtual host as written (`/` when empty)."""
@@ -146,14 +143,6 @@ def incoming(body: bytes, props: Any, serde: str, *, strict: bool) -> dict[str, 
     if props.timestamp:
         message["timestamp"] = dt.datetime.fromtimestamp(props.timestamp, dt.UTC).isoformat()
     return message
-
-
-def message_key(body: bytes, props: Any, exchange: str, routing_key: str) -> str:
-    if props.message_id:
-        return f"id:{props.message_id}"
-    headers = json.dumps(props.headers or {}, sort_keys=True, default=str)
-    digest = hashlib.sha256(b"\0".join([body, headers.encode(), exchange.encode(), routing_key.encode()]))
-    return f"sha256:{digest.hexdigest()[:32]}"
 
 
 @dataclass(frozen=True)
@@ -375,39 +364,37 @@ def poll_realtime(ctx: TriggerContext) -> Batch:
     return _poll(ctx, realtime=True)
 
 
-_ADMIN_ARGS = {"args": {"type": "object"}, "durability": BOOL_OR_EXPR, "autoDelete": BOOL_OR_EXPR}
-_DURATION = {"type": "string", "description": "ISO-8601 duration"}
 
 TYPES = (
     TypeDef(name="io.kestra.plugin.amqp.Publish", kind="task",
             title="Publish messages (a list, a map, a JSON array or a JSON Lines file) to an exchange",
-            properties={**_CONNECTION, "exchange": {"type": "string"}, "routingKey": {"type": "string"},
+            properties={**CONNECTION, "exchange": {"type": "string"}, "routingKey": {"type": "string"},
                         "from": {"anyOf": [{"type": "string"}, {"type": "array"}, {"type": "object"}]},
                         "serdeType": SERDE_PROPERTY},
             required=("exchange", "from"), run=run_publish),
     TypeDef(name="io.kestra.plugin.amqp.Consume", kind="task",
             title="Consume messages from a queue into a JSON Lines file (uri) and inline messages",
-            properties={**_CONSUME, "maxRecords": INT_OR_EXPR, "maxDuration": _DURATION},
+            properties={**CONSUME, "maxRecords": INT_OR_EXPR, "maxDuration": DURATION},
             required=("queue",), run=run_consume),
     TypeDef(name="io.kestra.plugin.amqp.CreateQueue", kind="task", title="Declare a queue",
-            properties={**_CONNECTION, **_ADMIN_ARGS, "name": {"type": "string"},
+            properties={**CONNECTION, **ADMIN_ARGS, "name": {"type": "string"},
                         "exclusive": BOOL_OR_EXPR},
             required=("name",), run=run_create_queue),
     TypeDef(name="io.kestra.plugin.amqp.DeclareExchange", kind="task", title="Declare an exchange",
-            properties={**_CONNECTION, **_ADMIN_ARGS, "name": {"type": "string"},
+            properties={**CONNECTION, **ADMIN_ARGS, "name": {"type": "string"},
                         "exchangeType": {"type": "string", "enum": list(EXCHANGE_TYPES)},
                         "internal": BOOL_OR_EXPR},
             required=("name",), run=run_declare_exchange),
     TypeDef(name="io.kestra.plugin.amqp.QueueBind", kind="task", title="Bind a queue to an exchange",
-            properties={**_CONNECTION, "exchange": {"type": "string"}, "queue": {"type": "string"},
+            properties={**CONNECTION, "exchange": {"type": "string"}, "queue": {"type": "string"},
                         "routingKey": {"type": "string"}, "args": {"type": "object"}},
             required=("exchange", "queue"), run=run_queue_bind),
     TypeDef(name="io.kestra.plugin.amqp.Trigger", kind="trigger",
             title="Consume a queue every interval; one run per poll with trigger.uri/count/messages",
-            properties={**TRIGGER_PROPERTIES, **_CONSUME, "maxRecords": INT_OR_EXPR,
-                        "maxDuration": _DURATION},
+            properties={**TRIGGER_PROPERTIES, **CONSUME, "maxRecords": INT_OR_EXPR,
+                        "maxDuration": DURATION},
             required=("queue",), poll=poll_trigger),
     TypeDef(name="io.kestra.plugin.amqp.RealtimeTrigger", kind="trigger",
             title="Consume a queue; one run per message with trigger.data, trigger.headers, …",
-            properties={**TRIGGER_PROPERTIES, **_CONSUME}, required=("queue",), poll=poll_realtime),
+            properties={**TRIGGER_PROPERTIES, **CONSUME}, required=("queue",), poll=poll_realtime),
 )
