@@ -104,8 +104,8 @@ class RunContext:
                 container = replace(container, network_mode="none")
             if self._services is not None and (container.network_mode is None
                                                or executors.untrusted):
-                # the services' network (internal when untrusted: each other, nothing else)
-                container = replace(container, network_mode=self._services.group.network)
+                # the services' network (untrusted: their loopback only, nothing else)
+                container = replace(container, network_mode=self._services.group.step_network)
         # a step sees the flow's env and what the operator passes (pass_env), never the
         # environment of the process running it; untrusted runs get no passed variables
         env = {**({} if executors.untrusted else executors.passed_env), **spec.env}

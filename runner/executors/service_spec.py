@@ -6,6 +6,7 @@ side (runner.executors.services) implements it.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ class ServiceSpec:
 class ServiceEndpoint:
     name: str
     container_id: str
-    # container port → 127.0.0.1 port on the host (empty on an internal network)
+    # container port → 127.0.0.1 port on the host (empty when isolated)
     published: Mapping[int, int] = field(default_factory=dict)
 
 
@@ -37,9 +38,31 @@ class ServiceEndpoint:
 class ServiceGroup:
     """The services of one Services task run, on their own Docker network."""
 
-    network: str
-    internal: bool  # no way out of the network (untrusted runs), no published ports
+    network: str  # its Docker network, and the label value of its containers
+    # untrusted runs: no network at all; the services and the steps share the first service's
+    # loopback-only network namespace (`container:<id>`), no published ports
+    isolated: bool
     endpoints: tuple[ServiceEndpoint, ...] = ()
+
+    @property
+    def step_network(self) -> str:
+        """The network mode a step under these services runs with."""
+        if self.isolated and self.endpoints:
+            return f"container:{self.endpoints[0].container_id}"
+        return self.network
+
+
+def listening_ports(tables: str) -> set[int]:
+    """The TCP ports in LISTEN state (0A) in /proc/net/tcp{,6} text."""
+    ports = set()
+    for line in tables.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "0A" and ":" in fields[1]:
+            with contextlib.suppress(ValueError):
+                port = int(fields[1].rsplit(":", 1)[1], 16)
+                if 0 <= port <= 65535:  # int() also reads "-1" or "+ff_ff"
+                    ports.add(port)
+    return ports
 
 
 class ServiceError(Exception):
@@ -52,7 +75,7 @@ class ServiceError(Exception):
 
 class ServiceHost(Protocol):
     def start(self, execution_id: str, group_id: str, specs: Sequence[ServiceSpec],
-              internal: bool, cancel: threading.Event) -> ServiceGroup:
+              isolated: bool, cancel: threading.Event) -> ServiceGroup:
         """Network and containers up and healthy, or ServiceError (nothing left behind)."""
         ...
 

@@ -24,6 +24,7 @@ from runner.executors.service_spec import (
     ServiceError,
     ServiceGroup,
     ServiceSpec,
+    listening_ports,
 )
 
 PROBE_SECONDS = 0.2
@@ -75,24 +76,23 @@ class DockerServices:
         return cls(client)
 
     def start(self, execution_id: str, group_id: str, specs: Sequence[ServiceSpec],
-              internal: bool, cancel: threading.Event) -> ServiceGroup:
+              isolated: bool, cancel: threading.Event) -> ServiceGroup:
         labels = {EXECUTION_LABEL: execution_id, MANAGED: "1", OWNER: self.owner}
+        group = ServiceGroup(f"gitflows-{group_id}", isolated)
         try:
-            network = self.client.networks.create(f"gitflows-{group_id}", driver="bridge",
-                                                  internal=internal, labels=labels)
-        except APIError as err:
-            raise ServiceError(f"cannot create the services network: {err.explanation or err}") \
-                from None
-        group = ServiceGroup(network.name, internal)
-        try:
+            if not isolated:  # an isolated group has no network: loopback only
+                self.client.networks.create(group.network, driver="bridge", labels=labels)
             for spec in specs:
-                group = ServiceGroup(group.network, internal,
+                group = ServiceGroup(group.network, isolated,
                                      (*group.endpoints, self._start_one(spec, group, labels)))
             for spec, endpoint in zip(specs, group.endpoints, strict=True):
                 self._wait_healthy(spec, endpoint, group, cancel)
         except BaseException as err:
             logs = self.logs(group)
             self.remove(group)
+            if isinstance(err, APIError):
+                raise ServiceError(f"cannot start the services: {err.explanation or err}",
+                                   logs) from None
             if isinstance(err, ServiceError):
                 raise ServiceError(str(err), logs) from None
             raise
@@ -102,12 +102,16 @@ class DockerServices:
                    labels: dict[str, str]) -> ServiceEndpoint:
         api = self.client.api
         self._ensure_image(spec.image)
-        bindings = {} if group.internal else {p: ("127.0.0.1",) for p in spec.ports}
+        if group.isolated:  # the first has no network; the others join its namespace
+            mode, bindings, networking = (group.step_network if group.endpoints else "none",
+                                          {}, None)
+        else:
+            mode, bindings = group.network, {p: ("127.0.0.1",) for p in spec.ports}
+            networking = api.create_networking_config(
+                {group.network: api.create_endpoint_config(aliases=[spec.name])})
         host_config = api.create_host_config(
-            network_mode=group.network, port_bindings=bindings, pids_limit=4096,
+            network_mode=mode, port_bindings=bindings, pids_limit=4096,
             security_opt=["no-new-privileges"], privileged=False)
-        networking = api.create_networking_config(
-            {group.network: api.create_endpoint_config(aliases=[spec.name])})
         try:
             created = api.create_container(
                 spec.image, command=list(spec.command) if spec.command else None,
@@ -151,19 +155,16 @@ class DockerServices:
                 raise ServiceError(f"cancelled while waiting for service {spec.name}")
 
     def _ready(self, spec: ServiceSpec, endpoint: ServiceEndpoint, group: ServiceGroup) -> bool:
-        api = self.client.api
         if spec.health_command:
-            try:
-                exec_id = api.exec_create(endpoint.container_id, list(spec.health_command))
-                api.exec_start(exec_id)
-                return bool(api.exec_inspect(exec_id).get("ExitCode") == 0)
-            except APIError:
-                return False
+            return self._exec_ok(endpoint, spec.health_command) is not None
         if not spec.ports:
             return True  # nothing to probe: running is ready
+        if group.isolated:  # no address to reach from here: ask its kernel what listens
+            tables = self._exec_ok(endpoint, ("cat", "/proc/net/tcp", "/proc/net/tcp6"))
+            return tables is not None and spec.ports[0] in listening_ports(tables)
         # the container's own address: a published port answers through Docker's proxy
         # before the service listens
-        info = api.inspect_container(endpoint.container_id)
+        info = self.client.api.inspect_container(endpoint.container_id)
         address = info["NetworkSettings"]["Networks"].get(group.network, {}).get("IPAddress")
         if not address:
             return False
@@ -172,6 +173,18 @@ class DockerServices:
                 return True
         except OSError:
             return False
+
+    def _exec_ok(self, endpoint: ServiceEndpoint, command: Sequence[str]) -> str | None:
+        """What command printed in the service, if it exited 0."""
+        api = self.client.api
+        try:
+            exec_id = api.exec_create(endpoint.container_id, list(command))
+            output = api.exec_start(exec_id)
+            if api.exec_inspect(exec_id).get("ExitCode") != 0:
+                return None
+        except APIError:
+            return None
+        return output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
 
     def logs(self, group: ServiceGroup, tail: int = 50) -> dict[str, str]:
         out = {}

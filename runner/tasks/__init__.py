@@ -50,7 +50,8 @@ UNTRUSTED_OK = frozenset({
     *(t.name for t in execution_vars.TYPES),  # the run's own vars, or ending it
     # renders a task and runs it only if its own type is allowed here (checked when it runs)
     "io.kestra.plugin.core.templating.TemplatedTask",
-    # sidecar containers: on an --internal network in an untrusted run (no way out)
+    # sidecar containers: in an untrusted run they share one loopback-only network namespace
+    # with its steps (no network at all: no way out, not even to the host)
     *(t.name for t in services.TYPES),
 })
 

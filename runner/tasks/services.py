@@ -35,7 +35,9 @@ class Binding:
 
     def address(self, spec: ServiceSpec, in_container: bool) -> tuple[str, int | None]:
         port = spec.ports[0] if spec.ports else None
-        if in_container or self.group.internal:
+        if self.group.isolated:  # one loopback for the services and the steps
+            return "127.0.0.1", port
+        if in_container:
             return spec.name, port
         endpoint = next(e for e in self.group.endpoints if e.name == spec.name)
         return "127.0.0.1", endpoint.published.get(port) if port is not None else None

@@ -3,8 +3,8 @@ host-process steps, its logs on failure, and nothing left after the run or a kil
 
 from __future__ import annotations
 
+import socket
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -18,24 +18,31 @@ from runner.executors.choose import docker_services
 from runner.executors.docker import DockerExecutor
 from runner.parse import parse_flow
 from tests.conftest import BUSYBOX_IMAGE
+from tests.integration.service_images import build_redis_image
 from tests.waiting import CEILING, wait_until
 
 pytestmark = pytest.mark.docker
 
-# a one-line TCP service (the step's "Redis"): answers every connection with PONG
+# a one-line TCP service: answers every connection with PONG, then closes it
 SERVER = "while :; do echo PONG | nc -l -p 6379; done"
-SERVICES = f"""
+SERVICES = """
   - id: with_redis
     type: gitflows.docker.Services
     services:
       redis:
-        image: {BUSYBOX_IMAGE}
-        command: [sh, -c, '{SERVER}']
+        image: {image}
+        command: [redis-server, --protected-mode, "no", --save, ""]
         ports: [6379]
         healthcheck:
+          command: [redis-cli, ping]
           timeout: PT60S
     tasks:
 """
+
+
+@pytest.fixture(scope="session")
+def redis_image(docker_executor: DockerExecutor, tmp_path_factory: pytest.TempPathFactory) -> str:
+    return build_redis_image(BUSYBOX_IMAGE, tmp_path_factory.mktemp("redis-image"))
 
 
 def labelled(kind: str, execution_id: str) -> list[str]:
@@ -46,13 +53,15 @@ def labelled(kind: str, execution_id: str) -> list[str]:
 
 
 class Run:
-    def __init__(self, executors: Executors, tmp_path: Path) -> None:
+    def __init__(self, executors: Executors, tmp_path: Path, image: str = BUSYBOX_IMAGE) -> None:
+        self.image = image
         self.events = Collect()
         self.engine = Engine(executors, self.events, work_root=tmp_path,
                              data_dir=tmp_path / "data")
 
     def __call__(self, tasks: str) -> Execution:
-        text = "id: services\nnamespace: tests.services\ntasks:\n" + SERVICES + tasks
+        text = ("id: services\nnamespace: tests.services\ntasks:\n"
+                + SERVICES.format(image=self.image) + tasks)
         flow, diagnostics = parse_flow(text, "flow.yml")
         assert flow is not None, [d.format() for d in diagnostics]
         return self.engine.run(flow)
@@ -62,65 +71,101 @@ class Run:
                 if isinstance(e, LogLine) and e.task_id == task_id]
 
 
-def test_a_container_step_reaches_its_service_by_name_then_it_is_gone(
-        docker_executor: DockerExecutor, tmp_path: Path) -> None:
-    run = Run(Executors(LocalExecutor(), docker_executor, services=docker_services), tmp_path)
+def docker_run(docker_executor: DockerExecutor, tmp_path: Path, image: str,
+               untrusted: bool = False) -> Run:
+    executors = Executors(LocalExecutor(), docker_executor, services=docker_services,
+                          untrusted=untrusted)
+    return Run(executors, tmp_path, image)
+
+
+def test_a_container_step_uses_redis_by_name_then_it_is_gone(
+        docker_executor: DockerExecutor, redis_image: str, tmp_path: Path) -> None:
+    run = docker_run(docker_executor, tmp_path, redis_image)
     execution = run(f"""
-      - id: ping
+      - id: client
         type: io.kestra.plugin.scripts.shell.Commands
-        containerImage: {BUSYBOX_IMAGE}
+        containerImage: {redis_image}
         commands:
           - echo "at $SERVICE_REDIS_HOST:$SERVICE_REDIS_PORT"
-          - echo PING | nc redis 6379
+          - redis-cli -h "$SERVICE_REDIS_HOST" -p "$SERVICE_REDIS_PORT" set greeting hello
+          - redis-cli -h redis get greeting
 """)
-    assert str(execution.state.current) == "SUCCESS", run.logs("ping") + run.logs("with_redis")
-    assert "at redis:6379" in run.logs("ping")
-    assert "PONG" in run.logs("ping")
+    assert str(execution.state.current) == "SUCCESS", run.logs("client") + run.logs("with_redis")
+    assert run.logs("client")[-3:] == ["at redis:6379", "OK", "hello"]
     assert labelled("container", execution.id) == []
     assert labelled("network", execution.id) == []
 
 
-def test_a_process_step_reaches_its_service_on_a_local_port(tmp_path: Path) -> None:
-    docker_services()  # fails under CI=true without Docker, like the fixture
-    run = Run(Executors(LocalExecutor(), services=docker_services), tmp_path)
-    client = ("import socket; s = socket.create_connection(('{{ services.redis.host }}', "
-              "{{ services.redis.port }})); print(s.recv(64).decode().strip())")
-    execution = run(f"""
-      - id: ping
+def test_a_process_step_uses_redis_on_a_local_port(redis_image: str, tmp_path: Path) -> None:
+    run = Run(Executors(LocalExecutor(), services=docker_services), tmp_path, redis_image)
+    execution = run("""
+      - id: client
         type: io.kestra.plugin.scripts.shell.Commands
         taskRunner:
           type: io.kestra.plugin.core.runner.Process
         commands:
-          - echo "env $SERVICE_REDIS_HOST"
-          - {sys.executable} -c "{client}"
+          - echo "env $SERVICE_REDIS_HOST:$SERVICE_REDIS_PORT"
+          - redis-cli -h {{ services.redis.host }} -p {{ services.redis.port }} set n 41
+          - redis-cli -h "$SERVICE_REDIS_HOST" -p "$SERVICE_REDIS_PORT" incr n
 """)
-    assert str(execution.state.current) == "SUCCESS", run.logs("ping") + run.logs("with_redis")
-    assert "env 127.0.0.1" in run.logs("ping")
-    assert "PONG" in run.logs("ping")
+    assert str(execution.state.current) == "SUCCESS", run.logs("client") + run.logs("with_redis")
+    lines = run.logs("client")
+    host, port = lines[-3].removeprefix("env ").split(":")
+    assert host == "127.0.0.1" and int(port) > 0  # the published port, not 6379 in a container
+    assert lines[-2:] == ["OK", "42"]
     assert labelled("container", execution.id) == []
     assert labelled("network", execution.id) == []
 
 
-def test_a_failing_step_shows_the_service_logs(docker_executor: DockerExecutor,
-                                               tmp_path: Path) -> None:
-    run = Run(Executors(LocalExecutor(), docker_executor, services=docker_services), tmp_path)
-    execution = run(f"""
-      - id: fails
+@pytest.mark.parametrize("untrusted", [False, True])
+def test_a_port_that_answers_is_ready_without_a_healthcheck(
+        docker_executor: DockerExecutor, tmp_path: Path, untrusted: bool) -> None:
+    # untrusted: no address to connect to; readiness is read from the service's /proc/net/tcp
+    run = docker_run(docker_executor, tmp_path, BUSYBOX_IMAGE, untrusted=untrusted)
+    flow, _ = parse_flow(f"""
+id: services
+namespace: tests.services
+tasks:
+  - id: with_tcp
+    type: gitflows.docker.Services
+    services:
+      echo-server:
+        image: {BUSYBOX_IMAGE}
+        command: [sh, -c, '{SERVER}']
+        ports: [6379]
+    tasks:
+      - id: client
         type: io.kestra.plugin.scripts.shell.Commands
         containerImage: {BUSYBOX_IMAGE}
         commands:
-          - echo PING | nc redis 6379
+          - echo PING | nc "$SERVICE_ECHO_SERVER_HOST" "$SERVICE_ECHO_SERVER_PORT"
+""", "flow.yml")
+    assert flow is not None
+    execution = run.engine.run(flow)
+    assert str(execution.state.current) == "SUCCESS", run.logs("client") + run.logs("with_tcp")
+    assert run.logs("client")[-1] == "PONG"
+
+
+def test_a_failing_step_shows_the_service_logs(
+        docker_executor: DockerExecutor, redis_image: str, tmp_path: Path) -> None:
+    run = docker_run(docker_executor, tmp_path, redis_image)
+    execution = run(f"""
+      - id: fails
+        type: io.kestra.plugin.scripts.shell.Commands
+        containerImage: {redis_image}
+        commands:
           - exit 3
 """)
     assert str(execution.state.current) == "FAILED"
     shown = "\n".join(run.logs("with_redis"))
     assert "service redis logs" in shown
+    assert "Ready to accept connections" in shown  # what redis-server printed
     assert labelled("container", execution.id) == []
 
 
 def test_a_service_that_never_listens_fails_the_task_with_its_logs(
         docker_executor: DockerExecutor, tmp_path: Path) -> None:
-    run = Run(Executors(LocalExecutor(), docker_executor, services=docker_services), tmp_path)
+    run = docker_run(docker_executor, tmp_path, BUSYBOX_IMAGE)
     text = ("id: services\nnamespace: tests.services\ntasks:\n"
             "  - id: broken\n    type: gitflows.docker.Services\n    services:\n"
             f"      db:\n        image: {BUSYBOX_IMAGE}\n"
@@ -141,8 +186,8 @@ def test_a_service_that_never_listens_fails_the_task_with_its_logs(
 
 
 def test_killing_the_run_removes_its_services_and_network(
-        docker_executor: DockerExecutor, tmp_path: Path) -> None:
-    run = Run(Executors(LocalExecutor(), docker_executor, services=docker_services), tmp_path)
+        docker_executor: DockerExecutor, redis_image: str, tmp_path: Path) -> None:
+    run = docker_run(docker_executor, tmp_path, redis_image)
     box: list[Execution] = []
     steps = f"""
       - id: long
@@ -157,8 +202,62 @@ def test_killing_the_run_removes_its_services_and_network(
     wait_until(lambda: "started" in run.logs("long"), "the step under the services to start")
     execution_id = run.engine.active()[0]
     assert labelled("network", execution_id), "the services' network exists while they run"
+    assert labelled("container", execution_id)
     run.engine.kill(execution_id)
     thread.join(CEILING)
     assert str(box[0].state.current) == "KILLED"
     assert labelled("container", execution_id) == []
     assert labelled("network", execution_id) == []
+
+
+def test_a_timeout_removes_the_services(
+        docker_executor: DockerExecutor, redis_image: str, tmp_path: Path) -> None:
+    run = docker_run(docker_executor, tmp_path, redis_image)
+    execution = run(f"""
+      - id: long
+        type: io.kestra.plugin.scripts.shell.Commands
+        containerImage: {BUSYBOX_IMAGE}
+        timeout: PT1S
+        commands:
+          - sleep 600
+""")
+    assert str(execution.state.current) == "FAILED"
+    assert any("timed out" in line for line in run.logs("long"))
+    assert labelled("container", execution.id) == []
+    assert labelled("network", execution.id) == []
+
+
+def _host_listener() -> tuple[socket.socket, str]:
+    """A TCP server on every host address, and the host's address on Docker's default bridge."""
+    server = socket.create_server(("0.0.0.0", 0))
+    gateway = subprocess.run(["docker", "network", "inspect", "bridge", "-f",
+                              "{{(index .IPAM.Config 0).Gateway}}"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    return server, gateway
+
+
+@pytest.mark.parametrize("untrusted", [True, False])
+def test_an_untrusted_run_reaches_its_services_and_nothing_else(
+        docker_executor: DockerExecutor, redis_image: str, tmp_path: Path,
+        untrusted: bool) -> None:
+    server, gateway = _host_listener()
+    threading.Thread(target=lambda: server.accept()[0].close(), daemon=True).start()
+    port = server.getsockname()[1]
+    run = docker_run(docker_executor, tmp_path, redis_image, untrusted=untrusted)
+    try:
+        execution = run(f"""
+      - id: client
+        type: io.kestra.plugin.scripts.shell.Commands
+        containerImage: {redis_image}
+        commands:
+          - redis-cli -h "$SERVICE_REDIS_HOST" -p "$SERVICE_REDIS_PORT" ping
+          - if echo x | nc {gateway} {port}; then echo outside reached; else echo outside blocked; fi
+""")
+    finally:
+        server.close()
+    assert str(execution.state.current) == "SUCCESS", run.logs("client") + run.logs("with_redis")
+    lines = run.logs("client")
+    assert "PONG" in lines
+    # the trusted run proves the host listener answers: only the internal network blocks it
+    assert ("outside blocked" if untrusted else "outside reached") in lines, lines
+    assert labelled("network", execution.id) == []
