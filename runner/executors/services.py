@@ -39,7 +39,13 @@ def remove_execution_networks(client: docker.DockerClient, execution_id: str) ->
 
 
 def reap_networks(client: docker.DockerClient) -> list[str]:
-    """Service networks left by runners of this host that are gone (SIGKILL)."""
+    """Service containers and networks left by runners of this host that are gone (SIGKILL):
+    a runner with process steps only never starts the DockerExecutor's reaper."""
+    for container in client.containers.list(all=True, filters={"label": SERVICE_LABEL}):
+        owner = container.labels.get(OWNER, "")
+        if owner and not _owner_alive(owner):
+            with contextlib.suppress(NotFound, APIError):
+                container.remove(force=True)
     found = client.networks.list(filters={"label": MANAGED})
     return _remove_networks([n for n in found
                              if n.attrs.get("Labels", {}).get(OWNER)

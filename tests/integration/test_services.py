@@ -3,9 +3,12 @@ host-process steps, its logs on failure, and nothing left after the run or a kil
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,7 @@ from runner.executors import Executors, LocalExecutor
 from runner.executors.choose import docker_services
 from runner.executors.docker import DockerExecutor
 from runner.parse import parse_flow
-from tests.conftest import BUSYBOX_IMAGE
+from tests.conftest import BUSYBOX_IMAGE, FLOWS
 from tests.integration.service_images import build_redis_image
 from tests.waiting import CEILING, wait_until
 
@@ -261,3 +264,43 @@ def test_an_untrusted_run_reaches_its_services_and_nothing_else(
     # the trusted run proves the host listener answers: only the internal network blocks it
     assert ("outside blocked" if untrusted else "outside reached") in lines, lines
     assert labelled("network", execution.id) == []
+
+
+@pytest.mark.parametrize("executor", ["docker", "process"])
+def test_sigkill_of_the_runner_leaves_no_service_after_the_next_start(
+        docker_executor: DockerExecutor, redis_image: str, write_flow: Callable[..., Path],
+        executor: str) -> None:
+    path = write_flow("id: services\nnamespace: tests.services\ntasks:\n"
+                      + SERVICES.format(image=redis_image) + """
+      - id: long
+        type: io.kestra.plugin.scripts.shell.Commands
+        commands:
+          - echo started
+          - sleep 600
+""")
+    proc = subprocess.Popen([*FLOWS, "run", str(path), "--executor", executor],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    for line in proc.stdout:  # ends with the process: the assertion below then says why
+        if "started" in line:
+            break
+    owner = f"label=io.gitflows.owner={_owner_of(proc.pid)}"
+    left = _ids("container", owner), _ids("network", owner)
+    assert all(left), "the service and its network run while the step runs"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(CEILING)
+    assert _ids("container", owner), "they outlive a SIGKILLed runner until the next start"
+    docker_services()  # what a runner does when a Services task starts (DockerExecutor too)
+    assert _ids("container", owner) == [] and _ids("network", owner) == []
+
+
+def _owner_of(pid: int) -> str:
+    """The io.gitflows.owner label value of a runner process (see executors/docker.owner_id)."""
+    started = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    return f"{socket.gethostname()}:{pid}:{started}"
+
+
+def _ids(kind: str, label: str) -> list[str]:
+    out = subprocess.run(["docker", kind, "ls", "-q", *(["-a"] if kind == "container" else []),
+                          "--filter", label], capture_output=True, text=True, check=True).stdout
+    return out.split()
