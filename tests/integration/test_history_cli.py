@@ -80,7 +80,7 @@ def test_bisect_uses_history_and_runs_only_the_gap(tmp_path: Path) -> None:
     assert run_cli("run", flow, "--record", "--executor", "process", cwd=repo).returncode == 1
     result = run_cli("bisect", "demo.check", "--executor", "process", cwd=repo, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert f"first failing commit: {culprit}" in result.stdout
+    assert f"first failing commit: {culprit[:10]} break it" in result.stdout
     assert "last passing commit:  " in result.stdout
     ran = [line for line in result.stderr.splitlines() if line.startswith("running demo.check")]
     assert 1 <= len(ran) <= 2, ran  # the gap has 3 commits: binary search needs at most 2
