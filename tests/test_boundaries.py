@@ -20,7 +20,8 @@ OWNERS: dict[str, str | tuple[str, ...]] = {
     "ruamel": "runner/yamlsource.py",
     "jsonschema": "runner/schema.py",
     "click": ("runner/cli.py", "runner/cli_server.py", "runner/cli_coverage.py"),  # commands
-    "docker": "runner/executors/docker.py",
+    # steps' containers, and the sidecar services' containers and networks beside them
+    "docker": ("runner/executors/docker.py", "runner/executors/services.py"),
     "croniter": "runner/cron.py",
     "jinja2": "runner/expressions/",
     "jq": "runner/expressions/jq_worker.py",  # libjq runs only in its bounded worker process
