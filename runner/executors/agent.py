@@ -26,11 +26,12 @@ import shlex
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from runner.executors.base import ProcessSpec
 
+PREFIX = "gitflows-agent-"  # then the owner's pid: a SIGKILLed runner's are reaped
 READY_SECONDS = 10.0  # a busybox sh starts in milliseconds; this only bounds a broken image
 POLL_MS = 200  # how often a waiting step looks whether its agent is still there
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -48,6 +49,17 @@ KEEPALIVE = ("/bin/sh", "-c",
              "while :; do sleep 3600 & wait $!; done")
 
 
+def reap_dirs(alive: Callable[[int], bool]) -> list[Path]:
+    """Remove the agent directories of runners of this host that are gone."""
+    removed = []
+    for found in Path(tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        pid = found.name[len(PREFIX):].split("-", 1)[0]
+        if pid.isdigit() and not alive(int(pid)):
+            shutil.rmtree(found, ignore_errors=True)
+            removed.append(found)
+    return removed
+
+
 def script_for(spec: ProcessSpec) -> str | None:
     """The step as a shell script (cd, exports, exec), or None when it cannot be one."""
     if not spec.command or not all(_NAME.match(name) for name in spec.env):
@@ -62,7 +74,7 @@ class Agent:
     """The host's end of one container's agent."""
 
     def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="gitflows-agent-"))
+        self.dir = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
         os.mkfifo(self.dir / "req", 0o600)
         os.mkfifo(self.dir / "rep", 0o600)
         self._rep = os.open(self.dir / "rep", os.O_RDWR)

@@ -23,7 +23,7 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from runner.errors import ExecutorUnavailableError
-from runner.executors.agent import KEEPALIVE, Agent
+from runner.executors.agent import KEEPALIVE, Agent, reap_dirs
 from runner.executors.base import (
     EXECUTION_LABEL,
     ContainerOptions,
@@ -101,6 +101,7 @@ class DockerExecutor:
                     container.remove(force=True)
                     removed.append(container.id)
         self._reap_service_networks()
+        reap_dirs(lambda pid: _start_time(pid) is not None)  # agents' FIFOs of dead runners
         return removed
 
     def kill_execution(self, execution_id: str) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -112,3 +114,19 @@ def test_outputs_of_steps_of_a_flow(docker_executor: DockerExecutor,
     assert str(execution.state.current) == "SUCCESS", run.logs("two")
     assert outputs(execution, "one")["a"] == "1"
     assert outputs(execution, "two")["b"] == "made"
+
+
+def test_agent_directories_of_dead_runners_are_reaped(tmp_path: Path) -> None:
+    import tempfile
+
+    from runner.executors.agent import PREFIX, reap_dirs
+
+    dead = Path(tempfile.mkdtemp(prefix=f"{PREFIX}999999999-"))
+    mine = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
+    try:
+        removed = reap_dirs(lambda pid: pid == os.getpid())
+        assert dead in removed and not dead.exists()
+        assert mine.exists()
+    finally:
+        shutil.rmtree(mine, ignore_errors=True)
+        shutil.rmtree(dead, ignore_errors=True)
