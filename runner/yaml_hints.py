@@ -134,6 +134,10 @@ def plain_problem(problem: str, context: str | None, at: Pos, opened: Pos | None
         return (f"a {kind} opened with `{opener}` at {start} is not closed with "
                 f"`{flow['close']}` (found {got} at line {line} col {col}); close it, or quote "
                 f"the value if `{opener}` is meant as text (an expression: \"{{{{ … }}}}\")")
+    if problem.startswith("expected '<document start>'"):
+        return (f"`{here}` at line {line} col {col} is indented less than the lines before it, "
+                "which are not under a key: the top-level keys must all start at the same "
+                "column (the first)")
     if problem == "mapping values are not allowed here":
         return (f"unexpected ':' at line {line} col {col} in `{here}`: a value holding ': ' "
                 "must be quoted (`key: \"a: b\"`); a new key goes on its own line at the "
