@@ -23,6 +23,7 @@ OWNERS: dict[str, str | tuple[str, ...]] = {
     # steps' containers, and the sidecar services' containers and networks beside them
     "docker": ("runner/executors/docker.py", "runner/executors/services.py"),
     "croniter": "runner/cron.py",
+    "rich": "runner/reporters/live.py",  # the terminal's live view of `flows run`
     "jinja2": "runner/expressions/",
     "jq": "runner/expressions/jq_worker.py",  # libjq runs only in its bounded worker process
     "re2": "runner/expressions/regex.py",
