@@ -171,3 +171,27 @@ def test_bisect_prints_subjects_and_never_runs_a_commit_twice(tmp_path: Path) ->
     assert again.stdout == first.stdout
     assert "running demo.check" not in again.stderr  # every commit it needs is in the history
     assert "ran the flow at 0 commit(s)" in again.stderr
+
+
+def test_printed_outputs_mask_secrets(tmp_path: Path) -> None:
+    import base64
+
+    flow = tmp_path / "secret.yml"
+    flow.write_text("""
+id: leaky
+namespace: demo
+tasks:
+  - id: noop
+    type: io.kestra.plugin.core.log.Log
+    message: hello
+outputs:
+  - id: token
+    type: STRING
+    value: "token={{ secret('API_TOKEN') }}"
+""")
+    value = "s3cr3t-value-42"
+    result = run_cli("run", str(flow), "--executor", "process",
+                     env={"SECRET_API_TOKEN": base64.b64encode(value.encode()).decode()})
+    assert result.returncode == 0, result.stderr
+    assert "outputs:\n  token: token=" in result.stdout
+    assert value not in result.stdout + result.stderr
