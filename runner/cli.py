@@ -298,7 +298,7 @@ def bisect(flow_id: str, repo: str | None, ref: str, executor: str) -> None:
     def run_commit(commit: str) -> str:
         click.echo(f"running {flow_id} at {line(commit)}", err=True)
         state, problems = run_and_record(git, store, commit, flow_id, session,
-                                         git.current_branch())
+                                         git.current_branch() if ref == "HEAD" else ref)
         for problem in problems:
             click.echo(f"warning: history not recorded: {problem}", err=True)
         click.echo(f"  {state}", err=True)
