@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 
-from croniter import CroniterBadDateError, CroniterError, croniter
-
 MACROS: dict[str, str] = {
     "@yearly": "0 0 1 1 *",
     "@annually": "0 0 1 1 *",
@@ -67,6 +65,9 @@ def validate_cron(expr: str, with_seconds: bool = False) -> str | None:
 
 
 def _accepted(text: str, with_seconds: bool, fires: bool = False) -> bool:
+    # imported when a cron is first read: croniter and dateutil slow every cold start
+    from croniter import CroniterBadDateError, CroniterError, croniter
+
     try:
         schedule = croniter(text, _PROBE_START, second_at_beginning=with_seconds)
         if fires:
@@ -83,6 +84,8 @@ def next_time(expr: str, after: dt.datetime, with_seconds: bool = False) -> dt.d
     problem = validate_cron(expr, with_seconds)
     if problem:
         raise ValueError(problem)
+    from croniter import croniter
+
     schedule = croniter(expand(expr, with_seconds), after, second_at_beginning=with_seconds)
     result: dt.datetime = schedule.get_next(dt.datetime)
     return result

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.parse
-import urllib.request
 from typing import Any
 
 from runner.events import State
@@ -17,6 +16,8 @@ MAX_BODY = 10 * 1024 * 1024  # bytes kept in outputs
 
 
 def run_request(task: Task, ctx: TaskContext) -> Outcome:
+    from urllib.request import Request, urlopen  # not at import: http.client, ssl, email
+
     props = ctx.render(dict(task.props))
     uri = str(props["uri"])
     if not uri.startswith(("http://", "https://")):
@@ -34,10 +35,10 @@ def run_request(task: Task, ctx: TaskContext) -> Outcome:
     options = props.get("options") or {}
     remaining = ctx.remaining()
     timeout = remaining.total_seconds() if remaining else float(options.get("readTimeout", 60))
-    request = urllib.request.Request(uri, data=body.encode() if body is not None else None,
+    request = Request(uri, data=body.encode() if body is not None else None,
                                      method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urlopen(request, timeout=timeout) as response:
             code, got_headers, raw = response.status, dict(response.headers), response.read(MAX_BODY)
     except urllib.error.HTTPError as err:
         code, got_headers, raw = err.code, dict(err.headers), err.read(MAX_BODY)
@@ -57,6 +58,8 @@ MAX_DOWNLOAD = 1024 * 1024 * 1024  # bytes a Download keeps before it fails
 
 def run_download(task: Task, ctx: TaskContext) -> Outcome:
     """Kestra's http.Download: the response body into a file (outputs uri, code, length)."""
+    from urllib.request import Request, urlopen  # not at import: http.client, ssl, email
+
     from runner.tasks.storage_files import store  # storage helpers import this family's peers
 
     props = ctx.render(dict(task.props))
@@ -70,9 +73,9 @@ def run_download(task: Task, ctx: TaskContext) -> Outcome:
         else None
     remaining = ctx.remaining()
     timeout = remaining.total_seconds() if remaining else 300.0
-    request = urllib.request.Request(uri, data=data, method=method, headers=headers)
+    request = Request(uri, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urlopen(request, timeout=timeout) as response:
             code, got_headers = response.status, dict(response.headers)
             raw = response.read(MAX_DOWNLOAD + 1)
     except urllib.error.HTTPError as err:

@@ -7,10 +7,7 @@ Credentials come through secret() in the flow, so they are masked in logs like a
 from __future__ import annotations
 
 import json
-import smtplib
-import ssl
 import urllib.error
-import urllib.request
 from email.message import EmailMessage
 from typing import Any
 
@@ -70,9 +67,11 @@ def post_json(url: str, body: dict[str, Any], what: str, ctx: TaskContext,
               secrets: tuple[str, ...] = ()) -> tuple[int, str]:
     """POST body as JSON; (status, text of the answer). A failure names the service, never
     the URL (webhook URLs and bot tokens are credentials)."""
+    from urllib.request import Request, urlopen  # not at import: http.client, ssl, email
+
     if not url.startswith(("http://", "https://")):
         raise TaskFailed("url must be http:// or https://")
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+    request = Request(url, data=json.dumps(body).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
 
     def hide(text: str) -> str:
@@ -81,7 +80,7 @@ def post_json(url: str, body: dict[str, Any], what: str, ctx: TaskContext,
         return text
 
     try:
-        with urllib.request.urlopen(request, timeout=_timeout(ctx)) as response:
+        with urlopen(request, timeout=_timeout(ctx)) as response:
             code, text = response.status, response.read(64 * 1024).decode("utf-8", "replace")
     except urllib.error.HTTPError as err:
         detail = err.read(2048).decode("utf-8", "replace")
@@ -176,6 +175,9 @@ def run_mail(task: Task, ctx: TaskContext) -> Outcome:
     port = int(props.get("port") or DEFAULT_PORTS[strategy])
     message, recipients = build_message(props)
     timeout = _timeout(ctx)
+    import smtplib  # only when mail is sent (with ssl: a cold start's worth of imports)
+    import ssl
+
     try:
         smtp: smtplib.SMTP
         if strategy == "SMTPS":
