@@ -17,10 +17,13 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING
 
 from runner.tasks import BUILTIN_TYPES
 from runner.tasks.registry import Registry, Resolved, TypeDef
+
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
 
 GROUP = "gitflows.plugins"
 BUILT_IN = "built-in"
@@ -94,6 +97,8 @@ def load_plugins(builtins: Iterable[TypeDef],
     providers: dict[str, str] = {}
     problems: list[PluginProblem] = []
     not_installed: list[str] = []
+    from importlib.metadata import entry_points  # email, zipfile…: only when plugins load
+
     selected = entry_points(group=GROUP) if entries is None else entries
     for entry in sorted(selected, key=lambda e: e.name):
         provider = _provider(entry)

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import urllib.error
-from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.events import State
 from runner.model import Task
 from runner.tasks.base import Outcome, TaskContext, TaskFailed
 from runner.tasks.registry import TypeDef
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 _STR = {"type": "string"}
 _WEBHOOK = {"url": _STR, "payload": {"type": ["string", "object"]}, "options": {"type": "object"}}
@@ -152,6 +154,8 @@ def build_message(props: dict[str, Any]) -> tuple[EmailMessage, list[str]]:
     to = _addresses(props.get("to"))
     if not sender or not to:
         raise TaskFailed("from and to are required")
+    from email.message import EmailMessage  # the email package: only when mail is sent
+
     message = EmailMessage()
     message["From"] = str(sender)
     message["To"] = ", ".join(to)
