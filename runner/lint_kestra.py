@@ -35,6 +35,11 @@ ENTERPRISE_ONLY = {
 }
 
 
+# Kestra's `commands` is a list of strings; one string is taken only as an expression that
+# renders to that list (`commands: "{{ inputs.steps }}"`)
+LIST_PROPERTIES = ("commands",)
+
+
 @dataclass(frozen=True)
 class Finding:
     path: Path
@@ -51,6 +56,7 @@ def check(flow: dict[str, Any], tasks: Iterable[tuple[Path, dict[str, Any]]],
         found += _enterprise(task, path)
         found += _validated_only(task, path, "task", registry)
         found += _retry(task.get("retry"), (*path, "retry"))
+        found += _commands(task, path)
         if _type_of(task, registry) == WORKING_DIRECTORY:
             found += _working_directory(task, path, registry)
     for index, trigger in enumerate(flow.get("triggers") or []):
@@ -141,3 +147,18 @@ def _working_directory(task: dict[str, Any], path: Path, registry: Registry) -> 
                           f"{child['type']} is not a runnable task: only runnable tasks "
                           "(scripts, logs, files …) are allowed as children of a "
                           "WorkingDirectory, as in Kestra", True)
+
+
+def _commands(task: dict[str, Any], path: Path) -> Iterator[Finding]:
+    for name in LIST_PROPERTIES:
+        value = task.get(name)
+        if not isinstance(value, str) or any(mark in value for mark in _DYNAMIC):
+            continue
+        if not value.strip():  # nothing to run: what an empty editor field leaves
+            yield Finding((*path, name), Severity.ERROR, "invalid-value",
+                          f"'{name}' is empty: give a list of commands (`{name}:` then `- ...` "
+                          "lines)", value=True)
+        else:  # Kestra takes one string only as an expression giving the list
+            yield Finding((*path, name), Severity.WARNING, "not-a-list",
+                          f"'{name}' is one string: Kestra expects a list of strings; this "
+                          "runner runs it as one command", value=True)

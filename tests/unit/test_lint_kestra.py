@@ -170,3 +170,28 @@ def test_a_validated_only_type_is_accepted_with_a_warning_saying_why() -> None:
         (Severity.WARNING, "validated-only", 5, 11)]
     assert "fails when it runs here" in diagnostics[0].message
     assert "disabled:" in diagnostics[0].message
+
+
+def test_empty_commands_are_an_error_and_one_plain_string_a_warning() -> None:
+    # what an emptied editor field leaves: nothing would run, yet it used to validate
+    assert found("""
+        tasks:
+          - id: build
+            type: io.kestra.plugin.scripts.shell.Commands
+            commands: ""
+    """) == [("error", "invalid-value", 6, 15)]
+    assert found("""
+        tasks:
+          - id: build
+            type: io.kestra.plugin.scripts.shell.Commands
+            commands: make all
+    """) == [("warning", "not-a-list", 6, 15)]
+    assert found("""
+        inputs:
+          - id: steps
+            type: JSON
+        tasks:
+          - id: build
+            type: io.kestra.plugin.scripts.shell.Commands
+            commands: "{{ inputs.steps }}"
+    """) == []
