@@ -108,11 +108,12 @@ def report(work: Path, quick: bool) -> list[str]:
         rows += measured[0]
     for name, ours, base in rows:
         lines.append(f"{name:<48} {ours * 1000:>10.3f}ms {base * 1000:>10.4f}ms "
-                     f"{ours / base:>8.1f}")
+                     f"{ours / base:>8.2f}")
     if measured is None:
         lines.append("container steps: skipped (no Docker engine or test image)")
     else:
         lines.append(f"container step (agent) over host process: {measured[1] * 1000:+.2f} ms "
                      "(goal: at most +5 ms; vs bare docker exec, goal: ratio at most 0.1)")
     lines.append("cold start goal: ratio at most 8 against python -c pass")
+    lines.append("load average after: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     return lines
