@@ -84,8 +84,9 @@ notify:
         WebhookAlert("https://hooks.slack.com/services/T/B/X", "slack"),
         EmailAlert(("ops@example.com",), "gitflows@example.com", "smtp.example.com", None,
                    "SMTP_TLS", "SMTP_USER", "SMTP_PASSWORD"))
-    config.write_text("notify:\n  - url: https://x.example/\n    format: teams\n")
-    with pytest.raises(UsageError, match=r"serve.yml:2:\d+: format must be json or slack"):
+    config.write_text("notify:\n  - url: https://x.example/\n    format: pager\n")
+    with pytest.raises(UsageError, match=r"serve.yml:2:\d+: format must be json or slack or teams "
+                                         r"or discord or google_chat or telegram, got 'pager'"):
         load_config(config)
     config.write_text("notify:\n  - https://x.example/\n  - email: {to: a@example.com}\n")
     with pytest.raises(UsageError, match=r"serve.yml:3:\d+: an email alert needs to, from and host"):

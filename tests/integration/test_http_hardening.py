@@ -147,7 +147,7 @@ def test_malformed_parameters_are_400_json(served: Served, method: str, path: st
     status, answer, headers = raw(served.base, method, path, BEARER,
                                   {} if method == "POST" else None)
     assert status == 400 and name in answer["message"], (path, status, answer)
-    assert headers["Content-Type"] == "application/json"
+    assert headers["content-type"] == "application/json"
     assert "Traceback" not in served.log.read_text()
 
 

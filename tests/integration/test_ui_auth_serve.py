@@ -37,9 +37,14 @@ def raw(base: str, method: str, path: str, headers: dict[str, str] | None = None
                                                  else {}), **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read() or b"null"), dict(response.headers)
+            return response.status, json.loads(response.read() or b"null"), _names(response.headers)
     except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null"), dict(err.headers)
+        return err.code, json.loads(err.read() or b"null"), _names(err.headers)
+
+
+def _names(headers: Any) -> dict[str, str]:
+    """Header names are case-insensitive (the server may send Www-Authenticate): lower-cased."""
+    return {name.lower(): value for name, value in headers.items()}
 
 
 def _repo(tmp_path: Path) -> Path:
@@ -65,7 +70,7 @@ def test_with_a_token_everything_but_webhooks_needs_it(tmp_path: Path) -> None:
                      "/api/v1/flows/demo/hello/source"):
             status, answer, headers = raw(server.base, "GET", path)
             assert status == 401 and answer["message"].startswith("authentication required"), path
-            assert headers["WWW-Authenticate"].startswith("Basic realm=")
+            assert headers["www-authenticate"].startswith("Basic realm=")
             assert raw(server.base, "GET", path, {"Authorization": "Bearer nope"})[0] == 401
         assert raw_status(server.base, "/", bearer) == 200
         assert raw(server.base, "GET", "/api/v1/flows", bearer)[0] == 200
