@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -86,7 +86,6 @@ class RunSession:
     sinks: Sequence[EventSink] = ()
     masks: frozenset[str] = frozenset()  # sensitive values of the face (tokens): masked always
     slots: SlotLedger = field(default_factory=FlowSlots)
-    engine_factory: Callable[..., Engine] = Engine
 
     def __post_init__(self) -> None:
         if self.secrets is None:
@@ -111,7 +110,7 @@ class RunSession:
             environ = {k: v for k, v in environ.items()
                        if not k.startswith(UNTRUSTED_HIDDEN_PREFIXES)}
             secrets = Secrets({})
-        return self.engine_factory(
+        return Engine(
             executors, FanOut(*self.sinks, *request.sinks), environ=environ,
             namespace_files=CheckoutFiles(request.checkout), flows=request.flows,
             data_dir=self.data_dir, secrets=secrets, slots=self.slots, slot_scope=request.scope)

@@ -33,26 +33,27 @@ def take_over(store: Store, commit: str, flow: str, trigger: str | None, executi
     """Before running execution_id (again): say that it had ended (its process died after
     recording the final state), or record that it starts again (RESTARTED, unless its last
     event says so already) and where its next attempt's events go."""
-    events, floor = _events(store, execution_id)
-    last = max(events, key=lambda event: event.seq) if events else None
-    if last is None and not floor:
+    last, top = _last(store, execution_id)
+    if last is None and not top:
         return TakeOver(None, 0)  # its first attempt
     if last is not None and _terminal(last.state):
         return TakeOver(last.state, last.seq)
     if last is not None and last.state == State.RESTARTED:
         return TakeOver(None, last.seq)
-    above = max([floor, *(event.seq for event in events)])
-    return TakeOver(None, restart(store, commit, flow, trigger, execution_id, runner, above))
+    return TakeOver(None, _record_restart(store, commit, flow, trigger, execution_id, runner,
+                                          top + 1))
 
 
 def restart(store: Store, commit: str, flow: str, trigger: str | None, execution_id: str,
-            runner: str, above: int | None = None) -> int:
+            runner: str) -> int:
     """Record that execution_id starts again (above every event it has, even a final one: a
     run handed back by a stopping worker was killed only to run elsewhere); its seq."""
-    if above is None:
-        events, floor = _events(store, execution_id)
-        above = max([floor, *(event.seq for event in events)])
-    seq = above + 1
+    _, top = _last(store, execution_id)
+    return _record_restart(store, commit, flow, trigger, execution_id, runner, top + 1)
+
+
+def _record_restart(store: Store, commit: str, flow: str, trigger: str | None,
+                    execution_id: str, runner: str, seq: int) -> int:
     try:
         store.append(commit, [HistoryEvent(t=iso(dt.datetime.now(dt.UTC)), run=execution_id,
                                            seq=seq, flow=flow, state=str(State.RESTARTED),
@@ -62,13 +63,16 @@ def restart(store: Store, commit: str, flow: str, trigger: str | None, execution
     return seq
 
 
-def _events(store: Store, execution_id: str) -> tuple[list[HistoryEvent], int]:
-    """The execution's events, and the seq floor to write above when they cannot be read."""
+def _last(store: Store, execution_id: str) -> tuple[HistoryEvent | None, int]:
+    """The execution's last event and the seq to write above (UNREAD_SEQ when its events
+    cannot be read)."""
     try:
-        return store.run(execution_id), 0
+        events = store.run(execution_id)
     except GitflowsError as err:
         log.error("cannot read the history of %s: %s", execution_id, err)
-        return [], UNREAD_SEQ
+        return None, UNREAD_SEQ
+    last = max(events, key=lambda event: event.seq) if events else None
+    return last, last.seq if last else 0
 
 
 def _terminal(state: str) -> bool:

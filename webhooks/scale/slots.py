@@ -67,9 +67,10 @@ class RedisSlots:
         self._limits: dict[tuple[str, str], int] = {}  # (key, holder) → its flow's limit
 
     def acquire(self, key: Hashable, holder: str, limit: int, *, queue: bool) -> Admission:
-        admission = self._look(_name(key), holder, limit, queue)
+        name = _name(key)
+        admission = self._look(name, holder, limit, queue)
         if admission is Admission.QUEUED:
-            self._limits[(_name(key), holder)] = limit
+            self._limits[(name, holder)] = limit
         return admission
 
     def wait(self, key: Hashable, holder: str, cancelled: Cancelled | None = None) -> bool:
