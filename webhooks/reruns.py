@@ -30,7 +30,9 @@ def rerun(service: FlowService, execution_id: str, from_task: str | None) -> Rep
         record = service.record(execution_id)
     except NotFoundError:
         return _rerun_recorded(service, execution_id, from_task)
-    if not (record.done.is_set() or record.execution.state.current.terminal):
+    # a worker's run has ended once its reported view says so (its `end` may come later)
+    shown = str(((record.view or {}).get("state") or {}).get("current")) if record.remote else ""
+    if not (record.done.is_set() or record.execution.state.current.terminal or shown in _ENDED):
         return error(409, f"execution {execution_id} has not ended yet")
     execution = record.execution
     if record.remote:  # a `flows worker` ran it: what it reported (task runs, inputs, labels)
