@@ -17,10 +17,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from runner.engine import Engine
+from runner.engine.engine import Engine
 from runner.events import Event
 from runner.executors import Executors, LocalExecutor
-from runner.parse import parse_flow
+from runner.language.parse import parse_flow
 
 BUSYBOX_IMAGE = "gitflows-test/busybox:1"
 
@@ -143,7 +143,7 @@ def container_steps(work: Path, steps: int) -> list[tuple[str, float, float]] | 
 def _peak_rss_mib(tasks: int) -> float:
     """Peak RSS of a fresh interpreter that parses and runs a `tasks`-task flow."""
     code = ("import resource, sys, tempfile; from pathlib import Path; import bench.__main__ as b; "
-            "from runner.parse import parse_flow; "
+            "from runner.language.parse import parse_flow; "
             f"flow, _ = parse_flow(b._flow({tasks}), 'm.yml'); "
             "b._engine(Path(tempfile.mkdtemp())).run(flow); "
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")

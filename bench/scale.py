@@ -28,7 +28,7 @@ from typing import Any
 from runner.executors import Executors, LocalExecutor
 from runner.reporters.console import ConsoleReporter
 from webhooks.config import RepoConfig, ServerConfig
-from webhooks.service import FlowService
+from webhooks.runs.service import FlowService
 
 FLOW = """\
 id: noop
@@ -113,7 +113,7 @@ def _measure(service: FlowService, runs: int, tag: str, rate: float) -> dict[str
 
 
 def embedded(work: Path, repo: Path, runs: int, rate: float) -> dict[str, float]:
-    from webhooks.workers import QueueWorker
+    from webhooks.runs.workers import QueueWorker
 
     service = _service(work, repo, "embedded")
     worker = QueueWorker(service, service.queue)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.__main__ import BUSYBOX_IMAGE, _median
 from runner.executors import LocalExecutor, ProcessSpec
-from runner.executors.base import ContainerOptions
+from runner.ports.executor import ContainerOptions
 
 ONE_TASK = ("id: one\nnamespace: bench\ntasks:\n  - id: hello\n"
             "    type: io.kestra.plugin.core.log.Log\n    message: hi\n")
@@ -30,7 +30,7 @@ Row = tuple[str, float, float]
 def _flows() -> list[str]:
     script = Path(sys.executable).parent / "flows"  # the console script users run
     return [str(script)] if script.exists() else [sys.executable, "-c",
-                                                  "from runner.cli import main; main()"]
+                                                  "from runner.cli.main import main; main()"]
 
 
 def cold_start(repeat: int) -> list[Row]:

@@ -3,11 +3,11 @@
 Public API: `load_flow`, `validate_paths`, `Engine`, `State`.
 """
 
-from runner.engine import Engine
+from runner.engine.engine import Engine
+from runner.engine.execution import Execution
 from runner.events import State
-from runner.execution import Execution
-from runner.parse import load_flow, parse_flow
-from runner.validate import validate_paths
+from runner.language.parse import load_flow, parse_flow
+from runner.language.validate import validate_paths
 
 __all__ = ["Engine", "Execution", "State", "load_flow", "parse_flow", "validate_paths"]
 __version__ = "0.1.0"

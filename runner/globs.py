@@ -25,7 +25,7 @@ name (``main``, ``v1.2.0``; not ``refs/heads/main``). Path patterns see the path
 the repository root without a leading ``/`` or ``./`` (such a pattern never matches;
 ``check_patterns`` warns about it). How a list applies differs: a ref matches when it
 is included; a change matches ``paths`` when at least one changed path is included,
-and ``paths-ignore`` when at least one changed path is not ignored (webhooks/dispatch.py).
+and ``paths-ignore`` when at least one changed path is not ignored (runner/triggers/git.py).
 
 ``compile_pattern`` raises ValueError with the position of the problem for an invalid
 pattern; matching never raises.

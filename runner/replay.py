@@ -14,12 +14,12 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from runner.catalog import DirectoryFlows
 from runner.errors import UsageError
 from runner.events import EventSink
 from runner.git.repo import GitRepo
 from runner.history.records import RunFilter
 from runner.history.store import Store
+from runner.language.catalog import DirectoryFlows
 from runner.session import RunRequest, RunSession
 
 FLOWS_DIR = ".flows"

@@ -24,14 +24,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from runner.concurrency import FlowSlots, SlotLedger
-from runner.engine import Engine
+from runner.engine.concurrency import FlowSlots, SlotLedger
+from runner.engine.engine import Engine
+from runner.engine.execution import Execution
 from runner.events import EventSink, FanOut
-from runner.execution import Execution
-from runner.executors.base import Executors
 from runner.git.files import CheckoutFiles
 from runner.model import Flow
 from runner.ports import FlowLookup
+from runner.ports.executor import Executors
 from runner.secrets import Secrets
 
 # never visible to an untrusted run's expressions or secret(): server configuration and secrets

@@ -11,35 +11,35 @@ from pathlib import Path
 
 from tests.conftest import REPO_ROOT
 
-CORE = ["runner.engine", "runner.model", "runner.parse", "runner.lint", "runner.events",
-        "runner.plan", "runner.tasks", "runner.expressions"]
+CORE = ["runner.engine.engine", "runner.model", "runner.language.parse", "runner.language.lint",
+        "runner.events", "runner.language.plan", "runner.tasks", "runner.expressions"]
 FORBIDDEN = {"docker", "git", "pygit2", "flask", "click", "requests", "werkzeug", "rich"}
 
 # library → the module allowed to import it
 OWNERS: dict[str, str | tuple[str, ...]] = {
     "ruamel": "runner/yamlsource.py",
-    "jsonschema": "runner/schema.py",
-    "click": ("runner/cli.py", "runner/cli_server.py", "runner/cli_coverage.py"),  # commands
+    "jsonschema": "runner/language/schema.py",
+    "click": "runner/cli/",  # the commands
     # steps' containers, and the sidecar services' containers and networks beside them
     "docker": ("runner/executors/docker.py", "runner/executors/services.py"),
-    "croniter": "runner/cron.py",
+    "croniter": "runner/triggers/cron.py",
     "rich": "runner/reporters/live.py",  # the terminal's live view of `flows run`
     "jinja2": "runner/expressions/",
     "jq": "runner/expressions/jq_worker.py",  # libjq runs only in its bounded worker process
     "re2": "runner/expressions/regex.py",
     "flask": "webhooks/app.py",
     "pygit2": "runner/history/gitstore.py",
-    "psycopg": "runner/extras/postgres.py",
-    "pymysql": "runner/extras/mysql.py",
-    "boto3": "runner/extras/s3.py",
-    "botocore": "runner/extras/s3.py",
-    "paho": "runner/extras/mqtt.py",
-    "google": "runner/extras/gcs.py",  # google-cloud-storage and google-auth
-    "azure": "runner/extras/azure_blob.py",
+    "psycopg": "runner/plugins/postgres.py",
+    "pymysql": "runner/plugins/mysql.py",
+    "boto3": "runner/plugins/s3.py",
+    "botocore": "runner/plugins/s3.py",
+    "paho": "runner/plugins/mqtt.py",
+    "google": "runner/plugins/gcs.py",  # google-cloud-storage and google-auth
+    "azure": "runner/plugins/azure_blob.py",
     # redis has two owners for two separate concerns: the scale-out broker (webhooks/scale/)
     # and the Redis plugin family a flow uses (an optional extra, independent of the broker).
-    "redis": ("webhooks/scale/", "runner/extras/redis_lists.py"),
-    "pika": "runner/extras/amqp.py",
+    "redis": ("webhooks/scale/", "runner/plugins/redis_lists.py"),
+    "pika": "runner/plugins/amqp.py",
     "dramatiq": "webhooks/scale/broker.py",
     "prometheus_client": "webhooks/scale/metrics.py",
     "git": "runner/none",  # gitpython: not used; the git CLI and pygit2 are
@@ -92,8 +92,8 @@ def _owned_by(rel: str, owner: str) -> bool:
 
 
 def test_owner_matching_is_exact_for_modules() -> None:
-    assert _owned_by("runner/cli.py", "runner/cli.py")
-    assert not _owned_by("runner/cli_server.py", "runner/cli.py")  # no prefix match
+    assert _owned_by("runner/cli/main.py", "runner/cli/main.py")
+    assert not _owned_by("runner/cli/server.py", "runner/cli/main.py")  # no prefix match
     assert _owned_by("webhooks/scale/broker.py", "webhooks/scale/")
     assert not _owned_by("webhooks/scaler.py", "webhooks/scale/")
 

@@ -15,13 +15,16 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
 from runner.errors import GitflowsError, UsageError
-from webhooks import auth, editing, httpapi, listing, providers, records, ui
-from webhooks.events import Ignored
-from webhooks.httpapi import BadRequestError, Call, Route
-from webhooks.inbox import InboxUnavailableError
-from webhooks.queue import StorageFullError, is_storage_full
-from webhooks.service import FlowService, NotFoundError
-from webhooks.webhook_trigger import find_trigger, signature_ok
+from runner.forges.event import Ignored
+from runner.triggers.webhook import find_trigger, signature_ok
+from webhooks import ui
+from webhooks.ingress import auth, httpapi, receive
+from webhooks.ingress.httpapi import BadRequestError, Call, Route
+from webhooks.ingress.inbox import InboxUnavailableError
+from webhooks.runs import records
+from webhooks.runs.queue import StorageFullError, is_storage_full
+from webhooks.runs.service import FlowService, NotFoundError
+from webhooks.ui import editing, listing
 
 BRANCH_DEPTH = 1000  # a UI run's commit is looked for among its branch's last commits
 MAX_HISTORY = 100_000  # rows of GET /api/v1/history (more are clamped)
@@ -57,7 +60,7 @@ def _inputs() -> dict[str, Any]:
 
 
 class ExecutionIdConverter(BaseConverter):
-    """<execution:…>: a path segment that cannot be a namespace (webhooks/httpapi.py), so
+    """<execution:…>: a path segment that cannot be a namespace (webhooks/ingress/httpapi.py), so
     POST /api/v1/executions/{ns}/kill starts the flow `kill` and never kills execution {ns}."""
     regex = httpapi.EXECUTION_ID
     part_isolating = True  # one segment: werkzeug guesses False from the '/' in [^/]
@@ -128,7 +131,7 @@ def create_app(service: FlowService) -> Flask:
         limit = service.config.max_delivery if request.endpoint == "hook" else service.config.max_body
         return _error(413, f"request body larger than {limit} bytes")
 
-    candidates = providers.config_candidates(service.config.repos, service.environ)
+    candidates = receive.config_candidates(service.config.repos, service.environ)
 
     @app.post("/hooks/<provider>")
     def hook(provider: str) -> tuple[Response, int]:
@@ -136,7 +139,7 @@ def create_app(service: FlowService) -> Flask:
         request.max_content_length = service.config.max_delivery
         body = request.get_data(cache=False)
         try:
-            reception = providers.receive(provider, request.headers, body, service.inbox,
+            reception = receive.receive(provider, request.headers, body, service.inbox,
                                           service.secret_for, candidates)
         except InboxUnavailableError as err:
             app.logger.error("webhook inbox unavailable: %s", err)
@@ -286,7 +289,7 @@ def _headers() -> dict[str, str]:
 
 
 def _view(route: Route) -> Callable[..., tuple[Response, int, dict[str, str]]]:
-    """A flask view around a flask-free handler (webhooks/httpapi.py)."""
+    """A flask view around a flask-free handler (webhooks/ingress/httpapi.py)."""
     def view(**params: str) -> tuple[Response, int, dict[str, str]]:
         reply = route.handler(Call(params, request.args.to_dict(),
                                    request.get_json(force=True, silent=True), _headers()))

@@ -13,7 +13,7 @@ from runner.errors import UsageError
 from runner.git.commit_file import Identity
 from runner.reporters.notify import FORMATS, SMTP_STRATEGIES, Alert, EmailAlert, WebhookAlert
 from runner.yamlsource import YamlSyntaxError, load
-from webhooks.inbox import MAX_BODY as MAX_DELIVERY
+from webhooks.ingress.inbox import MAX_BODY as MAX_DELIVERY
 
 MAX_BODY = 10 * 1024 * 1024  # API request bodies (flow sources, inputs); deliveries may be larger
 

@@ -15,13 +15,13 @@ from runner.executors import Executors
 from webhooks.app import create_app
 from webhooks.background import Background
 from webhooks.config import ServerConfig
-from webhooks.dispatcher import Dispatcher
-from webhooks.event_triggers import EventTriggers
-from webhooks.httpapi import CONTROL
-from webhooks.poller import Poller
-from webhooks.service import FlowService
-from webhooks.ticker import Ticker
-from webhooks.workers import QueueWorker
+from webhooks.ingress.httpapi import CONTROL
+from webhooks.loops.dispatcher import Dispatcher
+from webhooks.loops.event_triggers import EventTriggers
+from webhooks.loops.poller import Poller
+from webhooks.loops.ticker import Ticker
+from webhooks.runs.service import FlowService
+from webhooks.runs.workers import QueueWorker
 from webhooks.wsgi import serve as run_http
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

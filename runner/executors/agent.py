@@ -29,7 +29,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from runner.executors.base import ProcessSpec
+from runner.ports.executor import ProcessSpec
 
 PREFIX = "gitflows-agent-"  # then the owner's pid: a SIGKILLed runner's are reaped
 READY_SECONDS = 10.0  # a busybox sh starts in milliseconds; this only bounds a broken image

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from runner.errors import GitflowsError
-from runner.executors.base import Executors
 from runner.executors.local import LocalExecutor
-from runner.executors.service_spec import ServiceHost
+from runner.ports.executor import Executors
+from runner.ports.services import ServiceHost
 
 
 def executors_for(choice: str, warn: Callable[[str], None],

@@ -24,12 +24,12 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from runner.errors import ExecutorUnavailableError
 from runner.executors.agent import KEEPALIVE, Agent, reap_dirs
-from runner.executors.base import (
+from runner.executors.base import LineSplitter
+from runner.ports.executor import (
     EXECUTION_LABEL,
     ContainerOptions,
     ExecutorError,
     LineHandler,
-    LineSplitter,
     ProcessResult,
     ProcessSpec,
 )

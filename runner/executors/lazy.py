@@ -16,9 +16,9 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from runner.executors.base import Executors, LineHandler, ProcessResult, ProcessSpec
 from runner.executors.choose import docker_services, executors_for
 from runner.executors.local import LocalExecutor
+from runner.ports.executor import Executors, LineHandler, ProcessResult, ProcessSpec
 
 if TYPE_CHECKING:
     from runner.executors.docker import DockerExecutor

@@ -11,15 +11,8 @@ import time
 from pathlib import Path
 from typing import IO
 
-from runner.executors.base import (
-    EXECUTION_LABEL,
-    ExecutorError,
-    LineHandler,
-    LineSplitter,
-    ProcessResult,
-    ProcessSpec,
-    passed_environment,
-)
+from runner.executors.base import LineSplitter, passed_environment
+from runner.ports.executor import EXECUTION_LABEL, ExecutorError, LineHandler, ProcessResult, ProcessSpec
 
 GRACE_SECONDS = 2.0  # between SIGTERM and SIGKILL
 DEATH_WAIT_SECONDS = 5.0  # a SIGKILLed group is gone well within this

@@ -17,9 +17,9 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 
 from runner.errors import ExecutorUnavailableError
-from runner.executors.base import EXECUTION_LABEL
 from runner.executors.docker import MANAGED, OWNER, _owner_alive, owner_id
-from runner.executors.service_spec import (
+from runner.ports.executor import EXECUTION_LABEL
+from runner.ports.services import (
     ServiceEndpoint,
     ServiceError,
     ServiceGroup,

@@ -273,3 +273,11 @@ def type_name(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "list"
     return type(value).__name__
+
+
+_FALSY = frozenset({"false", "0", "-0", ""})
+
+
+def is_truthy(value: Any) -> bool:
+    """Kestra's truth rule (runIf, If, WaitFor): false only for false, 0, -0, empty and null."""
+    return value is not None and str(value).strip().lower() not in _FALSY

@@ -29,7 +29,8 @@ from runner.events import (
     SystemClock,
     TaskRunStateChanged,
 )
-from runner.reporters.forges import (
+from runner.forges.github_app import AppAuthError, GitHubApp
+from runner.forges.status import (
     CONCLUSIONS,
     PROVIDERS,
     CheckRuns,
@@ -38,8 +39,7 @@ from runner.reporters.forges import (
     outcome_of,
     send_status,
 )
-from runner.reporters.github_app import AppAuthError, GitHubApp
-from runner.reporters.http import HttpError, Transport, redact
+from runner.http import HttpError, Transport, redact
 from runner.reporters.status_text import (
     Annotation,
     RepoFiles,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
-from runner.reporters.http import HttpError, Transport
+from runner.http import HttpError, Transport
 from runner.reporters.status_text import clean, is_errorish, truncate
 from runner.tasks.notifications import chat_payload, telegram_payload
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import cache
 
+from runner.ports.task import Outcome, TaskContext, TaskFailed
 from runner.tasks import (
     core,
     each,
@@ -26,7 +27,6 @@ from runner.tasks import (
     storage_files,
     storage_items,
 )
-from runner.tasks.base import Outcome, TaskContext, TaskFailed
 from runner.tasks.registry import Registry, Resolved, TypeDef
 
 __all__ = ["BUILTIN_TYPES", "Outcome", "Registry", "Resolved", "TaskContext", "TaskFailed", "TypeDef",
@@ -66,7 +66,7 @@ BUILTIN_TYPES: tuple[TypeDef, ...] = tuple(
 
 @cache
 def default_registry() -> Registry:
-    """The built-in types and every loadable plugin's (see runner.plugins)."""
-    from runner.plugins import PluginRegistry
+    """The built-in types and every loadable plugin's (see runner.tasks.plugins)."""
+    from runner.tasks.plugins import PluginRegistry
 
     return PluginRegistry(BUILTIN_TYPES)  # plugins are imported on the first miss

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from runner.executors.base import ContainerOptions, Mount
-from runner.tasks.base import TaskFailed
+from runner.ports.executor import ContainerOptions, Mount
+from runner.ports.task import TaskFailed
 
 DOCKER_RUNNER = "io.kestra.plugin.scripts.runner.docker.Docker"
 PROCESS_RUNNER = "io.kestra.plugin.core.runner.Process"

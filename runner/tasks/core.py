@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from runner.events import State
+from runner.expressions.runtime import is_truthy
 from runner.model import Task
-from runner.tasks.base import Outcome, TaskContext, TaskFailed, is_truthy
+from runner.ports.task import Outcome, TaskContext, TaskFailed
 from runner.tasks.registry import TypeDef
 
 _CONDITION = {"type": ["string", "boolean"]}

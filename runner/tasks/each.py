@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from runner.events import State, worst
 from runner.model import Task
-from runner.tasks.base import Outcome, TaskContext
+from runner.ports.task import Outcome, TaskContext
 from runner.tasks.flow import CORE, LEGACY, handlers, loop_values
 from runner.tasks.registry import TypeDef, validated_only
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from runner.events import State
 from runner.model import Task
-from runner.tasks.base import Outcome, TaskContext, TaskFailed
+from runner.ports.task import Outcome, TaskContext, TaskFailed
 from runner.tasks.registry import TypeDef
 
 EXECUTION = "io.kestra.plugin.core.execution"

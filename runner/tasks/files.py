@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from runner.tasks.base import TaskContext, TaskFailed
+from runner.ports.task import TaskContext, TaskFailed
 from runner.tasks.beneath import UnsafePath, links, read_beneath, regular_files, write_beneath
 
 NSFILE = "nsfile://"

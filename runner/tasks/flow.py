@@ -10,8 +10,9 @@ from typing import Any
 
 from runner.durations import parse_duration
 from runner.events import State, worst
+from runner.expressions.runtime import is_truthy
 from runner.model import Input, Task
-from runner.tasks.base import Outcome, TaskContext, TaskFailed, is_truthy
+from runner.ports.task import Outcome, TaskContext, TaskFailed
 from runner.tasks.files import collect_output_files, copy_namespace_files, write_input_files
 from runner.tasks.registry import TypeDef
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from runner.events import State
 from runner.model import Task
-from runner.tasks.base import Outcome, TaskContext, TaskFailed
+from runner.ports.task import Outcome, TaskContext, TaskFailed
 from runner.tasks.flow import CORE, LEGACY, handlers
 from runner.tasks.registry import TypeDef
 from runner.tasks.storage_files import chunks, store

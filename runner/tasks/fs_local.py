@@ -6,7 +6,7 @@ cursor and fires ONE run for all new/changed files (Kestra's batch semantics:
 `trigger.files`, `trigger.count`). Each fired file is copied into the trigger's own
 directory first, so the run still finds it after a MOVE or DELETE.
 
-Exactly once: the state moves forward only with the committed batch (runner.triggers). The
+Exactly once: the state moves forward only with the committed batch (runner.ports.polling). The
 MOVE/DELETE `action` runs in finish(True), after the runs are committed; if the server dies
 in between, the file is still there with the (mtime, size) the cursor holds as fired, so the
 next poll does not fire it again: it only completes the action.
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runner.tasks.base import is_truthy
+from runner.expressions.runtime import is_truthy
+from runner.ports.polling import TRIGGER_PROPERTIES, Batch, TriggerContext, TriggerEvent
 from runner.tasks.registry import TypeDef
-from runner.triggers import TRIGGER_PROPERTIES, Batch, TriggerContext, TriggerEvent
 
 ACTIONS = ("MOVE", "DELETE", "NONE")
 ON = ("CREATE", "UPDATE", "CREATE_OR_UPDATE")

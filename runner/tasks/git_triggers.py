@@ -19,7 +19,7 @@ The JSON-schema properties make `flows validate` check the shapes. Rules a schem
 cannot say (GitHub forbids `branches` with `branches-ignore`, `tags` with `tags-ignore`,
 `paths` with `paths-ignore` on one event; a pattern must compile; an include list needs a
 positive pattern) come from `check(type, props)` as `TriggerProblem` data, for lint.
-The matching itself lives in webhooks/dispatch.py.
+The matching itself lives in runner/triggers/git.py.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from typing import Any
 
 from runner.events import State
 from runner.model import Task
-from runner.tasks.base import Outcome, TaskContext, TaskFailed
+from runner.ports.task import Outcome, TaskContext, TaskFailed
 from runner.tasks.registry import TypeDef
 
 MAX_BODY = 10 * 1024 * 1024  # bytes kept in outputs

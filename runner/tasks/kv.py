@@ -8,7 +8,7 @@ from typing import Any
 from runner.durations import parse_duration
 from runner.events import State
 from runner.model import Task
-from runner.tasks.base import Outcome, TaskContext, TaskFailed
+from runner.ports.task import Outcome, TaskContext, TaskFailed
 from runner.tasks.registry import TypeDef
 
 KV = "io.kestra.plugin.core.kv"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from runner.events import State
 from runner.model import Task
-from runner.tasks.base import Outcome, TaskContext, TaskFailed
+from runner.ports.task import Outcome, TaskContext, TaskFailed
 from runner.tasks.beneath import UnsafePath, read_beneath
 from runner.tasks.files import matches
 from runner.tasks.registry import TypeDef, validated_only

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from runner.events import State
 from runner.model import Task
-from runner.tasks.base import Outcome, TaskContext, TaskFailed
+from runner.ports.task import Outcome, TaskContext, TaskFailed
 from runner.tasks.registry import TypeDef
 
 if TYPE_CHECKING:

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from runner.tasks.base import TaskFailed, TaskRun
-from runner.triggers import TriggerPoll
+from runner.ports.polling import TriggerPoll
+from runner.ports.task import TaskFailed, TaskRun
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class TypeDef:
     task_slots: tuple[str, ...] = ()  # properties that hold lists of tasks
     task_maps: tuple[str, ...] = ()  # properties that map names to lists of tasks (Switch cases)
     dag_slot: str | None = None  # a list of {task, dependsOn} (Dag tasks)
-    poll: TriggerPoll | None = None  # event triggers: what the server polls (runner.triggers)
+    poll: TriggerPoll | None = None  # event triggers: what the server polls (runner.ports.polling)
     # may an untrusted run (fork pull request) use it: it touches only the run's own working
     # directory and containers, never the network from the server or shared state (KV …)
     untrusted_ok: bool = False

@@ -6,8 +6,9 @@ import json
 from typing import Any
 
 from runner.events import State
+from runner.expressions.runtime import is_truthy
 from runner.model import Task
-from runner.tasks.base import Outcome, TaskContext, TaskFailed, is_truthy
+from runner.ports.task import Outcome, TaskContext, TaskFailed
 from runner.tasks.registry import TypeDef
 from runner.tasks.storage_files import store
 

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from runner.events import State
-from runner.executors.base import ProcessSpec
+from runner.expressions.runtime import is_truthy
 from runner.model import Task
-from runner.tasks.base import Outcome, TaskContext, TaskFailed, is_truthy
+from runner.ports.executor import ProcessSpec
+from runner.ports.task import Outcome, TaskContext, TaskFailed
 from runner.tasks.containers import DOCKER_RUNNER, PROCESS_RUNNER, container_options, wants_container
 from runner.tasks.files import collect_output_files, copy_namespace_files, write_input_files
 from runner.tasks.registry import TypeDef

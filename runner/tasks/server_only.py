@@ -51,7 +51,7 @@ TRIGGERS = (
                    ("dates",)),
 )
 
-# conditions of a Flow trigger: the server judges them with runner.conditions
+# conditions of a Flow trigger: the server judges them with runner.triggers.conditions
 _CONDITIONS = {
     "DateTimeBetween": "now (or `date`) is between `after` and `before`",
     "DayWeek": "now (or `date`) is a `dayOfWeek`",

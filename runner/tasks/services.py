@@ -15,9 +15,9 @@ from typing import Any
 
 from runner.durations import parse_duration
 from runner.events import State
-from runner.executors.service_spec import ServiceError, ServiceGroup, ServiceHost, ServiceSpec
 from runner.model import Task
-from runner.tasks.base import Outcome, TaskContext, TaskFailed
+from runner.ports.services import ServiceError, ServiceGroup, ServiceHost, ServiceSpec
+from runner.ports.task import Outcome, TaskContext, TaskFailed
 from runner.tasks.flow import handlers
 from runner.tasks.registry import TypeDef
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from runner.events import State
 from runner.model import Task
-from runner.tasks.base import Outcome, TaskContext
+from runner.ports.task import Outcome, TaskContext
 from runner.tasks.files import collect_output_files, write_input_files
 from runner.tasks.registry import TypeDef
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from runner.events import State
 from runner.model import Task
-from runner.tasks.base import Outcome, TaskContext, TaskFailed
+from runner.ports.task import Outcome, TaskContext, TaskFailed
 from runner.tasks.registry import TypeDef
 
 STORAGE = "io.kestra.plugin.core.storage"

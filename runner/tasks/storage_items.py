@@ -11,8 +11,9 @@ from typing import Any
 
 from runner.events import State
 from runner.expressions import ExpressionError
+from runner.expressions.runtime import is_truthy
 from runner.model import Task
-from runner.tasks.base import Outcome, TaskContext, TaskFailed, is_truthy
+from runner.ports.task import Outcome, TaskContext, TaskFailed
 from runner.tasks.registry import TypeDef
 from runner.tasks.storage_files import LEGACY, STORAGE, store
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from runner.cron import next_fire
 from runner.events import iso
+from runner.triggers.cron import next_fire
 from tests.browser.pw import Served, browser, git, page, serve_flows
 from tests.conftest import Server
 from tests.waiting import CEILING

@@ -25,7 +25,7 @@ from tests.integration.test_serve import call
 from tests.unit.test_plugins_notifications import SlackStandIn, SmtpStandIn, _b64
 from tests.waiting import CEILING
 from webhooks.config import load_config
-from webhooks.reporting import Reporting
+from webhooks.runs.reporting import Reporting
 
 EXECUTION = {
     "id": "E1", "namespace": "demo", "flowId": "hello", "state": {"current": "FAILED"},

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.engine import Engine
+from runner.engine.engine import Engine
 from runner.events import (
     Collect,
     ExecutionStateChanged,
@@ -20,9 +20,9 @@ from runner.events import (
     TaskRunStateChanged,
 )
 from runner.executors import Executors, LocalExecutor
+from runner.forges.github_app import AppCredentials, GitHubApp
+from runner.http import RetryPolicy, Transport
 from runner.reporters.commit_status import StatusReporter
-from runner.reporters.github_app import AppCredentials, GitHubApp
-from runner.reporters.http import RetryPolicy, Transport
 from runner.reporters.status_text import files_in, files_under
 from tests.standins.fixtures import github_openapi
 from tests.standins.github import GitHubStandIn

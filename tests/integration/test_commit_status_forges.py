@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from runner.events import ExecutionStateChanged, State
+from runner.http import RetryPolicy, Transport
 from runner.reporters.commit_status import StatusReporter
-from runner.reporters.http import RetryPolicy, Transport
 from runner.reporters.notify import notify_failure
 from tests.standins.forges import GiteaStandIn, GitLabStandIn, WebhookStandIn
 

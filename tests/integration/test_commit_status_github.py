@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from runner.engine import Engine
+from runner.engine.engine import Engine
 from runner.events import Collect, ExecutionStateChanged, FanOut, State
 from runner.executors import Executors, LocalExecutor
+from runner.http import HttpError, RetryPolicy, Transport
 from runner.reporters.commit_status import StatusReporter
-from runner.reporters.http import HttpError, RetryPolicy, Transport
 from tests.standins.fixtures import github_openapi
 from tests.standins.github import GitHubStandIn
 from tests.unit.engine_helpers import flow_of

@@ -20,8 +20,8 @@ from tests.integration.test_serve import call
 from tests.unit.test_providers_github import octokit_examples  # noqa: F401 (fixture)
 from tests.waiting import CEILING
 from webhooks.config import RepoConfig, ServerConfig
-from webhooks.service import FlowService
-from webhooks.workers import QueueWorker
+from webhooks.runs.service import FlowService
+from webhooks.runs.workers import QueueWorker
 
 APPENDER = """\
 id: appender

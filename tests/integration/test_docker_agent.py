@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from runner.executors.base import ContainerOptions, ProcessResult, ProcessSpec
 from runner.executors.docker import DockerExecutor
+from runner.ports.executor import ContainerOptions, ProcessResult, ProcessSpec
 from tests.conftest import BUSYBOX_IMAGE
 from tests.integration.test_docker_executor import Run, flow, outputs, step
 from tests.waiting import CEILING, wait_until

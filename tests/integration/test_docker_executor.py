@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from runner.engine import Engine
+from runner.engine.engine import Engine
+from runner.engine.execution import Execution
 from runner.events import Collect, LogLine
-from runner.execution import Execution
 from runner.executors import Executors, LocalExecutor
 from runner.executors.docker import DockerExecutor
-from runner.parse import parse_flow
+from runner.language.parse import parse_flow
 from tests.conftest import BUSYBOX_IMAGE, FLOWS
 from tests.waiting import CEILING
 

@@ -17,13 +17,13 @@ import pytest
 
 from runner.executors import Executors, LocalExecutor
 from runner.model import Flow, Position, Trigger
+from runner.ports.polling import Batch, TriggerContext, TriggerEvent, redact
 from runner.tasks import default_registry
 from runner.tasks.registry import Registry, TypeDef
-from runner.triggers import Batch, TriggerContext, TriggerEvent, redact
 from tests.integration.test_hooks import commit, git
 from webhooks.config import RepoConfig, ServerConfig
-from webhooks.event_triggers import EventTriggers, Watch, watches_of
-from webhooks.service import FlowService
+from webhooks.loops.event_triggers import EventTriggers, Watch, watches_of
+from webhooks.runs.service import FlowService
 
 FLOW = """\
 id: consumer

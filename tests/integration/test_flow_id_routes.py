@@ -1,6 +1,6 @@
 """Flows whose ids are action names (`rerun`, `kill`, `resume`, `follow` …) start through a
 real `flows serve` like any other flow, and their executions still answer the action routes
-by execution id (webhooks/httpapi.py EXECUTION_ID decides which is which)."""
+by execution id (webhooks/ingress/httpapi.py EXECUTION_ID decides which is which)."""
 
 from __future__ import annotations
 

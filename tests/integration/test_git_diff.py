@@ -12,9 +12,9 @@ import pytest
 
 from runner.git.diff import changed_paths, commit_message, is_zero, own_changes, pull_request_paths
 from runner.git.repo import GitRepo
-from runner.parse import parse_flow
+from runner.language.parse import parse_flow
 from runner.tasks import Registry, core, flow, git_triggers, scripts
-from webhooks.dispatch import GitEvent, explain, matching_triggers
+from runner.triggers.git import GitEvent, explain, matching_triggers
 
 ZERO = "0" * 40
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",

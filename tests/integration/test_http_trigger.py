@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from runner.extras.http_trigger import HttpTriggerError, poll_trigger
-from runner.triggers import TriggerContext
+from runner.plugins.http_trigger import HttpTriggerError, poll_trigger
+from runner.ports.polling import TriggerContext
 from tests.conftest import free_port, run_cli
 from tests.integration.object_store_helpers import lines, repo_with, serve, wait_for
 

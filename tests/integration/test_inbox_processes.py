@@ -15,10 +15,10 @@ from pathlib import Path
 
 from tests.conftest import REPO_ROOT
 from tests.waiting import CEILING, wait_until
-from webhooks.inbox import DONE, Inbox
+from webhooks.ingress.inbox import DONE, Inbox
 
 PRELUDE = """import os, random, sys, time
-from webhooks.inbox import Inbox
+from webhooks.ingress.inbox import Inbox
 def ready_then_go(go):  # say so, then wait for the test's go: every child races from the start
     open(f"{go}.ready-{os.getpid()}", "w").close()
     while not os.path.exists(go):

@@ -169,8 +169,8 @@ def test_a_flow_uploads_a_csv_and_the_trigger_parses_it_then_moves_it(
 def test_a_crash_between_commit_and_action_fires_nothing_again(tmp_path: Path, azurite: str,  # noqa: F811
                                                                 service: BlobServiceClient,
                                                                 container: str) -> None:
-    from runner.extras.azure_blob import poll_trigger
-    from runner.triggers import TriggerContext
+    from runner.plugins.azure_blob import poll_trigger
+    from runner.ports.polling import TriggerContext
 
     props = {"connectionString": azurite, "container": container, "prefix": "p/", "action": "DELETE"}
     service.get_blob_client(container, "p/a.csv").upload_blob(b"a")

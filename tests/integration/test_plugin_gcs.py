@@ -207,8 +207,8 @@ def test_a_flow_uploads_a_csv_and_the_trigger_parses_it_then_moves_it(
 
 def test_a_crash_between_commit_and_action_fires_nothing_again(tmp_path: Path, gcs_endpoint: str,  # noqa: F811
                                                                 gcs: storage.Client, bucket: str) -> None:
-    from runner.extras.gcs import poll_trigger
-    from runner.triggers import TriggerContext
+    from runner.plugins.gcs import poll_trigger
+    from runner.ports.polling import TriggerContext
 
     props = {"endpointOverride": gcs_endpoint, "from": f"gs://{bucket}/p/", "action": "DELETE"}
     gcs.bucket(bucket).blob("p/a.csv").upload_from_string(b"a")
@@ -230,7 +230,7 @@ def test_untrusted_runs_refuse_the_gcs_types() -> None:
 
 
 def test_without_the_extras_validation_names_the_install_command() -> None:
-    from runner.plugins import missing_extra
+    from runner.tasks.plugins import missing_extra
 
     assert "pip install 'gitflows[gcs]'" in (missing_extra("io.kestra.plugin.gcp.gcs.Trigger") or "")
     assert "pip install 'gitflows[azure]'" in (

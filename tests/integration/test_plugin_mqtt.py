@@ -19,8 +19,8 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from runner.extras import mqtt as plugin
-from runner.triggers import Batch, TriggerContext, TriggerEvent
+from runner.plugins import mqtt as plugin
+from runner.ports.polling import Batch, TriggerContext, TriggerEvent
 from tests.conftest import Server, _missing, run_cli
 from tests.integration.test_hooks import commit, git
 from tests.integration.test_serve import call

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import redis
 
-from runner.extras.redis_lists import processing_list
-from runner.triggers import TriggerContext
+from runner.plugins.redis_lists import processing_list
+from runner.ports.polling import TriggerContext
 from tests.conftest import _missing, run_cli
 from tests.integration.queue_helpers import Served, b64
 from tests.waiting import wait_until

@@ -152,7 +152,7 @@ def test_errors_name_the_object_and_hide_the_secret(write_flow: Callable[..., Pa
 
 
 def test_a_missing_extra_is_named_in_validation() -> None:
-    from runner.plugins import missing_extra
+    from runner.tasks.plugins import missing_extra
 
     assert "pip install 'gitflows[s3]'" in (missing_extra("io.kestra.plugin.aws.s3.Upload") or "")
 
@@ -286,8 +286,8 @@ def test_a_crash_between_commit_and_action_fires_nothing_again(tmp_path: Path, m
                                                                 s3: Any, bucket: str) -> None:
     """The batch is committed but the server dies before finish(True): the next poll only
     completes the DELETE, from the cursor that was committed with the runs."""
-    from runner.extras.s3 import poll_trigger
-    from runner.triggers import TriggerContext
+    from runner.plugins.s3 import poll_trigger
+    from runner.ports.polling import TriggerContext
 
     props = {"endpointOverride": moto_endpoint, "region": "us-east-1", "accessKeyId": KEY_ID,
              "secretKeyId": SECRET, "bucket": bucket, "prefix": "p/", "action": "DELETE"}

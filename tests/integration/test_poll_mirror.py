@@ -13,8 +13,8 @@ import pytest
 from tests.conftest import Server
 from tests.integration.test_hooks import FLOW, commit, executions_after, git
 from tests.waiting import wait_until
-from webhooks.inbox import CLAIMED, PENDING, Inbox
-from webhooks.queue import RunQueue
+from webhooks.ingress.inbox import CLAIMED, PENDING, Inbox
+from webhooks.runs.queue import RunQueue
 
 
 @pytest.fixture
@@ -104,8 +104,8 @@ def test_pushes_to_the_remote_start_runs_in_poll_mode(server: str, remote: tuple
 def test_an_empty_repository_is_polled_without_phantom_events(tmp_path: Path) -> None:
     from runner.executors import Executors, LocalExecutor
     from webhooks.config import RepoConfig, ServerConfig
-    from webhooks.poller import Poller
-    from webhooks.service import FlowService
+    from webhooks.loops.poller import Poller
+    from webhooks.runs.service import FlowService
 
     origin = tmp_path / "empty.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(origin)], check=True)

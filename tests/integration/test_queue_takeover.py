@@ -14,8 +14,8 @@ from runner.history.records import HistoryEvent
 from tests.integration.test_hooks import commit, git
 from tests.waiting import CEILING
 from webhooks.config import RepoConfig, ServerConfig
-from webhooks.service import FlowService
-from webhooks.workers import QueueWorker
+from webhooks.runs.service import FlowService
+from webhooks.runs.workers import QueueWorker
 
 FLOW = """\
 id: hello

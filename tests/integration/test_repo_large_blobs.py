@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from runner.git.repo import MAX_FILE_READ, GitRepo
-from runner.parse import parse_flow
+from runner.language.parse import parse_flow
 from tests.integration.test_hooks import git
 
 SMALL = """\

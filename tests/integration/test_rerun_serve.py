@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runner.kv import FileKVStore
+from runner.engine.kv import FileKVStore
 from tests.conftest import Server
 from tests.integration.test_editing_serve import api, commit_all, git
 from tests.waiting import CEILING

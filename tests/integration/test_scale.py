@@ -403,9 +403,9 @@ def test_a_server_killed_between_reserving_and_sending_sends_the_run_after_its_r
     server had reserved (but not sent) reaches a worker once the server is back."""
     from runner.executors import Executors, LocalExecutor
     from webhooks.config import RepoConfig, ServerConfig
+    from webhooks.runs.service import FlowService
     from webhooks.scale.commands import attach
     from webhooks.scale.redisio import Ledger, connect
-    from webhooks.service import FlowService
 
     repo = _repo(tmp_path, {".flows/tick.yml": TICK})
     config = ServerConfig(data_dir=tmp_path / "server",

@@ -8,7 +8,7 @@ import threading
 import time
 from pathlib import Path
 
-from runner.concurrency import Admission
+from runner.engine.concurrency import Admission
 from tests.conftest import Server
 from tests.integration.test_scale import (  # noqa: F401 (fixtures)
     Worker,

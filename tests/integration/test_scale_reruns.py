@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from runner.kv import FileKVStore
+from runner.engine.kv import FileKVStore
 from tests.conftest import Server
 from tests.integration.test_editing_serve import api
 from tests.integration.test_hooks import SECRET, commit, deliver, git, push_payload

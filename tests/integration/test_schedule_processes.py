@@ -8,8 +8,8 @@ import multiprocessing
 from pathlib import Path
 from typing import Any
 
-from runner.schedule import Schedule, next_tick
-from webhooks.schedule import Scheduler
+from runner.triggers.schedule import Schedule, next_tick
+from webhooks.loops.schedule import Scheduler
 
 START = dt.datetime(2024, 3, 31, 0, 30, tzinfo=dt.UTC)  # 01:30 -> 03:30 in Paris: the DST jump
 TRIGGERS = 8

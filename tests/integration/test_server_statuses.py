@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 
 from runner.executors import Executors, LocalExecutor
+from runner.forges.event import Push
 from tests.integration.test_hooks import commit, git
 from tests.standins.fixtures import github_openapi
 from tests.standins.github import GitHubStandIn
 from tests.waiting import CEILING
 from webhooks.config import RepoConfig, ServerConfig
-from webhooks.dispatcher import Dispatcher
-from webhooks.events import Push
-from webhooks.service import FlowService
-from webhooks.workers import QueueWorker
+from webhooks.loops.dispatcher import Dispatcher
+from webhooks.runs.service import FlowService
+from webhooks.runs.workers import QueueWorker
 
 TOKEN = "ghp_serverStatusTestTokenNeverLogged00001"
 FLOW = """\

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from runner.engine import Engine
+from runner.engine.engine import Engine
+from runner.engine.execution import Execution
 from runner.events import Collect, LogLine
-from runner.execution import Execution
 from runner.executors import Executors, LocalExecutor
 from runner.executors.choose import docker_services
 from runner.executors.docker import DockerExecutor
-from runner.parse import parse_flow
+from runner.language.parse import parse_flow
 from tests.conftest import BUSYBOX_IMAGE, FLOWS
 from tests.integration.service_images import build_redis_image
 from tests.waiting import CEILING, wait_until

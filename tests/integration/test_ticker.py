@@ -9,9 +9,9 @@ from runner.executors import Executors, LocalExecutor
 from tests.integration.test_hooks import commit, git
 from tests.waiting import CEILING, wait_until
 from webhooks.config import RepoConfig, ServerConfig
-from webhooks.service import FlowService
-from webhooks.ticker import Ticker
-from webhooks.workers import QueueWorker
+from webhooks.loops.ticker import Ticker
+from webhooks.runs.service import FlowService
+from webhooks.runs.workers import QueueWorker
 
 FLOW = """\
 id: every_second

@@ -13,8 +13,8 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from runner.ports.polling import TriggerContext
 from runner.tasks.fs_local import poll_local
-from runner.triggers import TriggerContext
 from tests.conftest import Server, free_port, run_cli
 from tests.integration.test_hooks import commit, git
 from tests.waiting import CEILING

@@ -12,8 +12,8 @@ import zoneinfo
 from pathlib import Path
 from typing import Any
 
-from runner.cron import next_fire
 from runner.events import iso
+from runner.triggers.cron import next_fire
 from tests.conftest import Server
 from tests.integration.test_hooks import commit, git
 from tests.integration.test_serve import call

@@ -14,7 +14,7 @@ from runner.history.index import RunIndex, RunSearch
 from runner.history.recorder import HistoryRecorder
 from runner.history.records import RunSummary
 from runner.history.store import MemoryStore
-from webhooks.listing import within
+from webhooks.ui.listing import within
 from webhooks.ui.recorded import log_lines
 
 COMMIT = "a" * 40

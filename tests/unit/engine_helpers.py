@@ -7,12 +7,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from runner.engine import Engine
+from runner.engine.engine import Engine
+from runner.engine.execution import Execution
 from runner.events import Collect, LogLine, TaskRunStateChanged
-from runner.execution import Execution
 from runner.executors import Executors, LocalExecutor
+from runner.language.parse import parse_flow
 from runner.model import Flow
-from runner.parse import parse_flow
 from runner.ports import FlowLookup
 
 FLOW = "io.kestra.plugin.core.flow"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from runner.executors import Executors, LocalExecutor
-from runner.reporters.http import RetryPolicy, Transport
+from runner.http import RetryPolicy, Transport
 from runner.reporters.notify import FORMATS, WebhookAlert, send_alerts
 from tests.standins.chat import TELEGRAM_TOKEN, ChatStandIn
 from tests.unit.engine_helpers import Harness, final, flow_of, runs
@@ -197,7 +197,7 @@ def test_a_telegram_alert_without_a_chat_id_is_not_sent(chat: ChatStandIn) -> No
 
 
 def test_an_untrusted_run_refuses_the_chat_tasks(tmp_path: Path, chat: ChatStandIn) -> None:
-    from runner.engine import Engine
+    from runner.engine.engine import Engine
     from runner.events import Collect
 
     engine = Engine(Executors(LocalExecutor(), untrusted=True), Collect(), data_dir=tmp_path / "d",

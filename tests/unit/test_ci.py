@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from runner.ci import CiResult, RunResult, select, summary_markdown, write_outputs
-from runner.ci_event import CiOptions, Context, resolve
+from runner.ci.event import CiOptions, Context, resolve
+from runner.ci.job import CiResult, RunResult, select, summary_markdown, write_outputs
 from runner.errors import UsageError
 from runner.events import State
-from runner.parse import parse_flow
+from runner.language.parse import parse_flow
 
 FLOW = """\
 id: build
@@ -212,20 +212,20 @@ def test_outputs_file_format(tmp_path: Path) -> None:
 
 
 def test_this_repository_runs_its_checks_on_push_to_main_and_pull_requests() -> None:
-    from runner.ci import load_flows
+    from runner.ci.job import load_flows
+    from runner.triggers.git import GitEvent, matching_triggers
     from tests.conftest import REPO_ROOT
-    from webhooks.dispatch import GitEvent, matching_triggers
 
     flows = load_flows(REPO_ROOT / ".flows", pytest.fail)
     checks = {"gitflows.ci.lint", "gitflows.ci.types", "gitflows.ci.unit-tests",
               "gitflows.ci.bench-smoke"}
     assert checks <= set(flows)
-    events = [GitEvent.for_push("refs/heads/main", changed_paths=("runner/ci.py",)),
+    events = [GitEvent.for_push("refs/heads/main", changed_paths=("runner/ci/job.py",)),
               GitEvent("pull_request", "refs/pull/1/head", branch="x", action="opened",
                        base_branch="main", changed_paths=("README.md",))]
     for event in events:
         assert {name for name, flow in flows.items() if matching_triggers(flow, event)} == checks
-    other = GitEvent.for_push("refs/heads/topic", changed_paths=("runner/ci.py",))
+    other = GitEvent.for_push("refs/heads/topic", changed_paths=("runner/ci/job.py",))
     assert not any(matching_triggers(flow, other) for flow in flows.values())
     for flow in flows.values():  # runnable with --executor process, on a copy of the repository
         for task in (t for t in flow.tasks if ".scripts." in t.type):

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 
 from runner.events import ExecutionStateChanged, LogLine, State, TaskRunStateChanged
+from runner.forges.github_app import AppAuthError, AppCredentials, app_jwt
+from runner.forges.status import CONCLUSIONS, Outcome, Target, outcome_of, status_request
+from runner.http import HttpError, Response
 from runner.reporters.commit_status import StatusReporter, context_for
-from runner.reporters.forges import CONCLUSIONS, Outcome, Target, outcome_of, status_request
-from runner.reporters.github_app import AppAuthError, AppCredentials, app_jwt
-from runner.reporters.http import HttpError, Response
 from runner.reporters.notify import failure_summary, notify_failure, slack_message
 from runner.reporters.status_text import (
     Annotation,

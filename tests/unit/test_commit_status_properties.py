@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runner.events import ExecutionStateChanged, LogLine, State, TaskRunStateChanged
+from runner.http import Response
 from runner.reporters.commit_status import StatusReporter
-from runner.reporters.http import Response
 from runner.reporters.status_text import DESCRIPTION_LIMIT, RunSummary, clean, truncate
 
 T0 = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from runner.concurrency import Admission, FlowSlots
-from runner.engine import Engine
+from runner.engine.concurrency import Admission, FlowSlots
+from runner.engine.engine import Engine
+from runner.engine.execution import Execution
 from runner.events import Collect, ExecutionStateChanged, State
-from runner.execution import Execution
 from runner.executors import Executors, LocalExecutor
 from tests.unit.engine_helpers import flow_of
 from tests.waiting import CEILING

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.conditions import DAYS, judge
 from runner.events import State
+from runner.triggers.conditions import DAYS, judge
+from runner.triggers.flow import Finished, decide
 from tests.unit.engine_helpers import flow_of
-from webhooks.flow_triggers import Finished, decide
 
 UPSTREAM = Finished("E1", "company.team", "extract", State.SUCCESS,
                     outputs={"some_output": "some_value", "rows": 12})

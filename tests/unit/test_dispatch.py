@@ -6,10 +6,10 @@ import textwrap
 
 import pytest
 
+from runner.language.parse import parse_flow
 from runner.model import Flow
-from runner.parse import parse_flow
 from runner.tasks import Registry, core, flow, git_triggers, scripts
-from webhooks.dispatch import (
+from runner.triggers.git import (
     Decision,
     GitEvent,
     decide,

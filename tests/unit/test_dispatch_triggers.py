@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from runner.parse import parse_flow
+from runner.language.parse import parse_flow
 from runner.tasks import Registry, core, flow, git_triggers, scripts
 from runner.tasks.git_triggers import PULL_REQUEST, PUSH, TAG, TriggerProblem, check
 
@@ -116,7 +116,7 @@ def test_pattern_accessors() -> None:
 
 
 def test_flows_validate_reports_git_trigger_filter_problems() -> None:
-    from runner.parse import parse_flow
+    from runner.language.parse import parse_flow
 
     text = ("id: f\nnamespace: n\ntasks:\n  - id: a\n    type: io.kestra.plugin.core.log.Log\n"
             "    message: hi\ntriggers:\n  - id: push\n    type: gitflows.trigger.Push\n"

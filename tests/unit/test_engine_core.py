@@ -366,7 +366,7 @@ def test_secret_function_reads_kestra_env_and_is_masked(tmp_path: Path) -> None:
 def test_untrusted_runs_get_no_secrets(tmp_path: Path) -> None:
     import base64
 
-    from runner.engine import Engine
+    from runner.engine.engine import Engine
     from runner.events import Collect
     from runner.executors import Executors, LocalExecutor
     from tests.unit.engine_helpers import flow_of

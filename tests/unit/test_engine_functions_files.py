@@ -11,12 +11,12 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.engine import Engine
+from runner.engine.engine import Engine
+from runner.engine.execution import Execution
+from runner.engine.run_functions import RunFiles
 from runner.events import Collect, State
-from runner.execution import Execution
 from runner.executors import Executors, LocalExecutor
 from runner.git.files import CheckoutFiles
-from runner.run_functions import RunFiles
 from tests.unit.engine_helpers import flow_of
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from runner.engine import Engine
+from runner.engine.engine import Engine
 from runner.events import State
 from runner.executors import Executors, LocalExecutor
 from runner.git.files import CheckoutFiles
-from runner.parse import parse_flow
+from runner.language.parse import parse_flow
 
 FLOW = """\
 id: reader

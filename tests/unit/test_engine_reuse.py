@@ -1,5 +1,5 @@
 """Re-running from a task: Engine.prepare(reuse=…) keeps earlier outputs instead of running
-tasks again, and runner/rerun.py picks which outputs to reuse."""
+tasks again, and runner/engine/rerun.py picks which outputs to reuse."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from runner.engine.rerun import reuse_from, reuse_from_record
 from runner.errors import UsageError
 from runner.events import State
-from runner.rerun import reuse_from, reuse_from_record
 from tests.unit.engine_helpers import FLOW, RETURN, SHELL, Harness, final, flow_of, runs
 
 FLAKY = f"""

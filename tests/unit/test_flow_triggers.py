@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from runner.events import State
+from runner.triggers.flow import Finished, decide, triggered
 from tests.unit.engine_helpers import flow_of
-from webhooks.flow_triggers import Finished, decide, triggered
 
 
 def listener(trigger_yaml: str, flow_id: str = "after") -> object:

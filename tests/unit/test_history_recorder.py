@@ -6,7 +6,7 @@ import datetime as dt
 import subprocess
 from pathlib import Path
 
-from runner.engine import Engine
+from runner.engine.engine import Engine
 from runner.events import (
     ExecutionStateChanged,
     FanOut,

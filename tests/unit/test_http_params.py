@@ -1,4 +1,4 @@
-"""What every request passes through before its route runs (webhooks/httpapi.py, auth.py,
+"""What every request passes through before its route runs (webhooks/ingress/httpapi.py, auth.py,
 editing.branch_name, server.loggable), fuzzed: malformed query parameters are a 400, never
 another exception; the auth exemption follows the route the real router matched, not a path
 prefix; branch names a save accepts are ones git accepts; log lines stay one line."""
@@ -20,14 +20,14 @@ from werkzeug.routing import MapAdapter
 
 from runner.errors import UsageError
 from runner.executors import Executors, LocalExecutor
-from webhooks import auth, httpapi
 from webhooks.app import create_app
-from webhooks.auth import Gate
 from webhooks.config import ServerConfig
-from webhooks.editing import branch_name
-from webhooks.httpapi import BadRequestError
+from webhooks.ingress import auth, httpapi
+from webhooks.ingress.auth import Gate
+from webhooks.ingress.httpapi import BadRequestError
+from webhooks.runs.service import FlowService
 from webhooks.server import LOG_FORMAT, OneLineFormatter, loggable
-from webhooks.service import FlowService
+from webhooks.ui.editing import branch_name
 
 CONTROL = [chr(c) for c in [*range(0x20), *range(0x7f, 0xa0)]] + ["\u2028", "\u2029"]
 segments = st.text(st.characters(codec="utf-8", exclude_characters="/"), min_size=1, max_size=12)

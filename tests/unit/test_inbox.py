@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from webhooks.inbox import CLAIMED, DONE, FAILED, PENDING, Inbox
+from webhooks.ingress.inbox import CLAIMED, DONE, FAILED, PENDING, Inbox
 
 
 class Clock:

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runner.errors import UsageError
-from runner.inputs import coerce, nested
+from runner.language.inputs import coerce, nested
 from runner.model import Input, Position
 
 POS = Position("f.yml", 1, 1)

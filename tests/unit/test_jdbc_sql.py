@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.extras.jdbc import (
+from runner.plugins.jdbc import (
     SqlError,
     Syntax,
     bind,

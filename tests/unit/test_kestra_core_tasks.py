@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from runner.engine import Engine
+from runner.engine.engine import Engine
 from runner.events import Collect, State
 from runner.executors import Executors, LocalExecutor
 from runner.git.files import CheckoutFiles
-from runner.parse import parse_flow
+from runner.language.parse import parse_flow
 from tests.unit.engine_helpers import Harness, flow_of
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from runner.kestra_coverage import NOT, RUNS, VALIDATED, core_types, coverage, markdown
+from runner.language.kestra_coverage import NOT, RUNS, VALIDATED, core_types, coverage, markdown
 from runner.tasks import default_registry
 from runner.tasks.registry import Registry
 from tests.conftest import REPO_ROOT, run_cli

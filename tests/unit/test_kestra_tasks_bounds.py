@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.engine import Engine
+from runner.engine.engine import Engine
 from runner.events import Collect, LogLine, State
 from runner.executors import Executors, LocalExecutor
 from runner.tasks.storage_files import chunks

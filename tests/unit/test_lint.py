@@ -7,9 +7,9 @@ import textwrap
 
 import pytest
 
-from runner.cron import next_time, validate_cron
 from runner.diagnostics import Diagnostic, Severity
-from runner.parse import parse_flow
+from runner.language.parse import parse_flow
+from runner.triggers.cron import next_time, validate_cron
 
 HEAD = "id: hello\nnamespace: company.team\n"
 LOG = "io.kestra.plugin.core.log.Log"

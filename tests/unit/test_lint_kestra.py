@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from runner.diagnostics import Diagnostic, Severity
-from runner.parse import parse_flow
+from runner.language.parse import parse_flow
 
 HEAD = "id: hello\nnamespace: company.team\n"
 

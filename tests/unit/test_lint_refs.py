@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from runner.diagnostics import Severity
-from runner.lint_refs import check_references
+from runner.language.lint_refs import check_references
 from runner.tasks import default_registry
 from runner.yamlsource import load
 

@@ -1,11 +1,11 @@
-"""The MQTT triggers' redelivery rules (runner/extras/mqtt_events.py), as properties."""
+"""The MQTT triggers' redelivery rules (runner/plugins/mqtt_events.py), as properties."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runner.extras.mqtt_events import Received, fresh_events
+from runner.plugins.mqtt_events import Received, fresh_events
 
 MESSAGES = st.lists(st.tuples(st.sampled_from(["a", "b"]), st.binary(max_size=3), st.booleans()),
                     max_size=30)

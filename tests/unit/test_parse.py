@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from runner.durations import DURATION_PATTERN, format_duration, parse_duration
 from runner.errors import InvalidFlowError
+from runner.language.parse import load_flow, parse_flow
 from runner.model import Task
-from runner.parse import load_flow, parse_flow
 
 LOG = "io.kestra.plugin.core.log.Log"
 RETURN = "io.kestra.plugin.core.debug.Return"

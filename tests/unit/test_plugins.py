@@ -12,11 +12,11 @@ from typing import cast
 import pytest
 
 from runner.events import State
+from runner.language.parse import parse_flow
+from runner.language.schema import build_schema
 from runner.model import Position, Task
-from runner.parse import parse_flow
-from runner.plugins import BUILT_IN, describe, load_plugins, missing_extra
-from runner.schema import build_schema
 from runner.tasks import BUILTIN_TYPES, Outcome, Registry, TaskContext, TypeDef, default_registry
+from runner.tasks.plugins import BUILT_IN, describe, load_plugins, missing_extra
 from tests.conftest import REPO_ROOT
 
 GREET = TypeDef(name="io.example.hello.Greet", kind="task", title="Greet",

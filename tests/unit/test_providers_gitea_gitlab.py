@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from runner import forges as providers
+from runner.forges import gitea, github, gitlab
+from runner.forges.base import hmac_sha256_hex
+from runner.forges.event import Ignored, PullRequest, Push, event_from_dict
 from tests.conftest import REPO_ROOT
-from webhooks import providers
-from webhooks.events import Ignored, PullRequest, Push, event_from_dict
-from webhooks.providers import gitea, github, gitlab
-from webhooks.providers.base import hmac_sha256_hex
 
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "webhooks"
 SECRET = b"gitea and gitlab secret"

@@ -16,10 +16,10 @@ from typing import Any
 import jsonschema
 import pytest
 
+from runner.forges import github
+from runner.forges.base import hmac_sha256_hex
+from runner.forges.event import Ignored, Ping, PullRequest, Push, event_from_dict
 from tests.conftest import REPO_ROOT
-from webhooks.events import Ignored, Ping, PullRequest, Push, event_from_dict
-from webhooks.providers import github
-from webhooks.providers.base import hmac_sha256_hex
 
 SECRET = b"It's a Secret to Everybody"
 PROVIDER = github.PROVIDER

@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
-from webhooks import providers
+from runner import forges
+from runner.forges.base import hmac_sha256_hex
+from runner.forges.event import Ignored, Ping, PullRequest, Push, event_from_dict
 from webhooks.config import RepoConfig
-from webhooks.events import Ignored, Ping, PullRequest, Push, event_from_dict
-from webhooks.inbox import MAX_BODY, Inbox
-from webhooks.providers import RepoSecret, config_secrets, receive
-from webhooks.providers.base import hmac_sha256_hex
+from webhooks.ingress import receive as providers
+from webhooks.ingress.inbox import MAX_BODY, Inbox
+from webhooks.ingress.receive import RepoSecret, config_secrets, receive
 
 HELLO_SECRET = b"hello-secret"
 WORLD_SECRET = b"world-secret"
@@ -210,7 +211,7 @@ def test_event_json_round_trip(event: Any) -> None:
     data = json.loads(json.dumps(event.as_dict()))
     assert data["kind"] == event.kind
     assert event_from_dict(data) == event
-    assert providers.dumps(event) == json.dumps(event.as_dict(), sort_keys=True)
+    assert forges.dumps(event) == json.dumps(event.as_dict(), sort_keys=True)
 
 
 @pytest.mark.parametrize(("data", "message"), [
@@ -231,7 +232,7 @@ def test_event_from_dict_rejects(data: dict[str, Any], message: str) -> None:
 
 
 def test_generic_ignores_what_is_not_an_event() -> None:
-    generic = providers.get("generic")
+    generic = forges.get("generic")
     assert generic is not None
     result = generic.normalise({}, b'{"kind": "push", "repo": "a/b"}')
     assert isinstance(result, Ignored) and result.reason.startswith("not a gitflows event")

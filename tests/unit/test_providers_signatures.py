@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from webhooks.events import Ignored, Ping, PullRequest, Push
-from webhooks.providers import PROVIDERS, generic, gitea, github, gitlab
-from webhooks.providers.base import Provider
+from runner.forges import PROVIDERS, generic, gitea, github, gitlab
+from runner.forges.base import Provider
+from runner.forges.event import Ignored, Ping, PullRequest, Push
 
 SECRET = b"s3cr3t-of-octo/hello"
 OTHER_REPO_SECRET = b"s3cr3t-of-octo/world"

@@ -1,6 +1,6 @@
 """Route resolution of the real app's URL map: POST /api/v1/executions/{namespace}/{flowId}
 starts that flow whatever its id, action names (`kill`, `rerun` …) included, and an action
-route takes only an execution id (webhooks/httpapi.py EXECUTION_ID)."""
+route takes only an execution id (webhooks/ingress/httpapi.py EXECUTION_ID)."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from werkzeug.routing import MapAdapter
 
 from runner.executors import Executors, LocalExecutor
 from runner.ids import ulid
-from runner.schema import FLOW_ID, NAMESPACE
-from webhooks import httpapi
+from runner.language.schema import FLOW_ID, NAMESPACE
 from webhooks.app import create_app
 from webhooks.config import ServerConfig
-from webhooks.service import FlowService
+from webhooks.ingress import httpapi
+from webhooks.runs.service import FlowService
 
 EXECUTIONS = "/api/v1/executions/"
 _ACTION = re.compile(r"^/api/v1/executions/<[^>]+>/([^<>/]+)$")

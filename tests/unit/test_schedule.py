@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from runner.parse import parse_flow
-from runner.schedule import Schedule, latest_tick, next_tick, previous_tick, schedules_of
+from runner.language.parse import parse_flow
 from runner.tasks import Registry, core, flow, git_triggers, scripts
-from webhooks.schedule import Scheduler, Tick
+from runner.triggers.schedule import Schedule, latest_tick, next_tick, previous_tick, schedules_of
+from webhooks.loops.schedule import Scheduler, Tick
 
 UTC = dt.UTC
 PARIS = zoneinfo.ZoneInfo("Europe/Paris")

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from runner.parse import parse_flow
-from runner.schema import build_schema
+from runner.language.parse import parse_flow
+from runner.language.schema import build_schema
 from runner.tasks import Registry, TypeDef, default_registry
 from tests.conftest import REPO_ROOT
 

@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 from runner.events import State
-from runner.parse import parse_flow
+from runner.language.parse import parse_flow
 from tests.unit.engine_helpers import Harness
 
 FAMILIES = ("ruby", "r", "julia", "go", "perl", "php", "lua", "powershell", "deno", "bun",

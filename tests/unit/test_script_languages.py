@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from runner.engine import Engine
+from runner.engine.engine import Engine
 from runner.events import Collect, State
 from runner.executors import Executors, LocalExecutor
 from tests.conftest import PYTHON_IMAGE, _missing

@@ -1,4 +1,4 @@
-"""The check before every request (webhooks/auth.py): authentication, CSRF, exposure, hosts;
+"""The check before every request (webhooks/ingress/auth.py): authentication, CSRF, exposure, hosts;
 property tests for the Authorization header parsing."""
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from runner.errors import UsageError
-from webhooks import auth
-from webhooks.auth import Gate, basic_pair, bearer_token, is_loopback, parse_authorization
 from webhooks.config import ServerConfig, UiAuth, load_config
+from webhooks.ingress import auth
+from webhooks.ingress.auth import Gate, basic_pair, bearer_token, is_loopback, parse_authorization
 
 TOKEN = "t0ken-abc.123_~+/="
 LOCAL = "127.0.0.1:8080"

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from runner.engine import Engine
+from runner.engine.engine import Engine
 from runner.errors import UsageError
 from runner.events import Collect, LogLine
 from runner.executors import Executors, LocalExecutor
-from runner.executors.base import ExecutorError, ProcessSpec, exposes_docker_socket
+from runner.ports.executor import ExecutorError, ProcessSpec, exposes_docker_socket
 from runner.tasks.beneath import UnsafePath, copy_beneath, read_beneath, regular_files, write_beneath
 from tests.unit.engine_helpers import Harness, flow_of
 

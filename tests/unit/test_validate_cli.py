@@ -7,8 +7,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from runner.language.validate import validate_paths
 from runner.tasks import Registry, TypeDef, default_registry
-from runner.validate import validate_paths
 from tests.conftest import REPO_ROOT, run_cli
 
 GARBLED = """\

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runner.catalog import DirectoryFlows
 from runner.errors import InvalidFlowError
-from runner.parse import PARSED, ParseCache, blob_id, load_flow, parse_flow
-from runner.validate import validate_paths
+from runner.language.catalog import DirectoryFlows
+from runner.language.parse import PARSED, ParseCache, blob_id, load_flow, parse_flow
+from runner.language.validate import validate_paths
 from runner.yamlsource import LIMITS, YamlLimits, YamlSyntaxError, load
 
 LOG = "io.kestra.plugin.core.log.Log"

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from runner.diagnostics import Severity
-from runner.parse import parse_flow
+from runner.language.parse import parse_flow
 from runner.yamlsource import YamlSyntaxError, load
 
 GARBLED = """\

@@ -11,13 +11,13 @@ from typing import Any
 
 from runner.executors import Executors
 from webhooks.background import Background
+from webhooks.runs.service import FlowService
 from webhooks.scale.broker import Broker
 from webhooks.scale.dispatch import RemoteDispatch
 from webhooks.scale.forward import Forwarder
 from webhooks.scale.redisio import Events, Registry, connect
 from webhooks.scale.relay import RelayReader
 from webhooks.scale.worker import FlowWorker, WorkerOptions
-from webhooks.service import FlowService
 
 DEAD_WORKERS_SHOWN = 3600.0  # seconds a silent worker stays listed (as dead) by `flows workers`
 

@@ -20,16 +20,16 @@ from runner.errors import GitflowsError
 from runner.reporters.notify import Alert, alerts_from_data, alerts_to_data
 from runner.yamlsource import load
 from webhooks.config import ServerConfig
-from webhooks.reporting import ui_base
+from webhooks.runs.reporting import ui_base
+from webhooks.runs.service import FlowService
 from webhooks.scale.broker import DEFAULT_QUEUE, Broker
 from webhooks.scale.redisio import Controls, Ledger, Registry
-from webhooks.service import FlowService
 
 
 def plain(value: Any) -> Any:
     """Value as plain JSON data, as a broker message must carry it: what JSON has no type
     for (a datetime, a Path …) becomes its str(), exactly as in the durable run queue
-    (webhooks/queue.py), so a run reads the same values whichever way it reached a worker."""
+    (webhooks/runs/queue.py), so a run reads the same values whichever way it reached a worker."""
     return json.loads(json.dumps(value, default=str))
 
 

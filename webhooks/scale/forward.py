@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 
 from webhooks.background import Background
-from webhooks.queue import RunQueue
+from webhooks.runs.queue import RunQueue
 from webhooks.scale.dispatch import RemoteDispatch
 
 log = logging.getLogger("gitflows.scale")

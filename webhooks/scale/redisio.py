@@ -231,7 +231,7 @@ class Controls:
 
 
 class Groups:
-    """Runs of a concurrency group (webhooks/records.py supersede_group) across workers."""
+    """Runs of a concurrency group (webhooks/runs/records.py supersede_group) across workers."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client

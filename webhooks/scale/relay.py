@@ -12,13 +12,13 @@ import logging
 import threading
 from typing import Any
 
-from runner.engine import Engine
+from runner.engine.engine import Engine
+from runner.engine.execution import Execution
 from runner.events import Event, ExecutionStateChanged, LogLine, State, TaskRunStateChanged, iso
-from runner.execution import Execution
 from runner.model import Flow, Position
 from webhooks.background import Background
+from webhooks.runs.service import FlowService, Record
 from webhooks.scale.redisio import Events
-from webhooks.service import FlowService, Record
 
 log = logging.getLogger("gitflows.scale")
 

@@ -1,4 +1,4 @@
-"""Flow concurrency across `flows worker` processes: the SlotLedger (runner/concurrency.py)
+"""Flow concurrency across `flows worker` processes: the SlotLedger (runner/engine/concurrency.py)
 kept in Redis, so a flow's `concurrency: {limit, behavior}` holds over every worker.
 
 Per flow key: `slots:<key>:running` hash holder → worker, `slots:<key>:waiting` sorted set
@@ -14,7 +14,7 @@ import time
 from collections.abc import Hashable
 from typing import Any
 
-from runner.concurrency import Admission, Cancelled
+from runner.engine.concurrency import Admission, Cancelled
 from webhooks.scale.redisio import PREFIX
 
 POLL_SECONDS = 0.2

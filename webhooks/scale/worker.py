@@ -30,14 +30,14 @@ from runner.history.attempts import restart, take_over
 from runner.history.sync import push
 from runner.ids import ulid
 from webhooks.config import RepoConfig, ServerConfig
-from webhooks.records import supersede_group
+from webhooks.runs.records import supersede_group
+from webhooks.runs.service import FlowService
 from webhooks.scale.broker import Broker, HandBack
 from webhooks.scale.dispatch import RemoteDispatch, server_settings
 from webhooks.scale.redisio import Controls, Events, Groups, Ledger, Registry
 from webhooks.scale.relay import RelaySink
 from webhooks.scale.slots import RedisSlots
 from webhooks.scale.steps import claim_steps
-from webhooks.service import FlowService
 
 log = logging.getLogger("gitflows.worker")
 BEAT_SECONDS = 1.0

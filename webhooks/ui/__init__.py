@@ -8,11 +8,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from runner.language.parse import parse_flow
+from runner.language.schema import build_schema
+from runner.language.validate import check_flows
 from runner.model import Flow, Input, Task
-from runner.parse import parse_flow
-from runner.schema import build_schema
 from runner.tasks import default_registry
-from runner.validate import check_flows
 from runner.yamlsource import YamlSyntaxError, load
 
 STATIC = Path(__file__).resolve().parent

@@ -1,0 +1,1 @@
+"""`flows ci`: the CI event, which flows it starts, and the job summary."""

@@ -1,0 +1,1 @@
+"""The `flows` command: click commands only (the one package that imports click)."""

@@ -1,0 +1,1 @@
+"""The flow language: YAML with positions, the schema, pluginDefaults, parse and lint."""

@@ -1,0 +1,1 @@
+"""Trigger semantics: git push/PR/tag filters, Schedule, Flow and Webhook triggers, polled plugin triggers."""

@@ -1,0 +1,1 @@
+"""The server's long-running loops: dispatcher, schedule ticker, pollers, event triggers."""
