@@ -26,6 +26,7 @@ from runner import forges
 from runner.diagnostics import Diagnostic
 from runner.errors import GitflowsError, UsageError
 from runner.events import LogLine, State
+from runner.forges import github
 from runner.forges.event import Ignored, Ping, PullRequest, Push
 from runner.git.diff import changed_paths, head_message, pull_request_paths
 from runner.git.files import find_root
@@ -37,8 +38,6 @@ from runner.yamlsource import YamlSyntaxError, load, read_source
 PR_EVENTS = ("pull_request", "pull_request_target")
 MANUAL_EVENTS = ("workflow_dispatch", "manual")
 FORGES = forges.NAMES
-TOKEN_VARS = {"github": ("GITHUB_TOKEN",), "gitea": ("GITEA_TOKEN", "GITHUB_TOKEN"),
-              "gitlab": ("GITLAB_TOKEN",)}
 _NAME_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -83,19 +82,24 @@ def github_env(environ: Mapping[str, str], name: str) -> str | None:
 
 
 def _default_provider(environ: Mapping[str, str]) -> str:
-    if environ.get("GITEA_ACTIONS") == "true":
-        return "gitea"
-    return "gitlab" if environ.get("GITLAB_CI") == "true" else "github"
+    """The forge whose CI this is (Gitea's Actions also set GITHUB_ACTIONS: asked first)."""
+    for forge in forges.DETECTION_ORDER:
+        if forge.reports_status and forge.ci_variable and environ.get(forge.ci_variable) == "true":
+            return forge.name
+    return forges.DEFAULT
+
+
+def _first(environ: Mapping[str, str], names: Sequence[str]) -> str | None:
+    return next((environ[name] for name in names if environ.get(name)), None)
 
 
 def _forge(provider: str, environ: Mapping[str, str]) -> tuple[str | None, str | None]:
     """(status API URL, token) for the provider, from the CI's variables."""
-    api = environ.get("FLOWS_API_URL") or {
-        "github": environ.get("GITHUB_API_URL") or "https://api.github.com",
-        "gitea": environ.get("GITHUB_API_URL") or environ.get("GITEA_API_URL"),
-        "gitlab": environ.get("CI_API_V4_URL")}[provider]
-    token = environ.get("FLOWS_TOKEN") or next(
-        (environ[v] for v in TOKEN_VARS[provider] if environ.get(v)), None)
+    forge = forges.get(provider)
+    assert forge is not None
+    api = environ.get("FLOWS_API_URL") or _first(environ, forge.api_url_variables) \
+        or forge.default_api or None
+    token = environ.get("FLOWS_TOKEN") or _first(environ, forge.token_variables)
     return api, token
 
 
@@ -118,9 +122,7 @@ def _read_event(name: str, payload: Path) -> tuple[Push | PullRequest, str | Non
         raise UsageError(f"--payload {payload}: {err.strerror}") from None
     headers = {"X-GitHub-Event": "pull_request" if name in PR_EVENTS else name,
                "X-GitHub-Delivery": f"flows-ci-{uuid.uuid4()}", "Content-Type": "application/json"}
-    github = forges.get("github")
-    assert github is not None
-    event = github.normalise(headers, body)
+    event = github.PROVIDER.normalise(headers, body)
     if isinstance(event, Ignored | Ping):
         why = event.reason if isinstance(event, Ignored) else "a ping"
         raise UsageError(f"--payload {payload}: not a usable {name} event ({why})")

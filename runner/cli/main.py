@@ -22,6 +22,7 @@ from runner.errors import GitflowsError, UsageError
 from runner.events import State
 from runner.executors import Executors
 from runner.executors.base import passed_environment
+from runner.executors.choose import CHOICES as EXECUTORS
 from runner.executors.lazy import executors_for_run as executors_for
 from runner.git.files import find_root
 from runner.git.repo import GitRepo
@@ -127,7 +128,7 @@ _PASS_ENV = click.option("--pass-env", "pass_env", multiple=True, metavar="NAME"
               help="A flow input; repeat for several.")
 @click.option("--inputs", "input_files", multiple=True, type=click.Path(dir_okay=False),
               metavar="FILE.json", help="Inputs from a JSON object file.")
-@click.option("--executor", type=click.Choice(["auto", "docker", "process"]), default="auto",
+@click.option("--executor", type=click.Choice(EXECUTORS), default="auto",
               show_default=True, help="Where script steps run; auto uses Docker when it answers.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final execution as JSON on stdout.")
 @click.option("--log-level", type=click.Choice(["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]),
@@ -279,7 +280,7 @@ def logs(run_id: str, repo: str | None) -> None:
 @click.argument("flow_id", metavar="FLOW")
 @click.option("--repo", type=click.Path(file_okay=False, exists=True))
 @click.option("--ref", default="HEAD", show_default=True, help="The branch to search.")
-@click.option("--executor", type=click.Choice(["auto", "docker", "process"]), default="auto")
+@click.option("--executor", type=click.Choice(EXECUTORS), default="auto")
 def bisect(flow_id: str, repo: str | None, ref: str, executor: str) -> None:
     """The first commit on a branch where FLOW (namespace.id) went from SUCCESS to FAILED,
     from recorded history first, running the flow only at commits without a record."""
@@ -327,7 +328,7 @@ def bisect(flow_id: str, repo: str | None, ref: str, executor: str) -> None:
 @click.option("--flows", "flows_dir", type=click.Path(file_okay=False), help="Default: .flows/")
 @click.option("--flow", "names", multiple=True, metavar="NS.ID", help="Only (manual: run) these.")
 @click.option("--input", "-i", "inputs", multiple=True, metavar="KEY=VALUE")
-@click.option("--executor", type=click.Choice(["auto", "docker", "process"]), default="auto")
+@click.option("--executor", type=click.Choice(EXECUTORS), default="auto")
 @click.option("--provider", type=click.Choice(forges.NAMES), help="Status API.")
 @click.option("--jobs", type=click.IntRange(1, 16), default=1, help="Flows run at once.")
 @click.option("--summary", type=click.Path(dir_okay=False), help="($GITHUB_STEP_SUMMARY)")

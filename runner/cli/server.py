@@ -9,6 +9,7 @@ from importlib.metadata import entry_points
 import click
 
 from runner.errors import UsageError
+from runner.executors.choose import CHOICES as EXECUTORS
 from runner.ports.server import ServeRequest, ServerFace, WorkerRequest
 
 
@@ -43,7 +44,7 @@ def _server() -> ServerFace:
 @click.option("--port", type=int, help="HTTP port (default 8080).")
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), help="Data directory.")
-@click.option("--executor", type=click.Choice(["auto", "docker", "process"]))
+@click.option("--executor", type=click.Choice(EXECUTORS))
 @click.option("--poll", metavar="INTERVAL",
               help="Poll the repositories for new commits (e.g. 60s), for those without webhooks.")
 @click.option("--broker", help="redis://… to hand runs to `flows worker` processes "
@@ -65,7 +66,7 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
 @click.option("--concurrency", type=click.IntRange(1), default=4, show_default=True)
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), default=".flows-worker",
               show_default=True, help="Mirrors and indexes of this worker (one per worker).")
-@click.option("--executor", type=click.Choice(["auto", "docker", "process"]), default="auto")
+@click.option("--executor", type=click.Choice(EXECUTORS), default="auto")
 @click.option("--repo", "repos", multiple=True, metavar="NAME=PATH",
               help="Where this machine finds a repository (default: the server's location).")
 @click.option("--heartbeat-timeout", type=float, default=30.0, show_default=True,

@@ -1,4 +1,8 @@
-"""The executors for `--executor auto|docker|process` (CLI, server, worker, CI)."""
+"""The executors for `--executor auto|docker|process` (CLI, server, worker, CI).
+
+A new container engine: its module in runner/executors/ and one entry in CONTAINER_ENGINES;
+the CLI's choices and `auto` follow from it.
+"""
 
 from __future__ import annotations
 
@@ -6,29 +10,40 @@ from collections.abc import Callable, Mapping
 
 from runner.errors import GitflowsError
 from runner.executors.local import LocalExecutor
-from runner.ports.executor import Executors
+from runner.ports.executor import Executor, Executors
 from runner.ports.services import ServiceHost
+
+
+def _docker() -> Executor:
+    from runner.executors.docker import DockerExecutor  # only when containers are wanted
+
+    return DockerExecutor.connect()
+
+
+# Container engines by `--executor` name, in the order `auto` asks them.
+CONTAINER_ENGINES: dict[str, Callable[[], Executor]] = {"docker": _docker}
+CHOICES: tuple[str, ...] = ("auto", *CONTAINER_ENGINES, "process")
 
 
 def executors_for(choice: str, warn: Callable[[str], None],
                   passed_env: Mapping[str, str] | None = None) -> Executors:
-    """Host processes, plus Docker unless `process`; `auto` falls back to processes (warned)."""
+    """Host processes, plus a container engine unless `process`; `auto` falls back to
+    processes (warned) when no engine answers, a named engine fails instead."""
     host = LocalExecutor()
     passed = dict(passed_env or {})
     if choice == "process":
         warn("note: steps run as host processes, not isolated in containers")
         return Executors(host, passed_env=passed, services=docker_services)
-    from runner.executors.docker import DockerExecutor  # only when containers are wanted
-
-    try:
-        return Executors(host, DockerExecutor.connect(), passed_env=passed,
-                         services=docker_services)
-    except GitflowsError:
-        if choice == "docker":
-            raise
-        warn("warning: no Docker engine answers; steps run as host processes, not isolated "
-             "in containers")
-        return Executors(host, passed_env=passed, services=docker_services)
+    for name in CONTAINER_ENGINES if choice == "auto" else (choice,):
+        try:
+            return Executors(host, CONTAINER_ENGINES[name](), passed_env=passed,
+                             services=docker_services)
+        except GitflowsError:
+            if choice != "auto":
+                raise
+    warn("warning: no Docker engine answers; steps run as host processes, not isolated "
+         "in containers")
+    return Executors(host, passed_env=passed, services=docker_services)
 
 
 def docker_services() -> ServiceHost:

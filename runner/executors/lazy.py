@@ -78,7 +78,7 @@ class LazyDocker:
 def executors_for_run(choice: str, warn: Callable[[str], None],
                       passed_env: Mapping[str, str] | None = None) -> Executors:
     """executors_for, with Docker connected only when a container step runs."""
-    if choice == "process" or not docker_answers():  # messages and errors as before
+    if choice not in ("auto", "docker") or not docker_answers():  # messages and errors as before
         return executors_for(choice, warn, passed_env)
     return Executors(LocalExecutor(), LazyDocker(), passed_env=dict(passed_env or {}),
                      services=docker_services)

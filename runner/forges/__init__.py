@@ -27,6 +27,7 @@ ALIASES = {"forgejo": "gitea"}
 CONFIG_ALIASES = {**ALIASES, "none": "generic"}
 # Gitea/Forgejo also send X-GitHub-* headers: they must be recognised before GitHub.
 DETECTION_ORDER: tuple[Provider, ...] = (gitea.PROVIDER, gitlab.PROVIDER, github.PROVIDER)
+DEFAULT = github.PROVIDER.name  # assumed when nothing says which forge (`flows ci` outside any CI)
 # the forges a commit status can be reported to (a plain git server has no status API)
 NAMES: tuple[str, ...] = tuple(name for name, p in PROVIDERS.items() if p.reports_status)
 

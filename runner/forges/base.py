@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 from urllib.parse import parse_qs
 
+from runner.forges.api import Outcome, Request, StatusTarget
 from runner.forges.event import Event, Ignored
 
 # Longest delivery id kept as sent; a longer one is replaced by its hash.
@@ -30,6 +31,12 @@ class Provider(Protocol):
     name: str
     # It has a commit-status API (`status.py` speaks it); a plain git server has none.
     reports_status: bool
+    status_states: dict[Outcome, str]  # a run's outcome as its commit status API spells it
+    default_api: str  # the API root when none is configured ("" for self-hosted only)
+    api_prefix: str  # appended to a configured server URL that lacks it (/api/v4)
+    ci_variable: str  # "true" inside the forge's own CI (GITLAB_CI): `flows ci` picks it
+    api_url_variables: tuple[str, ...]  # where its CI names the API root
+    token_variables: tuple[str, ...]  # where its CI puts a token for the status API
     # Headers kept with a delivery in the inbox (lower-case). Never a signature or token.
     stored_headers: tuple[str, ...]
 
@@ -57,6 +64,11 @@ class Provider(Protocol):
 
     def normalise(self, headers: Mapping[str, str], body: bytes) -> Event | Ignored:
         """The normalised event, or Ignored(reason). Never raises."""
+        ...
+
+    def status_request(self, target: StatusTarget, token: str, outcome: Outcome,
+                       description: str) -> Request:
+        """The request that sets one commit status (pure: nothing is sent)."""
         ...
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from runner.forges.api import Outcome, Request, StatusTarget
 from runner.forges.base import PayloadError, clean_id, hmac_sha256_hex, lower, parse_payload, same, text
 from runner.forges.event import Event, Ignored, event_from_dict, is_zero_sha, short_ref
 
@@ -24,7 +25,17 @@ DELIVERY_HEADERS = ("idempotency-key", "x-delivery-id", "x-request-id")
 
 class Generic:
     name: str = "generic"
-    reports_status: bool = False
+    reports_status: bool = False  # a plain git server: nothing to report a status to
+    status_states: dict[Outcome, str] = {}
+    default_api = ""
+    api_prefix = ""
+    ci_variable = ""
+    api_url_variables: tuple[str, ...] = ()
+    token_variables: tuple[str, ...] = ()
+
+    def status_request(self, target: StatusTarget, token: str, outcome: Outcome,
+                       description: str) -> Request:
+        raise ValueError("a plain git server has no commit-status API")
     stored_headers: tuple[str, ...] = ("x-event", "idempotency-key", "x-delivery-id", "x-request-id",
                       "content-type", "user-agent")
 

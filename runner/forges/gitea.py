@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from runner.forges.api import Outcome, Request, StatusTarget
 from runner.forges.base import (
     PayloadError,
     clean_id,
@@ -29,15 +30,31 @@ from runner.forges.base import (
     text,
 )
 from runner.forges.event import SYNCHRONIZE, Event, Ignored
-from runner.forges.github import pull_request_event, push_event
+from runner.forges.github import pull_request_event, push_event, status_body, statuses_url
 
 SIGNATURES = ("x-forgejo-signature", "x-gitea-signature")
 _ACTIONS = {"synchronized": SYNCHRONIZE}
+STATUS_STATES: dict[Outcome, str] = {
+    Outcome.PENDING: "pending", Outcome.RUNNING: "pending", Outcome.SUCCESS: "success",
+    Outcome.WARNING: "warning", Outcome.FAILURE: "failure", Outcome.CANCELLED: "error",
+    Outcome.SKIPPED: "success"}
 
 
 class Gitea:
     name: str = "gitea"
     reports_status: bool = True
+    status_states = STATUS_STATES
+    default_api = ""  # no public default: the server's URL
+    api_prefix = "/api/v1"
+    ci_variable = "GITEA_ACTIONS"
+    api_url_variables: tuple[str, ...] = ("GITHUB_API_URL", "GITEA_API_URL")
+    token_variables: tuple[str, ...] = ("GITEA_TOKEN", "GITHUB_TOKEN")
+
+    def status_request(self, target: StatusTarget, token: str, outcome: Outcome,
+                       description: str) -> Request:
+        return Request("POST", statuses_url(target),
+                       status_body(target, self.status_states[outcome], description),
+                       {"Authorization": f"token {token}"})
     stored_headers: tuple[str, ...] = ("x-gitea-event", "x-gitea-event-type", "x-gitea-delivery",
                       "x-forgejo-event", "x-forgejo-event-type", "x-forgejo-delivery",
                       "content-type", "user-agent")

@@ -8,9 +8,11 @@ Gitea, whose payloads copy GitHub's shape.
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
+from runner.forges.api import Outcome, Request, StatusTarget, repo_path
 from runner.forges.base import (
     PayloadError,
     changed_paths,
@@ -35,11 +37,42 @@ from runner.forges.event import (
     is_zero_sha,
     short_ref,
 )
+from runner.forges.github_app import GITHUB_API, github_headers
+
+# Commit status states (GitHub has no warning: a WARNING run is a success).
+STATUS_STATES: dict[Outcome, str] = {
+    Outcome.PENDING: "pending", Outcome.RUNNING: "pending", Outcome.SUCCESS: "success",
+    Outcome.WARNING: "success", Outcome.FAILURE: "failure", Outcome.CANCELLED: "error",
+    Outcome.SKIPPED: "success"}
+
+
+def status_body(target: StatusTarget, state: str, description: str) -> dict[str, Any]:
+    """The body GitHub and Gitea both take for POST /repos/{owner}/{repo}/statuses/{sha}."""
+    body: dict[str, Any] = {"state": state, "description": description, "context": target.context}
+    if target.target_url:
+        body["target_url"] = target.target_url
+    return body
+
+
+def statuses_url(target: StatusTarget) -> str:
+    return f"{target.base}/repos/{repo_path(target.repo)}/statuses/{urllib.parse.quote(target.sha, safe='')}"
 
 
 class GitHub:
     name: str = "github"
     reports_status: bool = True
+    status_states = STATUS_STATES
+    default_api = GITHUB_API
+    api_prefix = ""
+    ci_variable = "GITHUB_ACTIONS"  # "true" inside its CI
+    api_url_variables: tuple[str, ...] = ("GITHUB_API_URL",)
+    token_variables: tuple[str, ...] = ("GITHUB_TOKEN",)
+
+    def status_request(self, target: StatusTarget, token: str, outcome: Outcome,
+                       description: str) -> Request:
+        return Request("POST", statuses_url(target),
+                       status_body(target, self.status_states[outcome], description),
+                       github_headers(token))
     stored_headers: tuple[str, ...] = ("x-github-event", "x-github-delivery", "x-github-hook-id",
                       "x-github-hook-installation-target-type", "x-github-hook-installation-target-id",
                       "x-github-enterprise-host", "x-github-enterprise-version",

@@ -15,9 +15,11 @@ Delivery id, in order of preference:
 from __future__ import annotations
 
 import hashlib
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
+from runner.forges.api import Outcome, Request, StatusTarget
 from runner.forges.base import (
     PayloadError,
     changed_paths,
@@ -50,10 +52,32 @@ _ACTIONS = {"open": OPENED, "reopen": REOPENED, "close": CLOSED, "merge": CLOSED
 _KINDS_BY_HEADER = {"push hook": "push", "tag push hook": "tag_push",
                     "merge request hook": "merge_request"}
 
+STATUS_STATES: dict[Outcome, str] = {
+    Outcome.PENDING: "pending", Outcome.RUNNING: "running", Outcome.SUCCESS: "success",
+    Outcome.WARNING: "success", Outcome.FAILURE: "failed", Outcome.CANCELLED: "canceled",
+    Outcome.SKIPPED: "success"}
+
 
 class GitLab:
     name: str = "gitlab"
     reports_status: bool = True
+    status_states = STATUS_STATES
+    default_api = ""  # no public default: the server's URL
+    api_prefix = "/api/v4"
+    ci_variable = "GITLAB_CI"
+    api_url_variables: tuple[str, ...] = ("CI_API_V4_URL",)
+    token_variables: tuple[str, ...] = ("GITLAB_TOKEN",)
+
+    def status_request(self, target: StatusTarget, token: str, outcome: Outcome,
+                       description: str) -> Request:
+        project = urllib.parse.quote(target.repo, safe="")
+        sha = urllib.parse.quote(target.sha, safe="")
+        body: dict[str, Any] = {"state": self.status_states[outcome], "name": target.context,
+                                "description": description}
+        if target.target_url:
+            body["target_url"] = target.target_url
+        return Request("POST", f"{target.base}/projects/{project}/statuses/{sha}", body,
+                       {"PRIVATE-TOKEN": token})
     stored_headers: tuple[str, ...] = ("x-gitlab-event", "x-gitlab-event-uuid", "x-gitlab-webhook-uuid",
                       "idempotency-key", "x-gitlab-instance", "content-type", "user-agent")
 

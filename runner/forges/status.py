@@ -1,65 +1,28 @@
-"""The forges' commit-status and check-run endpoints: GitHub, Gitea, GitLab.
-
-A run's state becomes an Outcome, and each forge spells it its own way. Request
-building is pure (tested without a network); `send_status` and `CheckRuns` send.
+"""Commit statuses and GitHub check runs: a run's state becomes an Outcome, and the forge's
+module (runner/forges/<forge>.py) spells it and builds the request. Request building is
+pure (tested without a network); `send_status` and `CheckRuns` send.
 """
 
 from __future__ import annotations
 
-import urllib.parse
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from runner.events import State
-from runner.forges import NAMES
-from runner.forges.github_app import GITHUB_API, github_headers
+from runner import forges
+from runner.forges.api import Outcome, Request, StatusTarget, outcome_of, repo_path
+from runner.forges.github_app import github_headers
 from runner.http import Response, Transport
 
-PROVIDERS = NAMES  # the forges with a commit-status API
+__all__ = ["CONCLUSIONS", "PROVIDERS", "STATUS_STATES", "CheckRuns", "Outcome", "Request", "Target",
+           "outcome_of", "send", "send_status", "status_request"]
+
+PROVIDERS = forges.NAMES  # the forges with a commit-status API
 
 
-class Outcome(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCESS = "success"
-    WARNING = "warning"
-    FAILURE = "failure"
-    CANCELLED = "cancelled"
-    SKIPPED = "skipped"
-
-
-def outcome_of(state: State) -> Outcome:
-    if state in (State.CREATED, State.QUEUED):
-        return Outcome.PENDING
-    if state in (State.SUCCESS,):
-        return Outcome.SUCCESS
-    if state is State.WARNING:
-        return Outcome.WARNING
-    if state in (State.KILLED, State.CANCELLED):
-        return Outcome.CANCELLED
-    if state is State.SKIPPED:
-        return Outcome.SKIPPED
-    if state.terminal or state is State.FAILED:
-        return Outcome.FAILURE
-    return Outcome.RUNNING  # RUNNING, PAUSED, KILLING, RETRYING, RESTARTED
-
-
-# Commit status states per forge (GitHub: pending/success/failure/error).
-STATUS_STATES: dict[str, dict[Outcome, str]] = {
-    "github": {Outcome.PENDING: "pending", Outcome.RUNNING: "pending",
-               Outcome.SUCCESS: "success", Outcome.WARNING: "success",
-               Outcome.FAILURE: "failure", Outcome.CANCELLED: "error",
-               Outcome.SKIPPED: "success"},
-    "gitea": {Outcome.PENDING: "pending", Outcome.RUNNING: "pending",
-              Outcome.SUCCESS: "success", Outcome.WARNING: "warning",
-              Outcome.FAILURE: "failure", Outcome.CANCELLED: "error",
-              Outcome.SKIPPED: "success"},
-    "gitlab": {Outcome.PENDING: "pending", Outcome.RUNNING: "running",
-               Outcome.SUCCESS: "success", Outcome.WARNING: "success",
-               Outcome.FAILURE: "failed", Outcome.CANCELLED: "canceled",
-               Outcome.SKIPPED: "success"},
-}
+# Commit status states per forge, as each forge module spells them.
+STATUS_STATES: dict[str, Mapping[Outcome, str]] = {
+    name: forge.status_states for name, forge in forges.PROVIDERS.items() if forge.reports_status}
 
 # GitHub check-run conclusions (neutral passes branch protection, like success, but shows
 # that the run had warnings).
@@ -83,41 +46,22 @@ class Target:
     @property
     def base(self) -> str:
         """The API root, accepting a configured URL with or without its API prefix."""
-        root = (self.api_url or (GITHUB_API if self.provider == "github" else "")).rstrip("/")
-        suffix = {"gitea": "/api/v1", "gitlab": "/api/v4"}.get(self.provider, "")
+        forge = _forge(self.provider)
+        root = (self.api_url or forge.default_api).rstrip("/")
+        suffix = forge.api_prefix
         return root if not suffix or root.endswith(suffix) else root + suffix
 
 
-@dataclass(frozen=True)
-class Request:
-    method: str
-    url: str
-    body: dict[str, Any] | None
-    headers: dict[str, str] = field(default_factory=dict, repr=False)
-
-
-def _repo_path(repo: str) -> str:
-    owner, _, name = repo.partition("/")
-    return f"{urllib.parse.quote(owner, safe='')}/{urllib.parse.quote(name, safe='')}"
+def _forge(name: str) -> forges.Provider:
+    forge = forges.get(name)
+    if forge is None or not forge.reports_status:
+        raise ValueError(f"unknown provider {name!r} (known: {', '.join(forges.NAMES)})")
+    return forge
 
 
 def status_request(target: Target, token: str, outcome: Outcome, description: str) -> Request:
-    state = STATUS_STATES[target.provider][outcome]
-    sha = urllib.parse.quote(target.sha, safe="")
-    if target.provider == "gitlab":
-        project = urllib.parse.quote(target.repo, safe="")
-        body: dict[str, Any] = {"state": state, "name": target.context, "description": description}
-        if target.target_url:
-            body["target_url"] = target.target_url
-        return Request("POST", f"{target.base}/projects/{project}/statuses/{sha}", body,
-                       {"PRIVATE-TOKEN": token})
-    body = {"state": state, "description": description, "context": target.context}
-    if target.target_url:
-        body["target_url"] = target.target_url
-    url = f"{target.base}/repos/{_repo_path(target.repo)}/statuses/{sha}"
-    if target.provider == "gitea":
-        return Request("POST", url, body, {"Authorization": f"token {token}"})
-    return Request("POST", url, body, github_headers(token))
+    where = StatusTarget(target.base, target.repo, target.sha, target.context, target.target_url)
+    return _forge(target.provider).status_request(where, token, outcome, description)
 
 
 def send(transport: Transport, request: Request, token: str) -> Response:
@@ -136,7 +80,7 @@ class CheckRuns:
     def __init__(self, transport: Transport, target: Target) -> None:
         self.transport = transport
         self.target = target
-        self.url = f"{target.base}/repos/{_repo_path(target.repo)}/check-runs"
+        self.url = f"{target.base}/repos/{repo_path(target.repo)}/check-runs"
 
     def create(self, token: str, body: dict[str, Any]) -> int:
         payload = {"name": self.target.context, "head_sha": self.target.sha, **body}

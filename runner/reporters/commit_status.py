@@ -29,10 +29,12 @@ from runner.events import (
     SystemClock,
     TaskRunStateChanged,
 )
+from runner.forges import github
 from runner.forges.github_app import AppAuthError, GitHubApp
 from runner.forges.status import (
     CONCLUSIONS,
     PROVIDERS,
+    STATUS_STATES,
     CheckRuns,
     Outcome,
     Target,
@@ -84,7 +86,7 @@ class StatusReporter:
         self.target = Target(provider, api_url or "", repo, sha, context_for(flow), target_url)
         self.flow = flow
         self.execution_id = execution_id
-        self.app = app if provider == "github" else None
+        self.app = app if provider == github.PROVIDER.name else None  # Apps: GitHub only
         self.transport = transport or (app.transport if app is not None else Transport())
         self.clock = clock or SystemClock()
         self.repo_files = repo_files
@@ -327,7 +329,7 @@ class StatusReporter:
                     raise
                 self._fall_back(err)
                 self._post(Outcome.RUNNING, "running")
-        elif self.mode == "statuses" and self.target.provider == "gitlab":
+        elif self.mode == "statuses" and _shows_running(self.target.provider):
             self._post(Outcome.RUNNING, "running")
 
     def _final(self, summary: RunSummary) -> None:
@@ -367,3 +369,9 @@ class StatusReporter:
 
 def _iso(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _shows_running(provider: str) -> bool:
+    """The forge's status API tells running from pending (GitLab): worth a second post."""
+    states = STATUS_STATES[provider]
+    return states[Outcome.RUNNING] != states[Outcome.PENDING]

@@ -17,7 +17,6 @@ from runner.reporters.status_text import files_under
 from webhooks.config import RepoConfig, ServerConfig
 
 log = logging.getLogger("gitflows.report")
-DEFAULT_API = {"github": "https://api.github.com"}
 
 
 def ui_base(config: ServerConfig) -> str:
@@ -39,7 +38,7 @@ class Reporting:
                 self.apps[repo.name] = GitHubApp(credentials, self._api(repo))
 
     def _api(self, repo: RepoConfig) -> str:
-        return (repo.api_url or DEFAULT_API.get(repo.provider, "")).rstrip("/")
+        return (repo.api_url or _default_api(repo.provider)).rstrip("/")
 
     def reporter(self, repo_name: str, commit: str, flow: str, execution_id: str,
                  trigger: Mapping[str, Any], checkout: Path | None) -> StatusReporter | None:
@@ -73,3 +72,8 @@ class Reporting:
 
 
 __all__ = ["AppAuthError", "Reporting", "ui_base"]
+
+
+def _default_api(provider: str) -> str:
+    forge = forges.get(provider)
+    return forge.default_api if forge is not None else ""
