@@ -95,6 +95,9 @@ def test_sigterm_refuses_new_clients_and_answers_the_request_under_way(tmp_path:
     log = server.log.read_text()
     assert "development server" not in log.lower()
     assert "finishing the requests under way" in log
+    # the access log (webhooks/wsgi.py): the answered request, without its query string
+    assert "gitflows.access: POST /api/v1/executions/demo/hold 200 " in log
+    assert "wait=true" not in log
 
 
 def test_a_log_stream_sends_each_line_as_it_is_written(tmp_path: Path) -> None:
