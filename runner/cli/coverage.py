@@ -8,15 +8,15 @@ from dataclasses import asdict
 
 import click
 
-from runner.language.kestra_coverage import coverage, markdown
-from runner.tasks import default_registry
-
 
 @click.command("kestra-coverage")
 @click.option("--format", "fmt", type=click.Choice(["markdown", "json"]), default="markdown",
               show_default=True, help="A Markdown table (the README's) or JSON rows.")
 def kestra_coverage(fmt: str) -> None:
     """List every io.kestra.plugin.core.* type: runs, validated only or not supported (why)."""
+    from runner.language.kestra_coverage import coverage, markdown
+    from runner.tasks import default_registry
+
     rows = coverage(default_registry())
     if fmt == "json":
         click.echo(json.dumps([asdict(row) for row in rows], indent=2))

@@ -8,36 +8,21 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from runner import forges
-from runner.cli.coverage import kestra_coverage
-from runner.diagnostics import has_errors
+from runner.cli.choices import EXECUTORS, FORGES
 from runner.errors import GitflowsError, UsageError
-from runner.events import State
-from runner.executors import Executors
-from runner.executors.base import passed_environment
-from runner.executors.choose import CHOICES as EXECUTORS
-from runner.executors.lazy import executors_for_run as executors_for
-from runner.git.files import find_root
-from runner.git.repo import GitRepo
-from runner.language.catalog import DirectoryFlows, FlowsInOrder
-from runner.language.parse import load_flow
-from runner.language.schema import build_schema
-from runner.language.validate import validate_paths
-from runner.reporters.console import ConsoleReporter
-from runner.secrets import Secrets
-from runner.session import RunRequest, RunSession, user_data_dir
-from runner.tasks import default_registry
 
 if TYPE_CHECKING:
+    from runner.executors import Executors
     from runner.history.recorder import HistoryRecorder
 
+# Each command imports what it needs when it runs: `flows --help` or `flows validate` must not
+# pay for the engine, every task family, the forges and jsonschema (issue 21, cold start).
 DEFAULT_FLOWS_DIR = ".flows"
 
 
@@ -66,6 +51,9 @@ def validate(paths: tuple[str, ...], fmt: str) -> None:
     for target in targets:
         if not Path(target).exists():
             raise UsageError(f"{target}: no such file or directory")
+    from runner.diagnostics import has_errors
+    from runner.language.validate import validate_paths
+
     count, diagnostics = validate_paths(targets)
     if fmt == "json":
         click.echo(json.dumps([d.as_dict() for d in diagnostics], indent=2))
@@ -98,6 +86,9 @@ def _parse_inputs(pairs: tuple[str, ...], files: tuple[str, ...]) -> dict[str, A
 
 
 def _recorder(root: Path) -> HistoryRecorder:
+    import socket
+
+    from runner.git.repo import GitRepo
     from runner.history.notes import NotesStore, default_index_path
     from runner.history.recorder import HistoryRecorder
 
@@ -113,6 +104,9 @@ def _recorder(root: Path) -> HistoryRecorder:
 
 
 def _executors(choice: str, pass_env: tuple[str, ...] = ()) -> Executors:
+    from runner.executors.base import passed_environment
+    from runner.executors.lazy import executors_for_run as executors_for
+
     return executors_for(choice, lambda message: click.echo(message, err=True),
                          passed_environment(os.environ, pass_env))
 
@@ -128,7 +122,7 @@ _PASS_ENV = click.option("--pass-env", "pass_env", multiple=True, metavar="NAME"
               help="A flow input; repeat for several.")
 @click.option("--inputs", "input_files", multiple=True, type=click.Path(dir_okay=False),
               metavar="FILE.json", help="Inputs from a JSON object file.")
-@click.option("--executor", type=click.Choice(EXECUTORS), default="auto",
+@click.option("--executor", type=EXECUTORS, default="auto",
               show_default=True, help="Where script steps run; auto uses Docker when it answers.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final execution as JSON on stdout.")
 @click.option("--log-level", type=click.Choice(["TRACE", "DEBUG", "INFO", "WARN", "ERROR"]),
@@ -143,7 +137,13 @@ def run(file: str, inputs: tuple[str, ...], input_files: tuple[str, ...], execut
         pass_env: tuple[str, ...] = ()) -> None:
     """Run the flow in FILE; exit 0 on SUCCESS/WARNING, 1 on FAILED/KILLED. Progress goes to
     stderr (a live view on a terminal), the flow's outputs to stdout at the end."""
+    from runner.events import State
+    from runner.git.files import find_root
+    from runner.language.catalog import DirectoryFlows, FlowsInOrder
+    from runner.language.parse import load_flow
     from runner.reporters.console import console_for, format_outputs
+    from runner.secrets import Secrets
+    from runner.session import RunRequest, RunSession, user_data_dir
 
     if not Path(file).exists():
         raise UsageError(f"{file}: no such file")
@@ -177,12 +177,16 @@ def run(file: str, inputs: tuple[str, ...], input_files: tuple[str, ...], execut
 @main.command()
 def schema() -> None:
     """Print the flow JSON Schema (for editors: yaml-language-server, VS Code YAML)."""
+    from runner.language.schema import build_schema
+    from runner.tasks import default_registry
+
     click.echo(json.dumps(build_schema(default_registry()), indent=2))
 
 
 # -- history ---------------------------------------------------------------------------------
 
 def _store(repo: str | None) -> tuple[Path, Any]:
+    from runner.git.files import find_root
     from runner.history.notes import NotesStore, default_index_path
 
     root = find_root(Path(repo) if repo else Path.cwd())
@@ -280,12 +284,15 @@ def logs(run_id: str, repo: str | None) -> None:
 @click.argument("flow_id", metavar="FLOW")
 @click.option("--repo", type=click.Path(file_okay=False, exists=True))
 @click.option("--ref", default="HEAD", show_default=True, help="The branch to search.")
-@click.option("--executor", type=click.Choice(EXECUTORS), default="auto")
+@click.option("--executor", type=EXECUTORS, default="auto")
 def bisect(flow_id: str, repo: str | None, ref: str, executor: str) -> None:
     """The first commit on a branch where FLOW (namespace.id) went from SUCCESS to FAILED,
     from recorded history first, running the flow only at commits without a record."""
+    from runner.git.repo import GitRepo
     from runner.history.bisect import first_failure, recorded_states
     from runner.replay import check_flow, known_flows, run_and_record
+    from runner.reporters.console import ConsoleReporter
+    from runner.session import RunSession, user_data_dir
 
     root, store = _store(repo)
     check_flow(flow_id, known_flows(root, store))
@@ -328,8 +335,8 @@ def bisect(flow_id: str, repo: str | None, ref: str, executor: str) -> None:
 @click.option("--flows", "flows_dir", type=click.Path(file_okay=False), help="Default: .flows/")
 @click.option("--flow", "names", multiple=True, metavar="NS.ID", help="Only (manual: run) these.")
 @click.option("--input", "-i", "inputs", multiple=True, metavar="KEY=VALUE")
-@click.option("--executor", type=click.Choice(EXECUTORS), default="auto")
-@click.option("--provider", type=click.Choice(forges.NAMES), help="Status API.")
+@click.option("--executor", type=EXECUTORS, default="auto")
+@click.option("--provider", type=FORGES, help="Status API.")
 @click.option("--jobs", type=click.IntRange(1, 16), default=1, help="Flows run at once.")
 @click.option("--summary", type=click.Path(dir_okay=False), help="($GITHUB_STEP_SUMMARY)")
 @click.option("--outputs", type=click.Path(dir_okay=False), help="($GITHUB_OUTPUT)")
@@ -361,6 +368,7 @@ def ci(event: str | None, payload: str | None, repo: str | None, flows_dir: str 
 def plugins(as_json: bool) -> None:
     """List every task and trigger type with its provider (built-in or a plugin), and plugin
     problems. Plugins register types through the `gitflows.plugins` entry-point group."""
+    from runner.tasks import default_registry
     from runner.tasks.plugins import describe, installed
 
     found = installed()
@@ -381,11 +389,11 @@ def plugins(as_json: bool) -> None:
 
 
 def _add_server_commands() -> None:
+    from runner.cli.coverage import kestra_coverage
     from runner.cli.server import serve, worker, workers
 
-    for command in (serve, worker, workers):
+    for command in (serve, worker, workers, kestra_coverage):
         main.add_command(command)
 
 
 _add_server_commands()
-main.add_command(kestra_coverage)

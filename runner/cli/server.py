@@ -4,13 +4,15 @@
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
 import click
 
+from runner.cli.choices import EXECUTORS
 from runner.errors import UsageError
-from runner.executors.choose import CHOICES as EXECUTORS
-from runner.ports.server import ServeRequest, ServerFace, WorkerRequest
+
+if TYPE_CHECKING:
+    from runner.ports.server import ServerFace
 
 
 def _echo(message: str) -> None:
@@ -29,6 +31,8 @@ def _repo_pairs(repos: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
 
 
 def _server() -> ServerFace:
+    from importlib.metadata import entry_points
+
     found = entry_points(group="gitflows.server", name="server")
     for entry in found:
         face: ServerFace = entry.load()
@@ -44,7 +48,7 @@ def _server() -> ServerFace:
 @click.option("--port", type=int, help="HTTP port (default 8080).")
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), help="Data directory.")
-@click.option("--executor", type=click.Choice(EXECUTORS))
+@click.option("--executor", type=EXECUTORS)
 @click.option("--poll", metavar="INTERVAL",
               help="Poll the repositories for new commits (e.g. 60s), for those without webhooks.")
 @click.option("--broker", help="redis://… to hand runs to `flows worker` processes "
@@ -55,6 +59,8 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
           data_dir: str | None, executor: str | None, poll: str | None, broker: str | None,
           insecure_no_auth: bool = False) -> None:
     """Serve the API and UI (http://localhost:8080) and run flows of the served repositories."""
+    from runner.ports.server import ServeRequest
+
     _server().serve(ServeRequest(config_file, _repo_pairs(repos), port, host, data_dir, executor,
                                  poll, broker, insecure_no_auth), _echo)
 
@@ -66,7 +72,7 @@ def serve(config_file: str | None, repos: tuple[str, ...], port: int | None, hos
 @click.option("--concurrency", type=click.IntRange(1), default=4, show_default=True)
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), default=".flows-worker",
               show_default=True, help="Mirrors and indexes of this worker (one per worker).")
-@click.option("--executor", type=click.Choice(EXECUTORS), default="auto")
+@click.option("--executor", type=EXECUTORS, default="auto")
 @click.option("--repo", "repos", multiple=True, metavar="NAME=PATH",
               help="Where this machine finds a repository (default: the server's location).")
 @click.option("--heartbeat-timeout", type=float, default=30.0, show_default=True,
@@ -79,6 +85,8 @@ def worker(broker: str, queues: str, concurrency: int, data_dir: str, executor: 
            repos: tuple[str, ...], heartbeat_timeout: float, grace: float,
            pass_env: tuple[str, ...] = ()) -> None:
     """Run the runs that `flows serve --broker` queues (on any machine reaching Redis)."""
+    from runner.ports.server import WorkerRequest
+
     _server().worker(WorkerRequest(
         broker, tuple(q.strip() for q in queues.split(",") if q.strip()), concurrency, data_dir,
         executor, _repo_pairs(repos), heartbeat_timeout, grace, pass_env), _echo)

@@ -19,14 +19,14 @@ import datetime as dt
 import time
 from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runner.expressions.errors import EvalError, ExpressionError, PebbleSyntaxError
-from runner.expressions.helpers import HELPERS, finalize
-from runner.expressions.parser import parse_template
 from runner.expressions.runtime import MAX_STRING, State, check_time, session
-from runner.expressions.sandbox import Compiled, Sandbox
-from runner.expressions.translate import translate
+from runner.expressions.text import is_template
+
+if TYPE_CHECKING:
+    from runner.expressions.sandbox import Compiled, Sandbox
 
 MAX_OUTPUT = MAX_STRING  # characters per rendered value
 TIME_LIMIT = 5.0  # seconds of wall-clock time per render() call
@@ -38,8 +38,7 @@ def _system_clock() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def is_template(text: str) -> bool:
-    return "{{" in text or "{%" in text
+__all__ = ["Renderer", "clip", "describe", "is_template"]
 
 
 class Renderer:
@@ -50,7 +49,7 @@ class Renderer:
         self.clock = clock or _system_clock
         self.time_limit = time_limit
         self.max_output = min(max_output, MAX_OUTPUT)
-        self._sandbox = Sandbox(HELPERS, finalize)
+        self._sandbox: Sandbox | None = None  # built on the first template (imports jinja2)
         self._compile = lru_cache(maxsize=4096)(self._compile_uncached)
 
     def render(self, value: Any, context: Mapping[str, Any],
@@ -98,6 +97,14 @@ class Renderer:
         return self._render(text, variables) if is_template(text) else text
 
     def _compile_uncached(self, text: str) -> Compiled:
+        from runner.expressions.parser import parse_template
+        from runner.expressions.translate import translate
+
+        if self._sandbox is None:
+            from runner.expressions.helpers import HELPERS, finalize
+            from runner.expressions.sandbox import Sandbox
+
+            self._sandbox = Sandbox(HELPERS, finalize)
         source, constants = translate(parse_template(text))
         return self._sandbox.compile(source, constants)
 

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runner.expressions.errors import EvalError
-from runner.expressions.sandbox import fail_if_undefined
 
 MAX_STRING = 1_000_000  # characters in one value and in one rendered output
 MAX_NODES = 2_000_000  # unfolded items of one list/map a template builds
@@ -35,6 +34,14 @@ MAX_ITERATIONS = 1_000_000  # loop iterations in one render
 MAX_RENDER_DEPTH = 10  # nested render() calls
 
 Clock = Callable[[], dt.datetime]
+
+
+def fail_if_undefined(*values: Any) -> None:
+    """The sandbox's check, imported on first use: only a template (compiled by the sandbox,
+    which imports jinja2) can produce an undefined value."""
+    from runner.expressions.sandbox import fail_if_undefined as check
+
+    check(*values)
 
 
 @dataclass

@@ -71,6 +71,7 @@ CHILD = textwrap.dedent("""
     resource.setrlimit(resource.RLIMIT_AS, ({cap}, {cap}))
     from runner.expressions import ExpressionError, Renderer
     renderer = Renderer(time_limit=120)  # far away: each abuse must meet its own limit
+    renderer.render_text("{{{{ 1 }}}}", {{}})  # loads the parser and jinja2 before measuring
     tracemalloc.start()
     for template in json.load(sys.stdin):
         gc.collect()  # an earlier abuse's garbage must not count against this one
