@@ -4,28 +4,74 @@ the checks of what a request carries (query parameters, path parts) that answer 
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from runner.errors import GitflowsError
 from runner.language.schema import NAMESPACE
+
+
+class Body(Protocol):
+    """A request's body, read only when a handler asks (webhooks/app.py reads flask's)."""
+
+    @property
+    def is_json(self) -> bool:
+        """Whether its content type says JSON."""
+
+    def json(self) -> Any:
+        """The body parsed as JSON whatever its content type; None when empty or not JSON."""
+
+    def data(self, *, limit: int | None = None, cache: bool = True) -> bytes:
+        """The raw bytes; `limit` replaces the server's body limit for this request (413)."""
+
+    def form(self) -> dict[str, str]:
+        """Form fields (url-encoded or multipart), then uploaded files as text."""
+
+
+@dataclass(frozen=True)
+class Bytes:
+    """A Body held in memory: what a test hands a handler."""
+    raw: bytes = b""
+    is_json: bool = False
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.raw) if self.raw else None
+        except ValueError:
+            return None
+
+    def data(self, *, limit: int | None = None, cache: bool = True) -> bytes:
+        return self.raw
+
+    def form(self) -> dict[str, str]:
+        return {}
 
 
 @dataclass(frozen=True)
 class Call:
     params: Mapping[str, str]  # the parts of the URL rule, e.g. namespace, flow_id
     args: Mapping[str, str]  # the query string (first value of each name)
-    body: Any  # the JSON body, or None when there is none or it is not JSON
     headers: Mapping[str, str]  # names in lower case
+    request: Body = field(default_factory=Bytes)  # the body, read on demand
+    query: Mapping[str, Sequence[str]] = field(default_factory=dict)  # every value of each name
+    sent_headers: Sequence[tuple[str, str]] = ()  # (name, value) as the server read them
+
+    @property
+    def body(self) -> Any:
+        """The JSON body, or None when there is none or it is not JSON."""
+        return self.request.json()
 
 
 @dataclass(frozen=True)
 class Reply:
     status: int
+    # JSON by default; with a content_type: bytes, str or an iterator of str (a stream) sent as is
     body: Any
     headers: Mapping[str, str] = field(default_factory=dict)
+    content_type: str | None = None  # the whole Content-Type header of a body that is not JSON
 
 
 @dataclass(frozen=True)
