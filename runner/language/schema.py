@@ -1,23 +1,28 @@
 """The flow JSON Schema, generated from the type registry, and validation
 that turns schema errors into positioned diagnostics.
 
-The only module that imports jsonschema. `schemas/flow.schema.json` is this
-module's output, checked in for editors; a test keeps the two identical.
+The only module that imports jsonschema, on the first flow it checks that is not
+known to pass already (schema_cache). `schemas/flow.schema.json` is this module's
+output, checked in for editors; a test keeps the two identical.
 """
 
 from __future__ import annotations
 
 import difflib
+import threading
 from collections.abc import Iterator, Mapping
-from typing import Any
-
-from jsonschema import Draft7Validator, FormatChecker
-from jsonschema.exceptions import ValidationError, best_match
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from runner.diagnostics import Diagnostic, Severity
 from runner.durations import EXAMPLES, is_duration, parse_duration, schema_pattern
+from runner.language.schema_cache import Passes, cache_file, flow_key, schema_key
 from runner.tasks.registry import Registry, TypeDef
 from runner.yamlsource import Located
+
+if TYPE_CHECKING:
+    from jsonschema import Draft7Validator, FormatChecker
+    from jsonschema.exceptions import ValidationError
 
 FLOW_ID = r"^[a-zA-Z0-9][a-zA-Z0-9._-]*$"
 TASK_ID = r"^[a-zA-Z0-9][a-zA-Z0-9_-]*$"
@@ -200,29 +205,60 @@ def build_schema(registry: Registry) -> dict[str, Any]:
     }
 
 
-_FORMATS = FormatChecker(formats=())
-
-
 def _duration_fits(value: object) -> bool:
     if is_duration(value):  # a malformed one is the pattern's to report
         parse_duration(str(value))
     return True
 
 
-_FORMATS.checks("duration", raises=ValueError)(_duration_fits)
+@cache
+def _formats() -> FormatChecker:
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker(formats=())
+    checker.checks("duration", raises=ValueError)(_duration_fits)
+    return checker
+
+
+@cache
+def _passes() -> Passes:
+    return Passes(cache_file())
 
 
 class FlowValidator:
-    """A compiled flow schema; reuse one for many flows."""
+    """A compiled flow schema; reuse one for many flows. Compiled on the first flow not
+    known to pass (schema_cache), so a flow checked before costs no jsonschema import."""
 
-    def __init__(self, schema: dict[str, Any]) -> None:
+    def __init__(self, schema: dict[str, Any], passes: Passes | None = None) -> None:
         self.schema = schema
-        self._validator = Draft7Validator(schema, format_checker=_FORMATS)
+        self._passes = passes
+        self._key: str | None = None
+        self._validator: Draft7Validator | None = None
+        self._lock = threading.Lock()
+
+    def _compiled(self) -> Draft7Validator:
+        with self._lock:
+            if self._validator is None:
+                from jsonschema import Draft7Validator
+
+                self._validator = Draft7Validator(self.schema, format_checker=_formats())
+            return self._validator
+
+    def _flow_key(self, located: Located) -> str | None:
+        if self._key is None:
+            self._key = schema_key(self.schema)
+        return flow_key(self._key, located.data)
 
     def validate(self, located: Located) -> list[Diagnostic]:
+        passes = self._passes if self._passes is not None else _passes()
+        key = self._flow_key(located) if passes.path is not None else None
+        if key is not None and key in passes:
+            return []
         found: set[Diagnostic] = set()
-        for error in self._validator.iter_errors(located.data):
+        for error in self._compiled().iter_errors(located.data):
             found.update(_diagnostics(error, located))
+        if key is not None and not found:
+            passes.add(key)
         return sorted(found)
 
 
@@ -231,6 +267,8 @@ def validate(schema: dict[str, Any], located: Located) -> list[Diagnostic]:
 
 
 def _diagnostics(error: ValidationError, located: Located) -> Iterator[Diagnostic]:
+    from jsonschema.exceptions import best_match
+
     if error.context:  # anyOf/oneOf: report the branch that came closest
         yield from _diagnostics(best_match(error.context), located)
         return
