@@ -89,3 +89,15 @@ def page(browser: Any) -> Iterator[Any]:
 
 def editor_text(page: Any) -> str:
     return str(page.evaluate("window.gitflowsEditor.getText()"))
+
+
+def pick_type(page: Any, query: str, type_name: str) -> None:
+    """In the open type picker: search, then choose the type with the keyboard."""
+    page.wait_for_selector("dialog#type-picker[open]")
+    page.fill("#type-search", query)
+    option = page.locator(f"#type-list li[data-type='{type_name}']")
+    option.wait_for()
+    for _ in range(option.evaluate("li => [...li.parentNode.children].indexOf(li)")):
+        page.press("#type-search", "ArrowDown")
+    page.press("#type-search", "Enter")
+    page.wait_for_selector("dialog#type-picker", state="detached")

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.pw import Served, browser, editor_text, git, page, serve_flows
+from tests.browser.pw import Served, browser, editor_text, git, page, pick_type, serve_flows
 
 __all__ = ["browser", "page"]  # fixtures
 
@@ -109,8 +109,7 @@ def test_add_move_and_remove_tasks_in_the_graph_update_the_yaml(served: Served, 
     page.on("dialog", lambda dialog: dialog.accept())
     # add a Log at the end of the If's `then` branch
     page.click(".node[data-task='branch'] .branch[data-branch='then'] > .tasklist > button.add-task")
-    page.select_option("#add-type", "io.kestra.plugin.core.log.Log")
-    page.click("#add-confirm")
+    pick_type(page, "log", "io.kestra.plugin.core.log.Log")
     page.wait_for_selector(".branch[data-branch='then'] .node[data-task='log']")
     added = '      - id: log\n        type: io.kestra.plugin.core.log.Log\n        message: ""\n'
     assert added in editor_text(page)

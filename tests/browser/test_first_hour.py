@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.pw import Served, browser, editor_text, git, serve_flows
+from tests.browser.pw import Served, browser, editor_text, git, pick_type, serve_flows
 from tests.browser.strict import tab
 
 __all__ = ["browser", "tab"]  # fixtures
@@ -313,8 +313,7 @@ def test_adding_a_commands_task_visually_writes_a_list(served: Served, tab: Any)
     tab.goto(served.base + "/#/flows/demo/plain")
     tab.wait_for_selector("#graph .node[data-task='hello']")
     tab.locator("#graph button.add-task").last.click()
-    tab.select_option("#add-type", "io.kestra.plugin.scripts.shell.Commands")
-    tab.click("#add-confirm")
+    pick_type(tab, "shell commands", "io.kestra.plugin.scripts.shell.Commands")
     tab.wait_for_selector("#graph .node[data-task='commands']")
     text = editor_text(tab)
     assert 'commands: ""' not in text

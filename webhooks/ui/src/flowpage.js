@@ -9,6 +9,7 @@ import { savePanel } from "./save.js";
 import { completeAt } from "./complete.js";
 import { runForm } from "./runform.js";
 import { topology } from "./topology.js";
+import { pickType } from "./picker.js";
 
 const REPARSE_MS = 300;
 let schemaPromise = null;
@@ -111,6 +112,20 @@ export async function mountFlowPage(root, data, namespace, id) {
     setType: (type) => apply((m) => m.setProperty(task.path, "type", type)),
   });
 
+  // Insert a new task or trigger (add(model, id) gives the text) and select it for editing.
+  const insert = (kind, type, add) => {
+    const id = freshId(model, type);
+    apply((m) => add(m, id));
+    const added = (kind === "trigger" ? model.triggers() : model.all()).find((t) => t.id === id);
+    if (!added) return;
+    selected = added.path;
+    render();
+    // the keyboard goes on to the new one's first required property (its id when it has none)
+    const first = formBox.querySelector(".field .req") ? [...formBox.querySelectorAll(".field")]
+      .find((f) => f.querySelector(".req") && !f.querySelector("#prop-type, #prop-id")) : null;
+    (first ? first.querySelector("input, select, textarea") : formBox.querySelector("#prop-id"))?.focus();
+  };
+
   const actions = {
     select: (task) => { selected = task.path; render(); },
     move: (task, delta) => {
@@ -122,19 +137,15 @@ export async function mountFlowPage(root, data, namespace, id) {
       selected = null;
       apply((m) => m.removeTask(task.listPath, task.index));
     },
-    add: (listPath, index, dag) => {
-      const picker = addPicker(schema, (type) => {
-        const taskId = freshId(model, type);
-        apply((m) => m.addTask(listPath, index, schema.skeleton(type, taskId), dag));
-        const added = model.all().find((t) => t.id === taskId);
-        if (added) { selected = added.path; render(); }
-      });
-      formBox.replaceChildren(picker);
-      picker.querySelector("select").focus();
-    },
+    // the picker's type goes in with its required properties (as completion writes them)
+    add: (listPath, index, dag) => pickType(schema, "task", (type) => insert("task", type,
+      (m, id) => m.addTask(listPath, index, schema.skeleton(type, id), dag))),
+    addTrigger: (index) => pickType(schema, "trigger", (type) => insert("trigger", type,
+      (m, id) => m.addTask(["triggers"], index, schema.skeleton(type, id, "trigger")))),
     drop: (fromPath, target) => {
       const from = model.find(fromPath);
       if (!from || JSON.stringify(from.path) === JSON.stringify(target.path)) return;
+      if ((from.kind === "trigger") !== (target.kind === "trigger")) return; // a task is no trigger
       selected = null;
       apply((m) => m.moveTo(from.listPath, from.index, target.listPath, target.index, target.dag));
     },
@@ -182,10 +193,25 @@ export async function mountFlowPage(root, data, namespace, id) {
       h("section", { class: "pane-form" }, h("h2", {}, "Task"), formBox,
         h("h2", {}, "Run"), runBox))].filter(Boolean));
 
+  const unfit = fitToWindow(editorBox, [save, meta]);
   // for tests and the console: the editor's text, as the page sees it
   window.gitflowsEditor = { getText: editor.getText, setText: (t) => editor.setText(t, true), view: editor.view,
     get model() { return model; } };
-  return () => { clearTimeout(timer); editor.view.destroy(); };
+  return () => { // leaving the page: an open type picker goes too
+    clearTimeout(timer); unfit(); editor.view.destroy(); document.getElementById("type-picker")?.remove();
+  };
+}
+
+// The YAML editor fills the window below where it starts (editor.css: --editor-top), so its
+// own scroller is the only one of its text; measured again when the window or what sits
+// above it (the save panel's messages) changes size.
+function fitToWindow(box, above) {
+  const fit = () => box.style.setProperty("--editor-top", `${Math.round(box.getBoundingClientRect().top + window.scrollY)}px`);
+  const watcher = new ResizeObserver(fit);
+  above.forEach((el) => watcher.observe(el));
+  window.addEventListener("resize", fit);
+  fit();
+  return () => { watcher.disconnect(); window.removeEventListener("resize", fit); };
 }
 
 // the editor's model as the task outlines topology() draws: {tasks, errors, finally}
@@ -201,14 +227,4 @@ function identity(text, fallback) {
   const model = new FlowModel(text);
   const pick = (key) => { const v = model.ok ? model.value([], key) : undefined; return typeof v === "string" && v ? v : fallback[key]; };
   return { namespace: pick("namespace"), id: pick("id") };
-}
-
-function addPicker(schema, chosen) {
-  const select = h("select", { id: "add-type" }, schema.taskTypes().map((t) =>
-    h("option", { value: t, selected: t === "io.kestra.plugin.core.log.Log" }, t)));
-  const form = h("form", { class: "props", id: "add-form" }, h("h3", {}, "Add a task"),
-    h("label", { for: "add-type" }, "Type"), select,
-    h("div", {}, h("button", { type: "submit", class: "primary", id: "add-confirm" }, "Add")));
-  form.addEventListener("submit", (e) => { e.preventDefault(); chosen(select.value); });
-  return form;
 }

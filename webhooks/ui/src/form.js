@@ -3,7 +3,7 @@
 import { h, short } from "./dom.js";
 
 const COMMON = new Set(["description", "disabled", "timeout", "retry", "allowFailure", "allowWarning", "runIf",
-  "logLevel", "logToFile", "workerGroup", "version", "errors", "finally"]);
+  "logLevel", "logToFile", "workerGroup", "version", "errors", "finally", "conditions", "stopAfter", "minLogLevel"]);
 
 export class Schema {
   constructor(json) {
@@ -17,11 +17,17 @@ export class Schema {
     return node || {};
   }
 
-  taskTypes() {
-    return Object.keys(this.defs).filter((k) => k.startsWith("task:")).map((k) => k.slice(5)).sort();
+  // kind: "task" or "trigger"
+  types(kind) {
+    return Object.keys(this.defs).filter((k) => k.startsWith(`${kind}:`)).map((k) => k.slice(kind.length + 1)).sort();
   }
 
-  task(type) { return this.defs[`task:${type}`] || null; }
+  def(kind, type) { return this.defs[`${kind}:${type}`] || null; }
+
+  task(type) { return this.def("task", type); }
+
+  // A property every type of its kind has (kept out of the picker and under "Common properties").
+  isCommon(key) { return COMMON.has(key); }
 
   // Whether a property holds tasks (edited in the graph, not in the form).
   holdsTasks(prop) {
@@ -52,8 +58,8 @@ export class Schema {
   }
 
   // A new task of this type with its required properties, so that it is close to valid.
-  skeleton(type, id) {
-    const def = this.task(type);
+  skeleton(type, id, kind = "task") {
+    const def = this.def(kind, type);
     const task = { id, type };
     for (const key of (def && def.required) || []) {
       if (key in task) continue;
@@ -71,12 +77,15 @@ export class Schema {
 }
 
 // edits: {set(key, value|undefined), setYaml(key, text), setType(type)}
+// task.kind: "trigger" for a trigger, a task otherwise
 export function propertyForm(schema, model, task, edits) {
-  const def = schema.task(task.type);
+  const kind = task.kind || "task";
+  const def = schema.def(kind, task.type);
+  const types = schema.types(kind);
   const header = h("div", { class: "form-head" }, h("strong", {}, task.id), " ",
     h("span", { class: "muted" }, short(task.type)));
   const typeSelect = h("select", { id: "prop-type", name: "type", onchange: (e) => edits.setType(e.target.value) },
-    (schema.taskTypes().includes(task.type) ? [] : [task.type]).concat(schema.taskTypes())
+    (types.includes(task.type) ? [] : [task.type]).concat(types)
       .map((t) => h("option", { value: t, selected: t === task.type }, t)));
   if (!def) {
     return h("form", { class: "props", id: "task-form", onsubmit: (e) => e.preventDefault() }, header,
@@ -123,7 +132,7 @@ export function propertyForm(schema, model, task, edits) {
     }
     return field(key, name, input, required.has(key), resolved.description);
   };
-  return h("form", { class: "props", id: "task-form", "data-task": task.id, onsubmit: (e) => e.preventDefault() },
+  return h("form", { class: "props", id: "task-form", "data-task": task.id, "data-kind": kind, onsubmit: (e) => e.preventDefault() },
     header, def.title ? h("p", { class: "muted" }, def.title) : null,
     field("type", "prop-type", typeSelect, true),
     own.map(row),

@@ -8,7 +8,7 @@ const KIND = { Parallel: "parallel", Dag: "dag", If: "if", Switch: "switch", For
   ForEachItem: "loop", LoopUntil: "loop", Subflow: "subflow", Sequential: "seq", WorkingDirectory: "seq",
   AllowFailure: "seq" };
 
-// actions: {select(task), move(task, delta), remove(task), add(listPath, index, dag)}
+// actions: {select(task), move(task, delta), remove(task), add(listPath, index, dag), addTrigger(index)}
 export function renderGraph(model, selected, actions) {
   const key = selected ? JSON.stringify(selected) : null;
 
@@ -63,8 +63,23 @@ export function renderGraph(model, selected, actions) {
         onclick: (e) => { e.stopPropagation(); actions.add(b.listPath, b.tasks.length, dag); } }, "+ task"));
   }
 
+  // triggers: boxes that start the flow (selected, moved and removed like tasks, not dragged)
+  function triggerBox(trigger, count) {
+    const box = taskBox(trigger, count);
+    box.classList.add("kind-trigger");
+    box.removeAttribute("draggable");
+    return box;
+  }
+
+  const triggers = model.triggers();
   return h("div", { class: "graph-root" }, model.sections().map((s) =>
     h("section", { class: "graph-section", "data-section": s.name },
       s.name === "tasks" ? null : h("div", { class: "branch-name" }, s.name),
-      list(s, false, false))));
+      list(s, false, false))),
+  h("section", { class: "graph-section", "data-section": "triggers" },
+    h("div", { class: "branch-name" }, "triggers"),
+    h("div", { class: "tasklist triggerlist", "data-list": "[\"triggers\"]" },
+      triggers.map((t) => triggerBox(t, triggers.length)),
+      h("button", { type: "button", class: "add-trigger", title: "Add a trigger",
+        onclick: (e) => { e.stopPropagation(); actions.addTrigger(triggers.length); } }, "+ trigger"))));
 }

@@ -95,9 +95,19 @@ export class FlowModel {
     return out;
   }
 
+  // The flow's triggers, as nodes like the tasks' (kind "trigger", no branches).
+  triggers() {
+    const seq = isMap(this.doc.contents) ? this.doc.contents.get("triggers", true) : null;
+    if (!isSeq(seq)) return [];
+    return seq.items.map((node, index) => ({ id: isMap(node) ? str(node.get("id", true)) : "",
+      type: isMap(node) ? str(node.get("type", true)) : "", kind: "trigger", path: ["triggers", index],
+      listPath: ["triggers"], index, dag: false, dependsOn: [], range: node.range, branches: [],
+      disabled: isMap(node) && node.get("disabled") === true }));
+  }
+
   find(path) {
     const key = JSON.stringify(path);
-    return this.all().find((t) => JSON.stringify(t.path) === key) || null;
+    return [...this.all(), ...this.triggers()].find((t) => JSON.stringify(t.path) === key) || null;
   }
 
   // The innermost task whose source range holds this offset (for completion).
@@ -242,7 +252,7 @@ export class FlowModel {
     });
   }
 
-  ids() { return new Set(this.all().map((t) => t.id)); }
+  ids() { return new Set([...this.all(), ...this.triggers()].map((t) => t.id)); }
 }
 
 function isScalarValue(value) {
