@@ -96,8 +96,9 @@ def exempt(rule: str | None) -> bool:
 
 def rule_of(path: str) -> str | None:
     """The exempt rule a path matches segment by segment, as Flask's default converter does
-    (a <part> is one non-empty segment without '/'); for callers without a router."""
-    parts = path.split("/")
+    (a <part> is one non-empty segment without '/'); for callers without a router. Leading
+    slashes count as one, as werkzeug's router reads `//healthz` as `/healthz`."""
+    parts = ("/" + path.lstrip("/")).split("/")
     for rule in EXEMPT_RULES:
         pattern = rule.split("/")
         if len(pattern) == len(parts) and all(
