@@ -26,8 +26,9 @@ from runner.language.defaults import inject_plugin_defaults
 from runner.language.lint import check
 from runner.language.lint_refs import check_references
 from runner.language.schema import FlowValidator, build_schema
+from runner.language.schema_cache import source_key
 from runner.model import Concurrency, Flow, Input, Output, PluginDefault, Position, Retry, Task, Trigger
-from runner.tasks import Registry, default_registry
+from runner.tasks import BuiltinRegistry, Registry, default_registry
 from runner.tasks.plugins import PluginRegistry
 from runner.yamlsource import LIMITS, Located, YamlLimits, YamlSyntaxError, load, read_source
 from runner.yamlsource import Path as NodePath
@@ -40,6 +41,8 @@ TASK_FIELDS = frozenset(
 
 @cache
 def _validator(registry: Registry) -> FlowValidator:
+    if isinstance(registry, BuiltinRegistry):  # built from our source alone: no need to build
+        return FlowValidator(lambda: build_schema(registry), key=source_key("builtins"))
     return FlowValidator(build_schema(registry))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -229,19 +229,32 @@ class FlowValidator:
     """A compiled flow schema; reuse one for many flows. Compiled on the first flow not
     known to pass (schema_cache), so a flow checked before costs no jsonschema import."""
 
-    def __init__(self, schema: dict[str, Any], passes: Passes | None = None) -> None:
-        self.schema = schema
+    def __init__(self, schema: dict[str, Any] | Callable[[], dict[str, Any]],
+                 passes: Passes | None = None, key: str | None = None) -> None:
+        """schema, or what builds it on the first flow not known to pass; key, when given,
+        names that schema in the kept passes (else a hash of the schema)."""
+        self._schema = schema if isinstance(schema, dict) else None
+        self._build = schema if not isinstance(schema, dict) else None
         self._passes = passes
-        self._key: str | None = None
+        self._key = key
         self._validator: Draft7Validator | None = None
         self._lock = threading.Lock()
 
+    @property
+    def schema(self) -> dict[str, Any]:
+        with self._lock:
+            if self._schema is None:
+                assert self._build is not None
+                self._schema = self._build()
+            return self._schema
+
     def _compiled(self) -> Draft7Validator:
+        schema = self.schema
         with self._lock:
             if self._validator is None:
                 from jsonschema import Draft7Validator
 
-                self._validator = Draft7Validator(self.schema, format_checker=_formats())
+                self._validator = Draft7Validator(schema, format_checker=_formats())
             return self._validator
 
     def _flow_key(self, located: Located) -> str | None:

@@ -52,6 +52,19 @@ def _code_stamp() -> str:
                                         spec.origin if spec else None))
 
 
+def source_key(name: str) -> str:
+    """A key for a schema that the gitflows source alone decides (the built-in types): the
+    size and modification time of every module of the runner package, and jsonschema's."""
+    import runner
+
+    root = os.path.dirname(runner.__file__)
+    stamps = [_code_stamp()]
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        stamps += [_stamp(os.path.join(folder, f)) for f in sorted(files) if f.endswith(".py")]
+    return hashlib.sha256("\n".join([name, *stamps]).encode()).hexdigest()
+
+
 def schema_key(schema: dict[str, Any]) -> str:
     text = json.dumps(schema, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(f"{_code_stamp()}\n{text}".encode()).hexdigest()

@@ -12,6 +12,7 @@ reported (`flows plugins`, the log); the built-in types always work.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -19,7 +20,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
-from runner.tasks import BUILTIN_TYPES
 from runner.tasks.registry import Registry, Resolved, TypeDef
 
 if TYPE_CHECKING:
@@ -138,19 +138,21 @@ def load_plugins(builtins: Iterable[TypeDef],
 @cache
 def installed() -> Plugins:
     """The installed plugins, checked against the built-in types (loaded once per process)."""
+    from runner.tasks import BUILTIN_TYPES
+
     return load_plugins(BUILTIN_TYPES)
 
 
 class PluginRegistry(Registry):
-    """The built-in types at once; the installed plugins join on the first lookup the
+    """The built-in types first; the installed plugins join on the first lookup the
     built-ins cannot answer, or the first full listing. Importing every plugin (cloud SDKs,
     queue clients) costs seconds, and a flow of built-in tasks never needs them."""
 
-    def __init__(self, builtins: Iterable[TypeDef]) -> None:
-        super().__init__(builtins)
+    def __init__(self, builtins: Iterable[TypeDef] | Registry) -> None:
+        super().__init__()  # holds the plugins' types; the built-ins stay in their registry
         self._plugins_loaded = False
         self._loading = threading.RLock()
-        self._builtins = Registry(builtins)
+        self._builtins = builtins if isinstance(builtins, Registry) else Registry(builtins)
 
     def builtins_only(self) -> Registry | None:
         """The built-in types alone while no plugin is loaded (a lean schema for flows that
@@ -165,23 +167,21 @@ class PluginRegistry(Registry):
                 self._plugins_loaded = True
 
     def resolve(self, name: str, kind: str | None = None) -> Resolved | None:
-        found = super().resolve(name, kind)  # plugins never shadow a built-in type
-        if found is None and not self._plugins_loaded:
+        if self._builtins.resolve(name) is not None:  # plugins never shadow a built-in type
+            return self._builtins.resolve(name, kind)
+        if not self._plugins_loaded:
             self.load_plugins()
-            found = super().resolve(name, kind)
-        return found
+        return super().resolve(name, kind)
 
     def closest(self, name: str, kind: str) -> str | None:
-        self.load_plugins()
-        return super().closest(name, kind)
+        return Registry(self).closest(name, kind)
 
     def of_kind(self, kind: str) -> Iterator[TypeDef]:
-        self.load_plugins()
-        return super().of_kind(kind)
+        return (t for t in self if t.kind == kind)
 
     def __iter__(self) -> Iterator[TypeDef]:
         self.load_plugins()
-        return super().__iter__()
+        return itertools.chain(self._builtins, super().__iter__())
 
 
 def describe(registry: Registry, plugins: Plugins) -> list[dict[str, str]]:
