@@ -1,6 +1,6 @@
 """Which built-in family module defines each type name and legacy alias, so a flow loads
-only the families it uses (issue 21, cold start). Generated; tests/unit/test_task_index.py
-checks it against the families and prints the new table when a type is added."""
+only the families it uses (issue 21, cold start). After adding a type or a family module:
+`python -m runner.tasks.index` rewrites the table; tests/unit/test_task_index.py checks it."""
 
 from __future__ import annotations
 
@@ -245,3 +245,29 @@ FAMILIES: dict[str, tuple[str, ...]] = {
         "gitflows.docker.Services",
     ),
 }
+
+
+def generate() -> str:
+    """This module's text for the current families: the known ones in their order, then any
+    new module of runner/tasks/ that defines TYPES."""
+    from importlib import import_module
+    from pathlib import Path
+
+    known = list(FAMILIES)
+    here = Path(__file__).parent
+    new = sorted(p.stem for p in here.glob("*.py") if p.stem not in known and p.stem != "index"
+                 and hasattr(import_module(f"runner.tasks.{p.stem}"), "TYPES"))
+    head = Path(__file__).read_text(encoding="utf-8").split("FAMILIES: dict")[0]
+    lines = [head + "FAMILIES: dict[str, tuple[str, ...]] = {"]
+    for family in known + new:
+        types = import_module(f"runner.tasks.{family}").TYPES
+        lines += [f'    "{family}": (', *(f'        "{n}",' for t in types
+                                          for n in (t.name, *t.aliases)), "    ),"]
+    tail = Path(__file__).read_text(encoding="utf-8").split("\n}\n", 1)[1]
+    return "\n".join(lines) + "\n}\n" + tail
+
+
+if __name__ == "__main__":  # python -m runner.tasks.index: rewrite this file
+    from pathlib import Path
+
+    Path(__file__).write_text(generate(), encoding="utf-8")
