@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from runner.engine.cancel import CancelToken
 from runner.engine.execution import TaskRunRecord
@@ -33,7 +33,9 @@ from runner.ports.executor import (
 from runner.ports.services import ServiceHost
 from runner.ports.task import SubflowResult, TaskFailed
 from runner.tasks.beneath import copy_beneath
-from runner.tasks.services import Binding, binding_for
+
+if TYPE_CHECKING:
+    from runner.tasks.services import Binding
 
 T = TypeVar("T")
 
@@ -145,6 +147,8 @@ class RunContext:
         while record is not None:
             ids.append(record.id)
             record = by_id.get(record.parent_task_run_id or "")
+        from runner.tasks.services import binding_for  # only runs that use services need it
+
         return binding_for(ids)
 
     def keep_artifact(self, path: Path, name: str) -> Path:

@@ -9,19 +9,15 @@ nothing here raises.
 
 from __future__ import annotations
 
-import difflib
 import re
-import zoneinfo
 from collections.abc import Iterator
 from typing import Any
 
 from runner.diagnostics import Diagnostic, Severity
 from runner.language.lint_inputs import check_inputs, dynamic
 from runner.language.lint_kestra import check as kestra_rules
-from runner.tasks.git_triggers import check as git_trigger_problems
 from runner.tasks.plugins import missing_extra
 from runner.tasks.registry import Registry, TypeDef
-from runner.triggers.cron import validate_cron
 from runner.yamlsource import Located, Path
 
 FLOW_TASK_LISTS = ("tasks", "errors", "finally", "afterExecution")
@@ -77,6 +73,8 @@ def check(located: Located, registry: Registry) -> list[Diagnostic]:
                 _check_deprecated_properties(trigger, path, typedef, out)
                 if typedef.name == SCHEDULE:
                     _check_schedule(trigger, path, out)
+                from runner.tasks.git_triggers import check as git_trigger_problems
+
                 for problem in git_trigger_problems(typedef.name, trigger):
                     report = out.error if problem.severity == "error" else out.warn
                     report((*path, *problem.path), problem.code, problem.message, value=True)
@@ -191,6 +189,8 @@ def _check_type(node: dict[str, Any], path: Path, kind: str, registry: Registry,
 
 def _suggest(name: str, kind: str, registry: Registry) -> str:
     """The rest of an unknown-type message: the type most likely meant, or what exists."""
+    import difflib
+
     canonical: dict[str, str] = {}  # every accepted name -> canonical name
     for typedef in registry.of_kind(kind):
         canonical[typedef.name] = typedef.name
@@ -240,6 +240,10 @@ def _check_retry(retry: Any, path: Path, out: _Findings) -> None:
 # --- triggers ----------------------------------------------------------------------------------
 
 def _check_schedule(trigger: dict[str, Any], path: Path, out: _Findings) -> None:
+    import zoneinfo  # here and below: what only some flows need loads when one does
+
+    from runner.triggers.cron import validate_cron
+
     cron = trigger.get("cron")
     with_seconds = trigger.get("withSeconds") is True
     if isinstance(cron, str) and not dynamic(cron):
