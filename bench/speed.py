@@ -1,7 +1,9 @@
 """Issue 21's goals as ratios against baselines measured in the same run (`python -m bench`).
 
 - Cold start: `flows run` of a one-task flow and `flows validate` of one file, each a fresh
-  process, against a fresh `python -c pass` (goal: at most 8x).
+  process, against a fresh `python -c pass` (goal: at most 8x); `flows --help` beside them.
+  The first run of a flow checks it against the schema and keeps the pass (schema_cache):
+  the rows are medians, so they show the flow's later runs.
 - Container steps: a step in a run's warm container (through its agent) against the same
   command as a host process (goal: at most 5 ms more) and against a bare `docker exec`
   (goal: at least 10x faster); the docker exec path it replaces is shown too.
@@ -54,6 +56,7 @@ def cold_start(repeat: int) -> list[Row]:
                 fresh(*flows, "run", "--executor", "process", ".flows/one.yml"), repeat), base),
             ("flows validate, 1 file vs python -c pass", _median(
                 fresh(*flows, "validate", ".flows/one.yml"), repeat), base),
+            ("flows --help vs python -c pass", _median(fresh(*flows, "--help"), repeat), base),
         ]
     finally:
         shutil.rmtree(repo, ignore_errors=True)
