@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from runner.secrets import mask_text
+
 log = logging.getLogger("gitflows.report")
 
 USER_AGENT = "gitflows"
@@ -47,9 +49,7 @@ class HttpError(Exception):
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        text = text.replace(secret, "***")
-    return text
+    return mask_text(text, frozenset(secrets))
 
 
 class Transport:

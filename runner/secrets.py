@@ -17,6 +17,9 @@ from urllib.parse import quote, quote_plus
 from runner.errors import UsageError
 
 MASK = "******"
+# credentials written into connection strings: scheme://user:PASSWORD@host, password=…
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)[^@\s]+(?=@)")
+_PASSWORD_PARAM = re.compile(r"(?i)(?P<head>password=)[^&\s]+")
 
 
 class Secrets:
@@ -79,8 +82,17 @@ def _pattern(secrets: frozenset[str]) -> re.Pattern[str] | None:
 
 
 def mask_text(text: str, secrets: Collection[str]) -> str:
-    pattern = _pattern(frozenset(secrets))
+    """text with every secret value (in the forms variants() lists) replaced by MASK: the one
+    masking function, for logs, errors, statuses, alerts and HTTP answers alike."""
+    pattern = _pattern(frozenset(s for s in secrets if s))
     return text if pattern is None else pattern.sub(MASK, text)
+
+
+def hide_credentials(text: str) -> str:
+    """text with the passwords of connection strings replaced by MASK (a URL's user:password@,
+    a password= parameter): for values that are not registered secrets."""
+    text = _URL_PASSWORD.sub(lambda m: m.group("head") + MASK, text)
+    return _PASSWORD_PARAM.sub(lambda m: m.group("head") + MASK, text)
 
 
 def masked(value: Any, secrets: Collection[str]) -> Any:

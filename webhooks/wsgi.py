@@ -21,6 +21,8 @@ from typing import Any
 
 from waitress.server import create_server  # type: ignore[import-untyped]
 
+from runner.secrets import MASK
+
 log = logging.getLogger("gitflows.http")
 access = logging.getLogger("gitflows.access")
 THREADS = 48  # requests served at once; each open execution page holds one (its log stream)
@@ -69,7 +71,7 @@ _WEBHOOK_KEY = re.compile(r"^(/api/v1/executions/webhook/[^/]+/[^/]+/)[^/]+")
 def logged_path(environ: dict[str, Any]) -> str:
     """The request's path as logged: no query string, a webhook key masked."""
     path = (environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")) or "/"
-    return _WEBHOOK_KEY.sub(r"\1***", path)
+    return _WEBHOOK_KEY.sub(lambda m: m.group(1) + MASK, path)
 
 
 class AccessLog:

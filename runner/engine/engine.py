@@ -23,7 +23,6 @@ from runner.events import Clock, EventSink, State, SystemClock
 from runner.expressions import Renderer
 from runner.ids import ulid
 from runner.language.inputs import resolve_inputs
-from runner.language.plan import apply_plugin_defaults
 from runner.model import Flow, Task
 from runner.ports import FlowLookup
 from runner.ports.executor import Executors
@@ -69,7 +68,7 @@ class Engine:
         reuse (a re-run): task id → its outputs in an earlier run (`outputs.<id>`); the flow's
         `tasks` named there (top level) are marked SUCCESS with those outputs instead of
         running, the other entries (their subtasks' outputs) are restored as they were."""
-        return Execution(id=execution_id or ulid(), flow=apply_plugin_defaults(flow),
+        return Execution(id=execution_id or ulid(), flow=flow,
                          inputs=resolve_inputs(flow, inputs or {}),
                          labels={**flow.labels, **(labels or {})}, reuse=dict(reuse or {}))
 

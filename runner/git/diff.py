@@ -21,10 +21,9 @@ dispatcher then lets path filters pass, as GitHub runs when it has no diff.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-from runner.git.repo import GitError, GitRepo
+from runner.git.repo import GitError, GitRepo, git
 
 
 def is_zero(sha: str | None) -> bool:
@@ -33,11 +32,7 @@ def is_zero(sha: str | None) -> bool:
 
 
 def _run(repo: GitRepo, *args: str) -> tuple[int, bytes]:
-    try:
-        done = subprocess.run(["git", "-C", str(repo.path), *args], capture_output=True,
-                              check=False, stdin=subprocess.DEVNULL)
-    except OSError as err:
-        raise GitError(f"cannot run git: {err.strerror}") from None
+    done = git(repo.path, *args, check=False)
     return done.returncode, done.stdout
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from runner.git.repo import GitError, git
 
 _SKIP_DIRS = frozenset({".git", ".venv", "node_modules", "__pycache__", ".flows-data"})
 
@@ -18,12 +19,9 @@ class CheckoutFiles:
 
     def paths(self) -> list[str]:
         try:
-            out = subprocess.run(
-                ["git", "-C", str(self.root), "ls-files", "-z", "--cached", "--others",
-                 "--exclude-standard"],
-                check=True, capture_output=True,
-            ).stdout
-        except (OSError, subprocess.CalledProcessError):
+            out = git(self.root, "ls-files", "-z", "--cached", "--others",
+                      "--exclude-standard").stdout
+        except GitError:
             return self._walk()
         return sorted(p for p in out.decode("utf-8", "surrogateescape").split("\0")
                       if p and (self.root / p).is_file())
@@ -42,8 +40,6 @@ def find_root(start: Path) -> Path:
     start = start.resolve()
     folder = start if start.is_dir() else start.parent
     try:
-        top = subprocess.run(["git", "-C", str(folder), "rev-parse", "--show-toplevel"],
-                             check=True, capture_output=True, text=True).stdout.strip()
-        return Path(top)
-    except (OSError, subprocess.CalledProcessError):
+        return Path(git(folder, "rev-parse", "--show-toplevel").stdout.decode().strip())
+    except GitError:
         return folder.parent if folder.name == ".flows" else folder

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import base64
 import re
-import subprocess
 from pathlib import Path
 
-from runner.git.repo import GitError
+from runner.git.repo import git
 
 _URL = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|[^/\s]+@[^/\s]+:)", re.IGNORECASE)
 
@@ -34,13 +33,8 @@ def _auth(token: str | None) -> list[str]:
 
 
 def _git(args: list[str], token: str | None, cwd: Path | None = None) -> None:
-    done = subprocess.run(["git", *_auth(token), *args], cwd=cwd, capture_output=True, text=True,
-                          env={"GIT_TERMINAL_PROMPT": "0", "PATH": "/usr/bin:/bin:/usr/local/bin"})
-    if done.returncode != 0:
-        detail = done.stderr.strip()
-        if token:
-            detail = detail.replace(token, "******")
-        raise GitError(f"git {args[0]} failed: {detail}")
+    git(cwd, *_auth(token), *args, env={"GIT_TERMINAL_PROMPT": "0"}, inherit_env=False,
+        hide=(token,) if token else ())
 
 
 def ensure_mirror(url: str, path: Path, token: str | None = None) -> Path:

@@ -9,10 +9,12 @@ from __future__ import annotations
 import os
 import subprocess
 import tarfile
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from runner.errors import GitflowsError
+from runner.secrets import mask_text
 from runner.yamlsource import LIMITS
 
 
@@ -31,17 +33,28 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in _CLEAN_ENV}
 
 
-def git(repo: Path, *args: str, env: dict[str, str] | None = None,
-        input_bytes: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    """Run `git -C repo args`; GitError with git's own words when it fails (and check)."""
+def git(repo: Path | None, *args: str, env: Mapping[str, str] | None = None,
+        input_bytes: bytes | None = None, check: bool = True, inherit_env: bool = True,
+        hide: Collection[str] = ()) -> subprocess.CompletedProcess[bytes]:
+    """Run `git -C repo args` (no -C without a repo): the one way gitflows runs git. GitError
+    with git's own words when it fails (and check), the `hide` values masked in them.
+    `inherit_env=False` runs with `env` and a plain PATH only (no credential helpers' or
+    hooks' variables: for fetching with a token); stdin is never the caller's."""
+    where = ["-C", str(repo)] if repo is not None else []
+    base = _clean_env() if inherit_env else {"PATH": "/usr/bin:/bin:/usr/local/bin"}
+    stdin = subprocess.DEVNULL if input_bytes is None else None
     try:
-        done = subprocess.run(["git", "-C", str(repo), *args], input=input_bytes,
-                              capture_output=True, check=False, env={**_clean_env(), **(env or {})})
+        done = subprocess.run(["git", *where, *args], input=input_bytes, stdin=stdin,
+                              capture_output=True, check=False, env={**base, **(env or {})})
     except OSError as err:
         raise GitError(f"cannot run git: {err.strerror}") from None
     if check and done.returncode != 0:
         detail = done.stderr.decode("utf-8", "replace").strip()
-        raise GitError(f"git {' '.join(args[:2])} in {repo}: {detail}")
+        shown = list(args)
+        while shown[:1] == ["-c"]:  # configuration (an auth header) is never shown
+            shown = shown[2:]
+        place = f" in {repo}" if repo is not None else ""
+        raise GitError(mask_text(f"git {' '.join(shown[:2])}{place}: {detail}", hide))
     return done
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import subprocess
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -22,6 +21,7 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FileMode, ObjectType
 
+from runner.git.repo import git
 from runner.history.records import HistoryError, is_object_id
 
 BLOB = int(FileMode.BLOB)
@@ -74,8 +74,8 @@ class Git:
         for data in blobs:
             stream += b"blob\ndata %d\n" % len(data) + data + b"\n"
         stream += b"done\n"
-        done = subprocess.run(["git", "--git-dir", str(self.repo.path), "fast-import", "--quiet",
-                               "--done"], input=bytes(stream), capture_output=True, check=False)
+        done = git(Path(self.repo.path), "fast-import", "--quiet", "--done",
+                   input_bytes=bytes(stream), check=False)
         if done.returncode != 0:
             raise HistoryError(f"git fast-import: {done.stderr.decode(errors='replace').strip()}")
         ids = [hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest() for data in blobs]

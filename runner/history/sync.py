@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from runner.git.repo import GitError, git
 from runner.history.merge import MergeResult, merge_remote
 from runner.history.notes import NotesStore
 from runner.history.records import LOGS_REF, NOTES_REF, HistoryError
@@ -39,10 +40,12 @@ class SyncResult:
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     try:
-        return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True,
-                              check=False)
-    except OSError as err:
-        raise HistoryError(f"cannot run git: {err.strerror}") from None
+        done = git(repo, *args, check=False)
+    except GitError as err:
+        raise HistoryError(err.message) from None
+    return subprocess.CompletedProcess(done.args, done.returncode,
+                                       done.stdout.decode("utf-8", "replace"),
+                                       done.stderr.decode("utf-8", "replace"))
 
 
 def _fetch(store: NotesStore, repo: Path, remote: str) -> tuple[str | None, str | None]:

@@ -23,6 +23,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Protocol
 
+from runner.secrets import hide_credentials
+
 FETCH_TYPES = ("FETCH", "FETCH_ONE", "STORE", "NONE")
 DEFAULT_FETCH_SIZE = 10000
 
@@ -67,9 +69,7 @@ def parse_url(url: str, schemes: Sequence[str], default_port: int) -> Target:
     return Target(parts.hostname or "localhost", port, database, user, password, options)
 
 
-def redact_url(text: str) -> str:
-    return re.sub(r"(?i)(password=)[^&\s]+", r"\1******",
-                  re.sub(r"(://[^:/@\s]*:)[^@\s]+@", r"\1******@", text))
+redact_url = hide_credentials
 
 
 # -- SQL text: literals, comments, statements and :name parameters ---------------------

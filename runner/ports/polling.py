@@ -27,12 +27,12 @@ keyed by the trigger and is closed when the trigger stops polling.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runner.secrets import hide_credentials
 from runner.secrets import masked as mask_secrets
 
 DEFAULT_INTERVAL = dt.timedelta(seconds=60)
@@ -53,12 +53,7 @@ TRIGGER_PROPERTIES: Mapping[str, Any] = {
 # responseCondition reads `response`): the poller hands them over as written.
 LATE_PROPS = frozenset({"responseCondition"})
 
-_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*:)(?P<password>[^@\s]+)(?=@)")
-
-
-def redact(text: str) -> str:
-    """Hide the password of every URL in text (connection strings in logs and errors)."""
-    return _URL_PASSWORD.sub(lambda m: m.group("head") + "******", text)
+redact = hide_credentials  # the passwords of connection strings in logs and errors
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from runner.events import State
 from runner.model import Task
 from runner.ports.task import Outcome, TaskContext, TaskFailed
+from runner.secrets import mask_text
 from runner.tasks.registry import TypeDef
 
 if TYPE_CHECKING:
@@ -77,9 +78,7 @@ def post_json(url: str, body: dict[str, Any], what: str, ctx: TaskContext,
                                      headers={"Content-Type": "application/json"})
 
     def hide(text: str) -> str:
-        for secret in (url, *secrets):
-            text = text.replace(secret, "***") if secret else text
-        return text
+        return mask_text(text, (url, *secrets))
 
     try:
         with urlopen(request, timeout=_timeout(ctx)) as response:
@@ -137,7 +136,7 @@ def run_telegram(task: Task, ctx: TaskContext) -> Outcome:
     except ValueError:
         answer = {}
     if not isinstance(answer, dict) or answer.get("ok") is not True:
-        raise TaskFailed(f"Telegram did not send the message: {text[:300].replace(token, '***')}")
+        raise TaskFailed(f"Telegram did not send the message: {mask_text(text[:300], (token,))}")
     return Outcome(State.SUCCESS, {"code": code, "body": text})
 
 

@@ -107,7 +107,7 @@ def test_a_webhook_key_in_the_path_is_masked(served: tuple[int, Lines]) -> None:
     port, lines = served
     _get(port, "POST", "/api/v1/executions/webhook/team/deploy/the-secret-key")
     [line] = lines.wait_for(1)
-    assert line.startswith("POST /api/v1/executions/webhook/team/deploy/*** 201 ")
+    assert line.startswith("POST /api/v1/executions/webhook/team/deploy/****** 201 ")
     assert "the-secret-key" not in line
 
 
