@@ -59,8 +59,8 @@ def create_app(service: FlowService) -> Flask:
     _errors(app, service)
     _guard(app, auth.Gate(service.config, service.environ))  # refuses an exposed server without auth
     candidates = receive.config_candidates(service.config.repos, service.environ)
-    _bind(app, [*hooks.routes(service.inbox, service.secret_for, candidates,
-                              service.wake_dispatcher, service.config.max_delivery),
+    _bind(app, [*hooks.routes(service.intake.inbox, service.repos.secret_for, candidates,
+                              service.intake.wake_dispatcher, service.config.max_delivery),
                 *probes.routes(service), *runs_api.routes(service), *ui_api.routes(service)])
     return app
 

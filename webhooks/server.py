@@ -78,7 +78,7 @@ def _loops(service: FlowService, config: ServerConfig, broker: str | None) -> li
 
         runners = attach(service, broker)
     else:
-        runners = [QueueWorker(service, service.queue, lease=config.queue_lease)]
+        runners = [QueueWorker(service, service.intake.queue, lease=config.queue_lease)]
     loops: list[Background] = [*runners, Dispatcher(service), Ticker(service), EventTriggers(service)]
     if config.poll:
         loops.append(Poller(service, config.poll))
@@ -98,7 +98,7 @@ def serve(config: ServerConfig, executors: Executors, broker: str | None,
         raise
     loops: list[Background] = []
     try:
-        for flow in service.flows():
+        for flow in service.catalog.flows():
             echo(f"serving {flow.repo}:{flow.file} at {flow.commit[:10]}")
         loops = _loops(service, config, broker)
         for loop in loops:

@@ -133,16 +133,16 @@ def test_a_take_over_removes_the_dead_attempts_containers(tmp_path: Path,
         labels={"io.gitflows.execution": dead, "io.gitflows.managed": "1",
                 "io.gitflows.owner": docker.owner})
     try:
-        assert service.enqueue("k1", "demo", "demo", "hello", service.repos["demo"].resolve("HEAD"),
-                               {"type": "manual"})
-        item = service.queue.claim("hung-server", 0.01)
+        assert service.intake.enqueue("k1", "demo", "demo", "hello", service.repos["demo"].resolve("HEAD"),
+                                      {"type": "manual"})
+        item = service.intake.queue.claim("hung-server", 0.01)
         assert item is not None
-        service.queue.started(item.id, dead)
+        service.intake.queue.started(item.id, dead)
         time.sleep(0.05)  # the hung server's lease runs out
-        worker = QueueWorker(service, service.queue, lease=5)
+        worker = QueueWorker(service, service.intake.queue, lease=5)
         worker.start()
         try:
-            _wait(lambda: service.queue.counts() == {"done": 1}, "the take-over")
+            _wait(lambda: service.intake.queue.counts() == {"done": 1}, "the take-over")
         finally:
             worker.stop()
         found = docker.client.containers.list(all=True,

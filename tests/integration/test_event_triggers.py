@@ -68,7 +68,7 @@ def _setup(tmp_path: Path, props: dict[str, Any], poll: Any,
     service = FlowService(config, Executors(LocalExecutor()), environ=environ or {})
     typedef = TypeDef(name="test.trigger.Lines", kind="trigger", title="lines", poll=poll)
     registry = Registry([*default_registry(), typedef])
-    flow = service.flows("demo")[0].flow
+    flow = service.catalog.flows("demo")[0].flow
     assert flow is not None
     trigger = Trigger("lines", typedef.name, Position("consumer.yml", 1, 1),
                       {"interval": "PT0.5S", **props})
@@ -85,14 +85,14 @@ def test_a_batch_queues_one_run_per_event_and_acknowledges_after_the_commit(tmp_
     service, loop, watch = _setup(tmp_path, {"path": str(inbox)}, source.poll)
     assert loop.poll_once(watch) == 2
     assert source.finished == [True] and inbox.read_text() == ""
-    assert service.queue.cursor(watch.key) == {"count": 2}
-    queued = [service.queue.claim("test", 60) for _ in range(3)]
+    assert service.intake.queue.cursor(watch.key) == {"count": 2}
+    queued = [service.intake.queue.claim("test", 60) for _ in range(3)]
     runs = [q for q in queued if q is not None]
     assert sorted(r.trigger["message"] for r in runs) == ["a", "b"]
     assert {r.trigger["type"] for r in runs} == {"event"}
     assert {(r.trigger["id"], r.trigger["source"]) for r in runs} == {("lines", "test.trigger.Lines")}
     assert loop.poll_once(watch) == 0  # nothing new: nothing queued, the cursor stays
-    assert service.queue.cursor(watch.key) == {"count": 2}
+    assert service.intake.queue.cursor(watch.key) == {"count": 2}
     service.close()
 
 
@@ -107,7 +107,7 @@ def test_a_redelivered_batch_runs_once(tmp_path: Path) -> None:
     assert loop.poll_once(watch) == 1
     inbox.write_text("a\nc\n")
     assert loop.poll_once(watch) == 1  # only c is new
-    assert service.queue.counts() == {"queued": 2}
+    assert service.intake.queue.counts() == {"queued": 2}
     service.close()
 
 
@@ -121,7 +121,7 @@ def test_a_failed_commit_is_reported_to_the_source_and_keeps_the_cursor(tmp_path
         [TriggerEvent("x", {"n": 1})], {"bad": Unsaveable()}, finished.append))
     assert loop.poll_once(watch) == 0
     assert finished == [False]
-    assert service.queue.counts() == {} and service.queue.cursor(watch.key) is None
+    assert service.intake.queue.counts() == {} and service.intake.queue.cursor(watch.key) is None
     service.close()
 
 

@@ -60,19 +60,19 @@ def test_flow_end_starts_listening_flows(tmp_path: Path) -> None:
     config = ServerConfig(data_dir=tmp_path / "data",
                           repos=(RepoConfig(name="demo", location=str(repo)),))
     service = FlowService(config, Executors(LocalExecutor()), environ={})
-    worker = QueueWorker(service, service.queue)
+    worker = QueueWorker(service, service.intake.queue)
     worker.start()
     try:
-        build = service.start("demo", "build", {}, repo="demo")
+        build = service.runs.start("demo", "build", {}, repo="demo")
         deadline = time.monotonic() + CEILING
         while True:
-            runs = {r["flowId"]: r for r in service.recent(10)}
+            runs = {r["flowId"]: r for r in service.registry.recent(10)}
             if "deploy" in runs and runs["deploy"]["state"]["current"] == "SUCCESS":
                 break
             assert time.monotonic() < deadline, runs
             time.sleep(0.05)
         time.sleep(0.5)
-        runs = {r["flowId"]: r for r in service.recent(10)}
+        runs = {r["flowId"]: r for r in service.registry.recent(10)}
         assert set(runs) == {"build", "deploy"}  # alert listens for FAILED only
         ship = runs["deploy"]["taskRunList"][0]["outputs"]["value"]
         assert ship == f"{build.id} SUCCESS"

@@ -116,6 +116,6 @@ def test_an_empty_repository_is_polled_without_phantom_events(tmp_path: Path) ->
     try:
         assert poller.poll_once() == 0  # first round: records that there is nothing
         assert poller.poll_once() == 0  # still nothing moved
-        assert service.inbox.pending_count() == 0
+        assert service.intake.inbox.pending_count() == 0
     finally:
         service.close()

@@ -40,26 +40,26 @@ def _service(tmp_path: Path) -> tuple[FlowService, str]:
 def _dead_claim(service: FlowService, head: str, execution: str, state: str | None) -> None:
     """What a server killed with -9 leaves: a claimed run, its lease run out; the history
     has the execution's events up to `state`."""
-    assert service.enqueue("k1", "demo", "demo", "hello", head, {"type": "manual"})
-    item = service.queue.claim("dead-server", 0.01)
+    assert service.intake.enqueue("k1", "demo", "demo", "hello", head, {"type": "manual"})
+    item = service.intake.queue.claim("dead-server", 0.01)
     assert item is not None
-    service.queue.started(item.id, execution)
+    service.intake.queue.started(item.id, execution)
     now = iso(dt.datetime.now(dt.UTC))
     events = [HistoryEvent(t=now, run=execution, seq=0, flow="demo.hello", state="RUNNING",
                            trigger="manual", runner="test")]
     if state:
         events.append(HistoryEvent(t=now, run=execution, seq=1, flow="demo.hello", state=state,
                                    trigger="manual", runner="test"))
-    service.history("demo").append(head, events)
+    service.repos.history("demo").append(head, events)
     time.sleep(0.05)
 
 
 def _take_over(service: FlowService) -> None:
-    worker = QueueWorker(service, service.queue, lease=5)
+    worker = QueueWorker(service, service.intake.queue, lease=5)
     worker.start()
     deadline = time.monotonic() + CEILING
-    while service.queue.counts() != {"done": 1}:
-        assert time.monotonic() < deadline, service.queue.counts()
+    while service.intake.queue.counts() != {"done": 1}:
+        assert time.monotonic() < deadline, service.intake.queue.counts()
         time.sleep(0.05)
     worker.stop()
 
@@ -68,8 +68,8 @@ def test_a_run_that_had_ended_is_not_run_again(tmp_path: Path) -> None:
     service, head = _service(tmp_path)
     _dead_claim(service, head, "01DEADENDED0000000000000000", "SUCCESS")
     _take_over(service)
-    assert service.recent() == []  # nothing started again
-    states = [e.state for e in service.history("demo").run("01DEADENDED0000000000000000")]
+    assert service.registry.recent() == []  # nothing started again
+    states = [e.state for e in service.repos.history("demo").run("01DEADENDED0000000000000000")]
     assert states == ["RUNNING", "SUCCESS"]  # no KILLED verdict over a finished run
     service.close()
 
@@ -80,11 +80,11 @@ def test_a_run_cut_off_mid_way_runs_again_under_the_same_execution_id(tmp_path: 
     _dead_claim(service, head, dead, None)
     _take_over(service)
     deadline = time.monotonic() + CEILING
-    while not service.recent() or service.recent()[0]["state"]["current"] != "SUCCESS":
+    while not service.registry.recent() or service.registry.recent()[0]["state"]["current"] != "SUCCESS":
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    assert [run["id"] for run in service.recent()] == [dead]
-    events = sorted(service.history("demo").run(dead), key=lambda e: e.seq)
+    assert [run["id"] for run in service.registry.recent()] == [dead]
+    events = sorted(service.repos.history("demo").run(dead), key=lambda e: e.seq)
     # the dead attempt's RUNNING, the take-over, then the new attempt above both
     assert [e.state for e in events] == ["RUNNING", "RESTARTED", "RUNNING", "SUCCESS"]
     assert len({e.seq for e in events}) == len(events)

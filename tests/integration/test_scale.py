@@ -414,9 +414,9 @@ def test_a_server_killed_between_reserving_and_sending_sends_the_run_after_its_r
     loops = attach(service, redis_url)
     head = service.repos["demo"].resolve("HEAD")
     # the state a kill -9 leaves: queued locally, reserved in Redis, never sent
-    assert service.enqueue("outbox:1", "demo", "demo", "tick", head, {"type": "manual"},
-                           inputs={"n": "1"})
-    assert service.queue.counts() == {"queued": 1}
+    assert service.intake.enqueue("outbox:1", "demo", "demo", "tick", head, {"type": "manual"},
+                                  inputs={"n": "1"})
+    assert service.intake.queue.counts() == {"queued": 1}
     sender = f"{socket.gethostname()}:{config.data_dir.resolve()}"
     assert Ledger(connect(redis_url)).reserve("outbox:1", "default", sender)
     worker = Worker(redis_url, tmp_path / "w1")
@@ -425,7 +425,7 @@ def test_a_server_killed_between_reserving_and_sending_sends_the_run_after_its_r
             loop.start()
         _until("the run done", lambda: _ledger(redis_url).get("outbox:1", {}).get("state") == "done")
         assert _ledger(redis_url)["outbox:1"]["result"] == "SUCCESS"
-        assert service.queue.counts() == {"done": 1}
+        assert service.intake.queue.counts() == {"done": 1}
         assert [r["state"] for r in _history(repo)] == ["SUCCESS"]
     finally:
         for loop in loops:

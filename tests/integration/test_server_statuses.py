@@ -55,9 +55,9 @@ def push(repo: str, before: str, after: str, message: str, delivery: str) -> Pus
 
 def wait_quiet(service: FlowService, count: int) -> None:
     deadline = time.monotonic() + CEILING
-    while len([r for r in service.records.values() if r.done.is_set()]) < count or \
-            service.queue.counts().get("queued") or service.queue.counts().get("running"):
-        assert time.monotonic() < deadline, service.queue.counts()
+    while len([r for r in service.registry.all() if r.done.is_set()]) < count or \
+            service.intake.queue.counts().get("queued") or service.intake.queue.counts().get("running"):
+        assert time.monotonic() < deadline, service.intake.queue.counts()
         time.sleep(0.05)
 
 
@@ -73,7 +73,7 @@ def test_push_runs_report_pending_then_final_state(github: GitHubStandIn, tmp_pa
         name="octocat/Hello-World", location=str(repo), provider="github", api_url=github.url,
         token_env="GH_TOKEN"),))
     service = FlowService(config, Executors(LocalExecutor()), environ={"GH_TOKEN": TOKEN})
-    worker, dispatcher = QueueWorker(service, service.queue), Dispatcher(service)
+    worker, dispatcher = QueueWorker(service, service.intake.queue), Dispatcher(service)
     worker.start()
     try:
         dispatcher.handle(push("octocat/Hello-World", first, good, "good", "d1"), "github:d1")

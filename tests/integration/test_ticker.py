@@ -37,17 +37,18 @@ def _run_for(service: FlowService, seconds: float, fires: int = 0) -> list[str]:
     """Tick for a while through the durable queue, and on until at least `fires` ticks were
     queued (a busy machine may tick too seldom to catch each second); the trigger dates of the
     finished runs."""
-    ticker, worker = Ticker(service), QueueWorker(service, service.queue)
+    ticker, worker = Ticker(service), QueueWorker(service, service.intake.queue)
     worker.start()
     started = time.monotonic()
-    while time.monotonic() < started + seconds or sum(service.queue.counts().values()) < fires:
+    while time.monotonic() < started + seconds or sum(service.intake.queue.counts().values()) < fires:
         assert time.monotonic() < started + CEILING, f"fewer than {fires} ticks fired"
         ticker.tick_once()
         time.sleep(0.1)
-    wait_until(lambda: not (service.queue.counts().get("queued") or service.queue.counts().get("running")),
+    queue = service.intake.queue
+    wait_until(lambda: not (queue.counts().get("queued") or queue.counts().get("running")),
                "the queued ticks to run")
     worker.stop()
-    return [r["taskRunList"][0]["outputs"]["value"] for r in service.recent(1000)]
+    return [r["taskRunList"][0]["outputs"]["value"] for r in service.registry.recent(1000)]
 
 
 def test_ticks_fire_once_each_even_across_a_restart(tmp_path: Path) -> None:

@@ -38,21 +38,21 @@ class Dispatcher(Background):
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
 
     def start(self) -> None:
-        self.service.inbox.requeue_expired()
+        self.service.intake.inbox.requeue_expired()
         super().start()
 
     def round(self) -> bool:
         return self.process_one()
 
     def idle(self) -> None:
-        self.service.wait_for_delivery(POLL_SECONDS)
+        self.service.intake.wait_for_delivery(POLL_SECONDS)
 
     def wake(self) -> None:
-        self.service.wake_dispatcher()
+        self.service.intake.wake_dispatcher()
 
     def process_one(self) -> bool:
         """Handle the next delivery; False when the inbox has nothing to do now."""
-        inbox = self.service.inbox
+        inbox = self.service.intake.inbox
         delivery = inbox.claim(self.worker_id, LEASE_SECONDS)
         if delivery is None:
             return False
@@ -74,24 +74,24 @@ class Dispatcher(Background):
     def handle(self, event: Any, delivery: str = "") -> list[str]:
         if isinstance(event, Ignored | Ping):
             return []
-        name = self.service.repo_name(event.repo)
+        name = self.service.repos.repo_name(event.repo)
         if name is None:
             log.info("event for %s: not a served repository", event.repo)
             return []
-        self.service.refresh(name)
+        self.service.repos.refresh(name)
         decided = self._git_event(name, event)
         if decided is None:
             return []
         git_event, commit, trigger, untrusted = decided
         started = []
-        for found in self.service.flows(name, commit):
+        for found in self.service.catalog.flows(name, commit):
             if found.flow is None:
                 self._invalid(name, commit, found, trigger)
                 continue
             matched = matching_triggers(found.flow, git_event)
             if not matched:
                 skipped = skipped_triggers(found.flow, git_event)
-                reporter = self.service.reporting.reporter(
+                reporter = self.service.runs.reporting.reporter(
                     name, commit, found.flow.qualified_id, "skipped", trigger, None) \
                     if skipped else None
                 if reporter is not None:  # matched, but the commit message asks to skip
@@ -100,8 +100,8 @@ class Dispatcher(Background):
                 continue
             # one run per flow and event, however many of its triggers match
             key = f"{delivery}:{name}:{found.flow.qualified_id}"
-            if self.service.enqueue(key, name, found.flow.namespace, found.flow.id, commit,
-                                    {**trigger, "id": matched[0].id}, untrusted):
+            if self.service.intake.enqueue(key, name, found.flow.namespace, found.flow.id, commit,
+                                           {**trigger, "id": matched[0].id}, untrusted):
                 started.append(key)
         return started
 
@@ -130,7 +130,7 @@ class Dispatcher(Background):
             return git_event, head, {
                 "type": "pull_request", "repo": event.repo, "number": event.number,
                 "action": event.action, "base": event.base_ref, "head": event.head_ref,
-                "sha": head, "fork": event.fork}, event.fork and not self.service.trusts_forks(name)
+                "sha": head, "fork": event.fork}, event.fork and not self.service.repos.trusts_forks(name)
         return None
 
     def _invalid(self, name: str, commit: str, found: FlowAtCommit,
@@ -142,8 +142,8 @@ class Dispatcher(Background):
                     "; ".join(errors[:3]))
         text = self.service.repos[name].files_at(commit, found.file).get(found.file)
         invalid = invalid_flow(found.file, text, found.diagnostics)
-        reporter = self.service.reporting.reporter(name, commit, invalid.name, "invalid",
-                                                   trigger, None)
+        reporter = self.service.runs.reporting.reporter(name, commit, invalid.name, "invalid",
+                                                        trigger, None)
         if reporter is not None and not report_invalid(reporter, invalid):
             log.warning("%s at %s: the failure status was not sent in time", found.file,
                         commit[:10])

@@ -126,7 +126,7 @@ class EventTriggers(Background):
         """Re-read the triggers of repositories whose HEAD moved."""
         for name, head in moved_heads(self.service.repos, self._heads):
             found: list[Watch] = []
-            for item in self.service.flows(name, head):
+            for item in self.service.catalog.flows(name, head):
                 if item.flow is not None:
                     watches, problems = watches_of(name, head, item.flow, self.registry)
                     found.extend(watches)
@@ -169,7 +169,7 @@ class EventTriggers(Background):
                               redact(str(err)))
         if added:
             log.info("%s: %d event(s) → %d run(s) queued", watch.key, len(batch.events), added)
-            self.service.wake_queue()
+            self.service.intake.wake_queue()
         return added
 
     def _enqueue(self, watch: Watch, batch: Batch) -> int:
@@ -179,7 +179,7 @@ class EventTriggers(Background):
                         "source": watch.trigger.type},
                        inputs=dict(watch.trigger.props.get("inputs") or {}))
                 for event in batch.events]
-        return self.service.queue.enqueue_batch(runs, watch.key, batch.cursor)
+        return self.service.intake.queue.enqueue_batch(runs, watch.key, batch.cursor)
 
     def _context(self, watch: Watch, masked: set[str]) -> TriggerContext:
         def secret(name: str) -> str:
@@ -199,7 +199,7 @@ class EventTriggers(Background):
         work_dir = (self.service.config.data_dir / "triggers"
                     / f"{_UNSAFE.sub('_', watch.key)[:80]}-{digest}")
         work_dir.mkdir(parents=True, exist_ok=True)
-        cursor = self.service.queue.cursor(watch.key)
+        cursor = self.service.intake.queue.cursor(watch.key)
         return TriggerContext(watch.flow.namespace, watch.flow.id, watch.trigger.id, rendered,
                               cursor, work_dir, self._logger(watch, masked),
                               frozenset(masked))

@@ -45,7 +45,7 @@ class Poller(Background):
         stored = 0
         for name in self.service.repos:
             try:
-                self.service.refresh(name)
+                self.service.repos.refresh(name)
                 now = self.service.repos[name].refs(*REFS)
             except GitflowsError as err:
                 log.error("%s: %s", name, err)
@@ -65,7 +65,7 @@ class Poller(Background):
                 if not now:  # remember that the repository was seen, even empty
                     self.db.execute("INSERT INTO refs VALUES (?, '', '')", (name,))
         if stored:
-            self.service.wake_dispatcher()
+            self.service.intake.wake_dispatcher()
         return stored
 
     def _store(self, name: str, ref: str, before: str, after: str) -> bool:
@@ -73,5 +73,5 @@ class Poller(Background):
             return False  # pull request refs: the provider's PR events carry base and head
         event = {"kind": "push", "repo": name, "ref": ref, "before": before, "after": after}
         delivery = f"poll:{name}:{ref}:{before}:{after}"
-        return self.service.inbox.accept("generic", delivery, {"x-delivery-id": delivery},
-                                         json.dumps(event).encode())
+        return self.service.intake.inbox.accept("generic", delivery, {"x-delivery-id": delivery},
+                                                json.dumps(event).encode())

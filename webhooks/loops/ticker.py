@@ -40,7 +40,7 @@ class Ticker(Background):
         changed = False
         for name, head in moved_heads(self.service.repos, self._heads):
             found: list[Schedule] = []
-            for item in self.service.flows(name, head):
+            for item in self.service.catalog.flows(name, head):
                 if item.flow is not None:
                     schedules, problems = schedules_of(name, item.flow)
                     found.extend(schedules)
@@ -68,5 +68,5 @@ class Ticker(Background):
         key = (f"schedule:{tick.repo}:{tick.namespace}.{tick.flow_id}:{tick.trigger_id}:"
                f"{tick.scheduled_time.isoformat()}")
         trigger = {"type": "schedule", "id": tick.trigger_id, **tick.variables()}
-        return key if self.service.enqueue(key, tick.repo, tick.namespace, tick.flow_id, commit,
-                                           trigger, inputs=tick.inputs) else None
+        return key if self.service.intake.enqueue(key, tick.repo, tick.namespace, tick.flow_id, commit,
+                                                  trigger, inputs=tick.inputs) else None

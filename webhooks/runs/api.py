@@ -66,12 +66,12 @@ class Executions:
         from (the UI's Execute runs the commit it shows), which the run is recorded under."""
         repo, ref = call.args.get("repo"), call.args.get("ref")
         trigger = self._manual(repo, ref, call.args.get("branch"))
-        execution = self.service.start(call.params["namespace"], call.params["flow_id"],
-                                       inputs(call), repo=repo, ref=ref, trigger=trigger)
+        execution = self.service.runs.start(call.params["namespace"], call.params["flow_id"],
+                                            inputs(call), repo=repo, ref=ref, trigger=trigger)
         if call.args.get("wait", "").lower() == "true":
-            self.service.record(execution.id).done.wait()
-        return Reply(200, records.described(self.service.describe(execution.id),
-                                            self.service.record(execution.id)))
+            self.service.registry.record(execution.id).done.wait()
+        return Reply(200, records.described(self.service.registry.describe(execution.id),
+                                            self.service.registry.record(execution.id)))
 
     def webhook(self, call: Call) -> Reply:
         """A flow's webhook trigger (Kestra's URL): the key in the path, an optional signature."""
@@ -81,7 +81,7 @@ class Executions:
             # the caller is not authenticated: it may pick a branch, never a commit or a pull
             # request's ref, whose flows (a fork's) would run trusted, with every secret
             raise NotFoundError(f"no branch '{ref}': webhook triggers run the flows of a branch")
-        target, _ = self.service.find(namespace, flow_id, repo, ref)
+        target, _ = self.service.catalog.find(namespace, flow_id, repo, ref)
         assert target.flow is not None
         hook = find_trigger(target.flow, key, self.service.secrets)
         if hook is None:
@@ -97,9 +97,9 @@ class Executions:
         trigger = {"type": "webhook", "id": hook.id, "body": body,
                    "headers": dict(call.sent_headers),
                    "parameters": {k: list(v) for k, v in call.query.items()}}
-        execution = self.service.start(namespace, flow_id, {}, repo=target.repo,
-                                       ref=target.commit, trigger=trigger)
-        return Reply(200, self.service.describe(execution.id))
+        execution = self.service.runs.start(namespace, flow_id, {}, repo=target.repo,
+                                            ref=target.commit, trigger=trigger)
+        return Reply(200, self.service.registry.describe(execution.id))
 
     def _is_branch(self, repo: str | None, ref: str) -> bool:
         name = ref.removeprefix("refs/heads/")
@@ -130,42 +130,42 @@ class Executions:
         return None
 
     def recent(self, call: Call) -> Reply:
-        return Reply(200, self.service.recent(httpapi.integer(call.args, "size", 50)))
+        return Reply(200, self.service.registry.recent(httpapi.integer(call.args, "size", 50)))
 
     def get(self, call: Call) -> Reply:
         execution_id = call.params["execution_id"]
-        return Reply(200, records.described(self.service.describe(execution_id),
-                                            self.service.record(execution_id)))
+        return Reply(200, records.described(self.service.registry.describe(execution_id),
+                                            self.service.registry.record(execution_id)))
 
     def logs(self, call: Call) -> Reply:
-        return Reply(200, self.service.record(call.params["execution_id"]).logs)
+        return Reply(200, self.service.registry.record(call.params["execution_id"]).logs)
 
     def kill(self, call: Call) -> Reply:
         execution_id = call.params["execution_id"]
-        if not self.service.kill(execution_id):
+        if not self.service.runs.kill(execution_id):
             return error(409, f"execution {execution_id} is not running")
-        return Reply(202, self.service.describe(execution_id))
+        return Reply(202, self.service.registry.describe(execution_id))
 
     def resume(self, call: Call) -> Reply:
         execution_id = call.params["execution_id"]
-        if not self.service.resume(execution_id, inputs(call)):
+        if not self.service.runs.resume(execution_id, inputs(call)):
             return error(409, f"execution {execution_id} is not paused")
-        return Reply(200, self.service.describe(execution_id))
+        return Reply(200, self.service.registry.describe(execution_id))
 
     def history(self, call: Call) -> Reply:
         """Recorded runs from the served repositories' notes, newest first."""
         limit = httpapi.integer(call.args, "limit", 100, high=MAX_HISTORY)
-        return Reply(200, self.service.history_rows(
+        return Reply(200, self.service.history_views.rows(
             repo=call.args.get("repo"), flow=call.args.get("flow"), ref=call.args.get("ref"),
             state=call.args.get("state"), limit=limit))
 
     def history_run(self, call: Call) -> Reply:
-        return Reply(200, self.service.history_run(call.params["run"], call.args.get("repo")))
+        return Reply(200, self.service.history_views.run(call.params["run"], call.args.get("repo")))
 
     def follow(self, call: Call) -> Reply:
         """Server-Sent Events: each log line as it is written, then `end` with the final state."""
         execution_id = call.params["execution_id"]
-        self.service.record(execution_id)  # 404 before the stream starts
+        self.service.registry.record(execution_id)  # 404 before the stream starts
         last = call.headers.get("last-event-id", "")
         start = int(last) + 1 if last.isascii() and last.isdigit() and len(last) < 12 else 0
         return Reply(200, self._stream(execution_id, start),
@@ -173,12 +173,12 @@ class Executions:
 
     def _stream(self, execution_id: str, index: int) -> Iterator[str]:
         while True:
-            lines, over = self.service.follow(execution_id, index, FOLLOW_POLL_SECONDS)
+            lines, over = self.service.registry.follow(execution_id, index, FOLLOW_POLL_SECONDS)
             for line in lines:
                 yield sse("log", line, index)
                 index += 1
             if over and not lines:
-                yield sse("end", self.service.describe(execution_id)["state"])
+                yield sse("end", self.service.registry.describe(execution_id)["state"])
                 return
             if not lines:
                 yield ": waiting\n\n"

@@ -27,7 +27,7 @@ _ENDED = {str(s) for s in State if s.terminal}
 
 def rerun(service: FlowService, execution_id: str, from_task: str | None) -> Reply:
     try:
-        record = service.record(execution_id)
+        record = service.registry.record(execution_id)
     except NotFoundError:
         return _rerun_recorded(service, execution_id, from_task)
     # a worker's run has ended once its reported view says so (its `end` may come later)
@@ -47,11 +47,11 @@ def rerun(service: FlowService, execution_id: str, from_task: str | None) -> Rep
                       {**detail, "untrusted": record.engine.executors.untrusted},
                       execution_id, from_task)
     reuse = reuse_from(execution, from_task) if from_task else None
-    started = service.start(execution.flow.namespace, execution.flow.id, execution.inputs,
-                            repo=record.repo, ref=record.commit,
-                            trigger=_trigger(execution_id, from_task), labels=execution.labels,
-                            reuse=reuse, untrusted=record.engine.executors.untrusted)
-    return Reply(200, service.describe(started.id))
+    started = service.runs.start(execution.flow.namespace, execution.flow.id, execution.inputs,
+                                 repo=record.repo, ref=record.commit,
+                                 trigger=_trigger(execution_id, from_task), labels=execution.labels,
+                                 reuse=reuse, untrusted=record.engine.executors.untrusted)
+    return Reply(200, service.registry.describe(started.id))
 
 
 def _recorded_task(task: dict[str, Any]) -> dict[str, Any]:
@@ -70,7 +70,7 @@ def _trigger(original: str, from_task: str | None) -> dict[str, Any]:
 
 def _rerun_recorded(service: FlowService, execution_id: str, from_task: str | None) -> Reply:
     try:
-        shown = service.history_run(execution_id)
+        shown = service.history_views.run(execution_id)
     except NotFoundError:
         raise NotFoundError(f"execution {execution_id} is not known to this server and not "
                             "recorded in the history of a served repository") from None
@@ -80,7 +80,7 @@ def _rerun_recorded(service: FlowService, execution_id: str, from_task: str | No
     if shown.get("state") not in _ENDED:
         return error(409, f"execution {run} has not ended yet (state {shown.get('state')}; "
                           f"it runs on {shown.get('runner') or 'another process'})")
-    detail = service.history(repo).detail(run)
+    detail = service.repos.history(repo).detail(run)
     if detail is None:
         return error(409, f"execution {run} has no run detail in {repo}'s history (its log was "
                           "pruned or not fetched): start a new run")
@@ -104,11 +104,11 @@ def _start(service: FlowService, repo: str, commit: str, flow: str, detail: Mapp
     namespace, _, flow_id = flow.rpartition(".")
     reuse = None
     if from_task:
-        target, _ = service.find(namespace, flow_id, repo, commit)
+        target, _ = service.catalog.find(namespace, flow_id, repo, commit)
         assert target.flow is not None
         reuse = reuse_from_record(target.flow, detail, from_task)
-    started = service.start(namespace, flow_id, inputs, repo=repo, ref=commit,
-                            trigger=_trigger(original, from_task),
-                            labels={str(k): str(v) for k, v in labels.items()}, reuse=reuse,
-                            untrusted=detail.get("untrusted") is True)  # a fork's run stays so
-    return Reply(200, service.describe(started.id))
+    started = service.runs.start(namespace, flow_id, inputs, repo=repo, ref=commit,
+                                 trigger=_trigger(original, from_task),
+                                 labels={str(k): str(v) for k, v in labels.items()}, reuse=reuse,
+                                 untrusted=detail.get("untrusted") is True)  # a fork's run stays so
+    return Reply(200, service.registry.describe(started.id))

@@ -57,7 +57,7 @@ class QueueWorker(Background):
         return self.step()
 
     def idle(self) -> None:
-        self.service.wait_for_queue(POLL_SECONDS)
+        self.service.intake.wait_for_queue(POLL_SECONDS)
 
     def _reap_finished(self) -> None:
         for run_id, record in list(self._active.items()):
@@ -86,10 +86,10 @@ class QueueWorker(Background):
         try:
             # known to the queue before any step starts, so a take-over can stop its steps
             self.queue.started(item.id, execution_id)
-            execution = self.service.start(item.namespace, item.flow_id, item.inputs, repo=item.repo,
-                                           ref=item.commit, trigger=item.trigger,
-                                           untrusted=item.untrusted, execution_id=execution_id,
-                                           seq_from=seq_from)
+            execution = self.service.runs.start(item.namespace, item.flow_id, item.inputs, repo=item.repo,
+                                                ref=item.commit, trigger=item.trigger,
+                                                untrusted=item.untrusted, execution_id=execution_id,
+                                                seq_from=seq_from)
         except Exception as err:
             if is_storage_full(err):
                 self._give_back(item)
@@ -100,7 +100,7 @@ class QueueWorker(Background):
             if not isinstance(err, GitflowsError):
                 raise
             return True
-        self._active[item.id] = self.service.record(execution.id)
+        self._active[item.id] = self.service.registry.record(execution.id)
         return True
 
     def _give_back(self, item: QueuedRun) -> None:
@@ -113,7 +113,7 @@ class QueueWorker(Background):
         assert item.dead_execution is not None
         log.warning("run %s: its server died during execution %s; running it again",
                     item.key, item.dead_execution)
-        return take_over(self.service.history(item.repo), item.commit,
+        return take_over(self.service.repos.history(item.repo), item.commit,
                          f"{item.namespace}.{item.flow_id}", str(item.trigger.get("type")),
                          item.dead_execution, f"flows serve@{socket.gethostname()} (take-over)")
 

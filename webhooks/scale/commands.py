@@ -26,9 +26,9 @@ def attach(service: FlowService, url: str) -> list[Background]:
     """Make a server hand its runs to workers; the loops to start (relay of run events)."""
     client = connect(url)
     dispatch = RemoteDispatch(service, Broker(url, maintenance=False), client)
-    service.broker, service.executes, service.outbox = dispatch, False, True
+    service.intake.broker, service.intake.executes, service.intake.outbox = dispatch, False, True
     return [RelayReader(service, Events(client)),
-            Forwarder(service.queue, dispatch, service.wait_for_queue)]
+            Forwarder(service.intake.queue, dispatch, service.intake.wait_for_queue)]
 
 
 def run_worker(url: str, options: WorkerOptions, executors: Executors,

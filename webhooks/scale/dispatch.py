@@ -72,7 +72,7 @@ class RemoteDispatch:
                 return self._routes[cache]
         queue = DEFAULT_QUEUE
         try:
-            target, text = self.service.source(namespace, flow_id, repo, commit)
+            target, text = self.service.catalog.source(namespace, flow_id, repo, commit)
         except GitflowsError:  # the worker reports the missing flow
             return queue
         data = load(text, target.file).data

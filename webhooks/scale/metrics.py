@@ -42,15 +42,14 @@ class _ServiceCollector(Collector):
         depth = GaugeMetricFamily("gitflows_queue_depth", "Runs queued and not started yet",
                                   labels=["queue"])
         # RemoteDispatch, duck-typed: dramatiq is an extra, /metrics is not
-        remote: Any = service.broker if not service.executes else None
+        remote: Any = service.intake.broker if not service.intake.executes else None
         if remote is not None:
             for queue, count in remote.depths().items():
                 depth.add_metric([queue], count)
         else:
-            depth.add_metric(["embedded"], service.queue.counts().get("queued", 0))
+            depth.add_metric(["embedded"], service.intake.queue.counts().get("queued", 0))
         yield depth
-        with service.lock:
-            records = list(service.records.values())
+        records = service.registry.all()
         by_state: dict[str, int] = {}
         durations: list[float] = []
         for record in records:

@@ -9,7 +9,6 @@ API, the UI's live logs (SSE) and /metrics show runs wherever they execute.
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from runner.engine.engine import Engine
@@ -31,7 +30,7 @@ class RelaySink:
         self.service = service
 
     def _where(self, execution_id: str) -> dict[str, Any]:
-        record = self.service.record(execution_id)
+        record = self.service.registry.record(execution_id)
         flow = record.execution.flow
         return {"repo": record.repo, "commit": record.commit, "namespace": flow.namespace,
                 "flow": flow.id}
@@ -50,7 +49,7 @@ class RelaySink:
 
     def snapshot(self, kind: str, execution_id: str) -> None:
         self.events.add(kind, execution_id, {**self._where(execution_id),
-                                             "view": self.service.describe(execution_id)})
+                                             "view": self.service.registry.describe(execution_id)})
 
 
 class RelayReader(Background):
@@ -64,7 +63,7 @@ class RelayReader(Background):
         self.events = events
         self.after = events.last_id()
         # remote records need an Engine; this one never runs anything (kill goes to workers)
-        self.viewer = Engine(service.executors, service, environ={}, data_dir=service.config.data_dir)
+        self.viewer = Engine(service.executors, service.runs, environ={}, data_dir=service.config.data_dir)
 
     def round(self) -> bool:
         entries = self.events.read(self.after, block_ms=500)
@@ -80,16 +79,13 @@ class RelayReader(Background):
         pass  # read() blocks already
 
     def _record(self, execution_id: str, data: dict[str, Any]) -> Record:
-        service = self.service
-        with service.lock:
-            record = service.records.get(execution_id)
-            if record is None:
-                flow = Flow(id=str(data.get("flow")), namespace=str(data.get("namespace")),
-                            position=Position("(worker)", 1, 1), tasks=())
-                record = service.records[execution_id] = Record(
-                    Execution(execution_id, flow), str(data.get("repo")), str(data.get("commit")),
-                    self.viewer, remote=True)
-            return record
+        def make() -> Record:
+            flow = Flow(id=str(data.get("flow")), namespace=str(data.get("namespace")),
+                        position=Position("(worker)", 1, 1), tasks=())
+            return Record(Execution(execution_id, flow), str(data.get("repo")),
+                          str(data.get("commit")), self.viewer, remote=True)
+
+        return self.service.registry.adopt(execution_id, make)
 
     def apply(self, kind: str, execution_id: str, data: dict[str, Any]) -> None:
         record = self._record(execution_id, data)
@@ -113,6 +109,4 @@ class RelayReader(Background):
                                     "timestamp": data.get("timestamp")})
         if kind in ("end", "dead", "failed"):
             record.done.set()
-        notify: threading.Condition = self.service._logs_changed
-        with notify:
-            notify.notify_all()
+        self.service.registry.changed()

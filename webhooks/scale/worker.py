@@ -136,9 +136,9 @@ class FlowWorker:
                     data_dir=self.options.data_dir, workers=self.options.concurrency,
                     repos=(config,), public_url=public_url, notify=notify),
                     self.executors, self.environ)
-                service.broker = RemoteDispatch(service, self.broker, self.client)
-                service.session.slots = self.slots  # flow concurrency across every worker
-                service.sinks.append(RelaySink(self.events, service))
+                service.intake.broker = RemoteDispatch(service, self.broker, self.client)
+                service.runs.session.slots = self.slots  # flow concurrency across every worker
+                service.runs.sinks.append(RelaySink(self.events, service))
                 self._services[config] = service
                 self._git_locks[config.name] = threading.Lock()
             return service
@@ -168,7 +168,7 @@ class FlowWorker:
         trigger = dict(payload.get("trigger") or {})
         execution_id = previous or str(payload.get("execution_id") or "") or ulid()
         # a re-delivery (dead or stopping worker) runs again under the same execution id
-        taken = take_over(service.history(name), commit, flow, str(trigger.get("type")),
+        taken = take_over(service.repos.history(name), commit, flow, str(trigger.get("type")),
                           execution_id, self._runner("take-over"))
         if taken.ended is not None:  # it ended; its worker died before the ledger heard
             log.info("run %s: execution %s had ended %s; not running it again", key,
@@ -181,11 +181,11 @@ class FlowWorker:
             self.events.add("restarted", previous, _where(payload, name))
         self.ledger.started(key, self.id, execution_id)  # before it can write any history
         try:
-            service.start(str(payload["namespace"]), str(payload["flow_id"]),
-                          payload.get("inputs") or {}, repo=name, ref=commit, trigger=trigger,
-                          untrusted=bool(payload.get("untrusted")), execution_id=execution_id,
-                          reuse=payload.get("reuse") or None,
-                          labels=payload.get("labels") or None, seq_from=taken.seq_from)
+            service.runs.start(str(payload["namespace"]), str(payload["flow_id"]),
+                               payload.get("inputs") or {}, repo=name, ref=commit, trigger=trigger,
+                               untrusted=bool(payload.get("untrusted")), execution_id=execution_id,
+                               reuse=payload.get("reuse") or None,
+                               labels=payload.get("labels") or None, seq_from=taken.seq_from)
         except GitflowsError as err:  # cannot ever start (flow gone, bad inputs): final
             log.error("run %s cannot start: %s", key, err)
             self.events.add("failed", execution_id, {**_where(payload, name),
@@ -207,14 +207,14 @@ class FlowWorker:
         flow = f"{payload['namespace']}.{payload['flow_id']}"
         trigger = dict(payload.get("trigger") or {})
         state, handed_back = "FAILED", False
-        group = supersede_group(name, flow, trigger) if service._superseded(name) == "cancel" else None
+        group = supersede_group(name, flow, trigger) if service.repos.superseded(name) == "cancel" else None
         try:
             if group:
                 self._supersede(group, execution_id, float(payload.get("queued") or time.time()))
             handed_back = self._follow(service, execution_id)
-            state = str(service.describe(execution_id)["state"]["current"])
+            state = str(service.registry.describe(execution_id)["state"]["current"])
             self._push_history(service, name)
-            next(s for s in service.sinks if isinstance(s, RelaySink)).snapshot("end", execution_id)
+            next(s for s in service.runs.sinks if isinstance(s, RelaySink)).snapshot("end", execution_id)
         finally:  # the run happened: it is done (or handed back), whatever failed here
             if group:
                 self._leave(group, execution_id)
@@ -222,7 +222,7 @@ class FlowWorker:
                 self.active.pop(key, None)
                 self.done += 1
             if handed_back:  # killed here only to run elsewhere: not its final state
-                restart(service.history(name), commit, flow, str(trigger.get("type")),
+                restart(service.repos.history(name), commit, flow, str(trigger.get("type")),
                         execution_id, self._runner("handed back"))
                 self.events.add("restarted", execution_id, _where(payload, name))
                 self.ledger.release(key, self.id, keep_execution=True)
@@ -257,11 +257,11 @@ class FlowWorker:
 
     def _follow(self, service: FlowService, execution_id: str) -> bool:
         """Wait for the run, passing on kill/resume requests; True if handed back on stop."""
-        record = service.record(execution_id)
+        record = service.registry.record(execution_id)
         handed_back = killing = False
         while not record.done.wait(POLL_SECONDS):
             if killing:  # asked before the engine had started the run: ask again
-                killing = not service.kill(execution_id)
+                killing = not service.runs.kill(execution_id)
             try:
                 asked = self.controls.take([execution_id]).get(execution_id, {})
             except Exception as err:  # Redis away for a moment: the run goes on
@@ -269,19 +269,19 @@ class FlowWorker:
                 asked = {}
             for what, value in asked.items():
                 if what == "kill":
-                    killing = not service.kill(execution_id)
+                    killing = not service.runs.kill(execution_id)
                 elif what == "resume":
                     try:
-                        service.resume(execution_id, value)
+                        service.runs.resume(execution_id, value)
                     except GitflowsError as err:
                         log.error("resume %s: %s", execution_id, err)
             if not handed_back and self._deadline is not None and time.monotonic() > self._deadline:
-                handed_back = service.kill(execution_id)
+                handed_back = service.runs.kill(execution_id)
         return handed_back
 
     def _ensure_commit(self, service: FlowService, name: str, commit: str) -> None:
         """Fetch the run's commit into this worker's mirror when it is not there yet."""
-        if name not in service.mirrors:
+        if name not in service.repos.mirrors:
             return
         try:
             service.repos[name].resolve(commit)
@@ -290,18 +290,18 @@ class FlowWorker:
             pass
         try:
             with self._git_locks[name]:
-                fetch_commit(service.mirrors[name], commit, service._token(name))
+                fetch_commit(service.repos.mirrors[name], commit, service.repos.token(name))
         except GitflowsError as err:
             raise GitflowsError(f"{name}: cannot fetch {commit}: {err}") from None
 
     def _push_history(self, service: FlowService, name: str) -> None:
         """History written into a mirror goes to the origin (fetch + merge + push, retried)."""
-        if name not in service.mirrors:
+        if name not in service.repos.mirrors:
             return  # a local repository: the notes were written there (compare-and-swap)
-        location = next(r.location for r in service.config.repos if r.name == name)
+        location = service.repos.settings(name).location
         try:
             with self._git_locks[name]:
-                push(service.mirrors[name], location, store=service.history(name))
+                push(service.repos.mirrors[name], location, store=service.repos.history(name))
         except GitflowsError as err:
             log.error("%s: history not pushed to the origin: %s", name, err)
 

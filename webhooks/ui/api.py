@@ -8,7 +8,7 @@ from webhooks import ui
 from webhooks.ingress import httpapi
 from webhooks.ingress.httpapi import Call, Reply, Route, error
 from webhooks.runs.service import FlowService
-from webhooks.ui import editing, listing
+from webhooks.ui import editing, failures, listing
 
 HTML = "text/html; charset=utf-8"
 
@@ -22,6 +22,7 @@ def routes(service: FlowService) -> list[Route]:
             Route("GET", "/api/v1/flows/overview", "flows_overview", api.overview),
             Route("GET", "/api/v1/executions/search", "executions_search", api.search),
             Route("GET", "/api/v1/history/<run>/execution", "history_execution", api.recorded),
+            *failures.routes(service),
             Route("GET", "/", "index", index),
             Route("GET", "/favicon.ico", "favicon", favicon),
             Route("GET", "/ui/static/<path:name>", "asset", asset),
@@ -66,7 +67,7 @@ class Api:
         self.overview_of = listing.Overview(service)
 
     def flows(self, call: Call) -> Reply:
-        found = self.service.flows(call.args.get("repo"), call.args.get("ref"))
+        found = self.service.catalog.flows(call.args.get("repo"), call.args.get("ref"))
         return Reply(200, [{
             "repo": f.repo, "commit": f.commit, "ref": f.ref, "file": f.file,
             "namespace": f.flow.namespace if f.flow else None, "id": f.flow.id if f.flow else None,
@@ -90,6 +91,6 @@ class Api:
         return Reply(200, listing.recorded(self.service, call.params["run"]))
 
     def source(self, call: Call) -> Reply:
-        target, text = self.service.source(call.params["namespace"], call.params["flow_id"],
-                                           call.args.get("repo"), call.args.get("ref"))
+        target, text = self.service.catalog.source(call.params["namespace"], call.params["flow_id"],
+                                                   call.args.get("repo"), call.args.get("ref"))
         return Reply(200, editing.source_answer(self.service, target, text))

@@ -121,7 +121,7 @@ class Editor:
     def __init__(self, service: FlowService) -> None:
         self.service = service
         for name, repo in service.repos.items():  # a save a kill -9 cut off (commit_file.py)
-            if name not in service.mirrors:
+            if name not in service.repos.mirrors:
                 try:
                     done = recover(repo.path)
                 except GitflowsError as err:
@@ -148,13 +148,12 @@ class Editor:
 
     def _publisher(self, name: str) -> Publisher:
         path = self.service.repos[name].path
-        if name not in self.service.mirrors:
+        if name not in self.service.repos.mirrors:
             return LocalBranches(path)
-        config = next(r for r in self.service.config.repos if r.name == name)
-        token = self.service.environ.get(config.token_env) if config.token_env else None
+        location, token = self.service.repos.settings(name).location, self.service.repos.token(name)
         return PushToOrigin(path,
-                            lambda commit, ref: mirror.push(path, config.location, commit, ref, token),
-                            lambda: self.service.refresh(name))
+                            lambda commit, ref: mirror.push(path, location, commit, ref, token),
+                            lambda: self.service.repos.refresh(name))
 
     def _identities(self, body: Mapping[str, Any]) -> tuple[Identity, Identity]:
         """(author, committer): the server commits on behalf of the author the editor names."""
@@ -189,7 +188,7 @@ class Editor:
 
     def _file_at(self, name: str, file: str, ref: str | None) -> FlowAtCommit:
         """The flow file `file` of repository `name` at ref, parsed or not."""
-        for item in self.service.flows(name, ref):
+        for item in self.service.catalog.flows(name, ref):
             if item.file == file:
                 return item
         raise NotFoundError(f"no flow file {file[:200]} in {name}" + (f" at {ref}" if ref else ""))
@@ -200,7 +199,7 @@ class Editor:
         base, so it had none) by its file."""
         commit = resolve_commit(self.service.repos[name].path, base)
         try:
-            return self.service.find(namespace, flow_id, name, commit)[0]
+            return self.service.catalog.find(namespace, flow_id, name, commit)[0]
         except NotFoundError:
             if file is None:
                 raise
@@ -211,7 +210,7 @@ class Editor:
 
     def _fresh(self, name: str) -> None:
         """A mirror is fetched first, so the branch head compared with base is the origin's."""
-        self.service.refresh(name)
+        self.service.repos.refresh(name)
 
     # -- routes -------------------------------------------------------------------------
     def save(self, call: Call) -> Reply:
@@ -256,7 +255,7 @@ class Editor:
         if not _FILE_ID.fullmatch(flow.id) or flow.id.endswith("."):
             raise UsageError(f"flow id '{flow.id}' cannot name a file {FLOWS_DIR}/<id>.yml")
         if head is not None:
-            for other in self.service.flows(name, head):
+            for other in self.service.catalog.flows(name, head):
                 if other.flow and (other.flow.namespace, other.flow.id) == (flow.namespace, flow.id):
                     return error(409, f"flow {flow.namespace}.{flow.id} exists already in "
                                       f"{other.file} on {branch}", reason="exists", head=head,

@@ -92,7 +92,7 @@ class Overview:
         with self._lock:
             cached = self._parsed.get(name)
         if cached is None or cached[0] != commit:
-            cached = (commit, self.service.flows(name, commit))
+            cached = (commit, self.service.catalog.flows(name, commit))
             with self._lock:
                 self._parsed[name] = cached
                 self._next = {key: value for key, value in self._next.items() if key[0] != name}
@@ -115,7 +115,7 @@ class Overview:
             if repo and name != repo:
                 continue
             latest: dict[str, list[dict[str, Any]]] = {}
-            for summary in self.service.history(name).latest_per_flow(last):
+            for summary in self.service.repos.history(name).latest_per_flow(last):
                 latest.setdefault(summary.flow, []).append(_run_dot(summary))
             for item in self._flows_of(name, ref):
                 flow = item.flow
@@ -281,8 +281,7 @@ def _recorded_row(summary: RunSummary, repo: str) -> dict[str, Any]:
 def search(service: FlowService, query: Query) -> dict[str, Any]:
     """`{results, next}`: one page of executions, newest first; `next` is the `before` of
     the following page (None on the last one)."""
-    with service.lock:
-        records = list(service.records.values())
+    records = service.registry.all()
     rows: dict[str, dict[str, Any]] = {}
     more = False  # a repository has runs past this page
     for name in service.repos:
@@ -297,7 +296,7 @@ def search(service: FlowService, query: Query) -> dict[str, Any]:
             text=query.text,
             limit=query.limit + 1,
         )
-        found = service.history(name).search(wanted)
+        found = service.repos.history(name).search(wanted)
         more = more or len(found) > query.limit
         for summary in found:
             rows[summary.run] = _recorded_row(summary, name)
@@ -321,6 +320,6 @@ def search(service: FlowService, query: Query) -> dict[str, Any]:
 def recorded(service: FlowService, run: str) -> dict[str, Any]:
     """A run known from the notes history, shaped as the live execution API answers
     (webhooks/ui/recorded.py); NotFoundError when no served repository recorded it."""
-    shown = service.history_run(run)
-    store = service.history(str(shown["repo"]))
+    shown = service.history_views.run(run)
+    store = service.repos.history(str(shown["repo"]))
     return recorded_execution(shown, store.detail(str(shown["run"])), store.logs(str(shown["run"])))

@@ -1,0 +1,88 @@
+"""What is there to run and what ran: the flows of the served repositories at a commit or
+branch (FlowCatalog), and the recorded runs in their histories (HistoryViews)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from runner.errors import GitflowsError
+from runner.history import query
+from runner.language.parse import parse_flow
+from webhooks.runs.records import FlowAtCommit, NotFoundError
+from webhooks.runs.repos import Repositories
+
+FLOWS_DIR = ".flows"
+
+
+class FlowCatalog:
+    """Flows come from `.flows/` at the commit asked for (a branch's head by default)."""
+
+    def __init__(self, repos: Repositories) -> None:
+        self.repos = repos
+
+    def flows(self, repo: str | None = None, ref: str | None = None) -> list[FlowAtCommit]:
+        found = []
+        for name, git in self.repos.items():
+            if repo is not None and name != repo:
+                continue
+            commit = git.resolve(ref or "HEAD")
+            branch = ref or git.current_branch()
+            for path, text in sorted(git.files_at(commit, FLOWS_DIR).items()):
+                flow, diagnostics = parse_flow(text, path)
+                found.append(FlowAtCommit(name, commit, branch, path, flow, tuple(diagnostics)))
+        return found
+
+    def find(self, namespace: str, flow_id: str, repo: str | None = None,
+             ref: str | None = None) -> tuple[FlowAtCommit, list[FlowAtCommit]]:
+        """The flow, and every flow of its repository at that commit (subflows, triggers)."""
+        snapshot = self.flows(repo, ref)
+        matches = [f for f in snapshot if f.flow and f.flow.namespace == namespace
+                   and f.flow.id == flow_id]
+        if not matches:
+            raise NotFoundError(f"flow {namespace}.{flow_id} not found"
+                                + (f" in {repo}" if repo else "") + (f" at {ref}" if ref else ""))
+        if len({m.repo for m in matches}) > 1:
+            raise GitflowsError(f"flow {namespace}.{flow_id} exists in several repositories "
+                                f"({', '.join(sorted({m.repo for m in matches}))}); add ?repo=NAME")
+        return matches[0], [f for f in snapshot if f.repo == matches[0].repo]
+
+    def source(self, namespace: str, flow_id: str, repo: str | None = None,
+               ref: str | None = None) -> tuple[FlowAtCommit, str]:
+        """A flow and its YAML text at the commit it was read from."""
+        target, _ = self.find(namespace, flow_id, repo, ref)
+        return target, self.text(target)
+
+    def text(self, target: FlowAtCommit) -> str:
+        """The YAML text of a flow file at the commit it was read from."""
+        return self.repos[target.repo].files_at(target.commit, FLOWS_DIR)[target.file]
+
+
+class HistoryViews:
+    """Recorded runs (refs/notes/flows) of the served repositories, as the API answers them."""
+
+    def __init__(self, repos: Repositories) -> None:
+        self.repos = repos
+
+    def rows(self, *, repo: str | None = None, flow: str | None = None,
+             ref: str | None = None, state: str | None = None,
+             limit: int = 100) -> list[dict[str, Any]]:
+        """Recorded runs of the served repositories (all, or one), newest first."""
+        rows: list[dict[str, Any]] = []
+        for name in self.repos:
+            if repo is None or name == repo:
+                found = query.history(self.repos.history(name), flow=flow, ref=ref,
+                                      state=state.upper() if state else None, limit=limit)
+                rows += [{**row, "repo": name} for row in query.history_json(found)]
+        rows.sort(key=lambda row: str(row.get("started") or ""), reverse=True)
+        return rows[:limit]
+
+    def run(self, run: str, repo: str | None = None) -> dict[str, Any]:
+        """One recorded run (a unique prefix will do), searched in every served repository."""
+        for name in self.repos:
+            if repo is None or name == repo:
+                try:
+                    return {**query.show_json(query.show(self.repos.history(name), run)),
+                            "repo": name}
+                except query.UnknownRunError:
+                    continue
+        raise NotFoundError(f"no recorded run {run}")
