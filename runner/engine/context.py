@@ -20,6 +20,7 @@ from runner.errors import GitflowsError
 from runner.events import State
 from runner.language.inputs import resolve
 from runner.model import Input, Task
+from runner.ports.cache import CacheStore
 from runner.ports.executor import (
     EXECUTION_LABEL,
     TASK_RUN_LABEL,
@@ -31,7 +32,7 @@ from runner.ports.executor import (
     exposes_docker_socket,
 )
 from runner.ports.services import ServiceHost
-from runner.ports.task import SubflowResult, TaskFailed
+from runner.ports.task import RunSource, SubflowResult, TaskFailed
 from runner.tasks.beneath import copy_beneath
 
 if TYPE_CHECKING:
@@ -163,6 +164,13 @@ class RunContext:
             shutil.copy2(path, target)
         return target
 
+    def run_source(self) -> RunSource | None:
+        source = self._run.engine.source
+        return source() if source is not None else None
+
+    def data_dir(self) -> Path:
+        return self._run.engine.data_dir
+
     def execution_files(self) -> Path:
         return self._run.engine.data_dir / "artifacts" / self.execution_id
 
@@ -175,6 +183,12 @@ class RunContext:
             return target
         raise TaskFailed(f"'{uri}' is not a file of this execution (the files of its outputs, "
                          "its working directory or its trigger)")
+
+    def cache_store(self) -> CacheStore:
+        from runner.tasks.cache_store import open_store  # only steps with a `cache` need it
+
+        engine = self._run.engine
+        return open_store(engine.environ, engine.data_dir, engine.slot_scope)
 
     def execution_logs(self) -> list[dict[str, Any]]:
         with self._run.lock:

@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from runner.tasks.beneath import UnsafePath, read_beneath, size_beneath
+from runner.tasks.hash_files import HashFilesError, hash_files
 
 NSFILE = "nsfile://"
 KESTRA = "kestra:///"
@@ -44,7 +45,8 @@ class RunFiles:
 
     def functions(self) -> dict[str, Callable[..., Any]]:
         return {"read": self.read, "fileSize": self.file_size, "fileExists": self.file_exists,
-                "isFileEmpty": self.is_file_empty, "fileURI": self.file_uri}
+                "isFileEmpty": self.is_file_empty, "fileURI": self.file_uri,
+                "hashFiles": self.hash_files}
 
     # -- Kestra's functions -----------------------------------------------------
     def read(self, path: Any, namespace: str | None = None) -> str:
@@ -79,6 +81,18 @@ class RunFiles:
         kestra:///<namespace>/_files/<path>; nsfile:/// names the same file and is what
         inputFiles (here and in Kestra) and this engine's file functions read."""
         return NSFILE + "/" + _relative(str(path), "fileURI")
+
+    def hash_files(self, *patterns: Any) -> str:
+        """gitflows' hashFiles(glob, ...) (GitHub Actions' function; Kestra has none): one
+        sha256 over the checkout's files the patterns select, '' when none match."""
+        root = self._checkout()
+        if root is None:
+            raise LookupError("hashFiles() needs a repository checkout")
+        flat = [str(q) for p in patterns for q in (p if isinstance(p, list) else [p])]
+        try:
+            return hash_files(root.resolve(), flat)
+        except HashFilesError as err:
+            raise ValueError(str(err)) from None
 
     # -- where a path leads -----------------------------------------------------
     def locate(self, path: Any, namespace: str | None = None) -> Located:

@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from runner.events import State
 from runner.model import Input, Task
+from runner.ports.cache import CacheStore
 from runner.ports.executor import LineHandler, ProcessResult, ProcessSpec
 
 T = TypeVar("T")
@@ -35,6 +36,15 @@ class SubflowResult:
     execution_id: str
     state: State
     outputs: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class RunSource:
+    """Which repository (a key: the server's name for it, or a checkout's path), branch and
+    commit a run is of: artifacts are kept per repository and found by branch."""
+    repo: str
+    branch: str | None = None
+    commit: str | None = None
 
 
 class NamespaceFiles(Protocol):
@@ -90,8 +100,20 @@ class TaskContext(Protocol):
         (trusted runs) its trigger's files; TaskFailed for anything else."""
         ...
 
+    def run_source(self) -> RunSource | None:
+        """The repository, branch and commit of this run; None when it has no repository."""
+        ...
+
+    def data_dir(self) -> Path:
+        """The data directory every run of this face shares (artifacts between runs)."""
+        ...
+
     def execution_files(self) -> Path:
         """The directory holding this execution's output files (storage.* tasks)."""
+        ...
+
+    def cache_store(self) -> CacheStore:
+        """The step cache's store (`cache` on script tasks), scoped to this repository."""
         ...
 
     def execution_logs(self) -> list[dict[str, Any]]:

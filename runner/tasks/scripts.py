@@ -46,6 +46,12 @@ COMMON = {
     "docker": {"type": "object", "deprecated": True},
     "runner": {"type": "string", "enum": ["DOCKER", "PROCESS"], "deprecated": True},
     "pythonPath": {"type": "string", "deprecated": True},
+    # gitflows extension, no Kestra property (runner/tasks/step_cache.py)
+    "cache": {"type": "object", "required": ["key", "paths"], "additionalProperties": False,
+              "description": "gitflows extension: restore paths before the step, save them after",
+              "properties": {"key": {"type": "string", "minLength": 1},
+                             "restoreKeys": _STRING_OR_STRINGS,
+                             "paths": {"anyOf": [{"type": "string"}, {**_STRINGS, "minItems": 1}]}}},
 }
 
 
@@ -67,7 +73,26 @@ def _parse_output_line(line: str, outputs: dict[str, Any], ctx: TaskContext) -> 
     return True
 
 
+def _in_container(props: Mapping[str, Any], ctx: TaskContext) -> bool:
+    return bool(ctx.containers and (ctx.untrusted or wants_container(props)))
+
+
 def _execute(task: Task, ctx: TaskContext, body: list[str], default_image: str) -> Outcome:
+    """The step, with its `cache` (runner/tasks/step_cache.py) around it when it has one."""
+    if not task.props.get("cache"):
+        return _run_step(task, ctx, body, default_image)
+    from runner.tasks.step_cache import open_for
+
+    cache = open_for(task.props, ctx, _in_container(task.props, ctx))
+    assert cache is not None
+    cache.restore()
+    outcome = _run_step(task, ctx, body, default_image)
+    if outcome.state in (State.SUCCESS, State.WARNING):
+        cache.save()
+    return Outcome(outcome.state, {**outcome.outputs, "cache": dict(cache.info)})
+
+
+def _run_step(task: Task, ctx: TaskContext, body: list[str], default_image: str) -> Outcome:
     props = task.props
     if "pythonPath" in props:
         ctx.log("WARN", "pythonPath is ignored (Kestra removed it); use `interpreter` or a "
@@ -80,7 +105,7 @@ def _execute(task: Task, ctx: TaskContext, body: list[str], default_image: str) 
     prologue = ["set -e"] if props.get("failFast", True) and shell else []
     env = {str(k): str(v) for k, v in ctx.render(props.get("env") or {}).items()}
     container = None
-    if ctx.containers and (ctx.untrusted or wants_container(props)):
+    if _in_container(props, ctx):
         image = str(ctx.render(props.get("containerImage") or _legacy_image(props) or default_image))
         runner = {k: props[k] for k in ("taskRunner", "docker") if k in props}
         container = container_options(ctx.render(runner), image)

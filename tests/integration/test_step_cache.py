@@ -1,0 +1,162 @@
+"""`cache` on script tasks with real runs: the process executor and Docker (a miss, then a hit
+that restores the directory), restore keys after the key's files change, a fork pull
+request's run that restores but never saves (cache poisoning), and two engines with their own
+data dirs sharing entries through an S3-compatible server (moto on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runner.engine.engine import Engine
+from runner.engine.execution import Execution
+from runner.events import Collect, LogLine, State
+from runner.executors import Executors, LocalExecutor
+from runner.executors.docker import DockerExecutor
+from runner.git.files import CheckoutFiles
+from runner.language.parse import parse_flow
+from tests.conftest import BUSYBOX_IMAGE
+from tests.integration.test_plugin_s3 import KEY_ID, SECRET, moto_endpoint  # noqa: F401
+
+PROCESS = "taskRunner: {type: io.kestra.plugin.core.runner.Process}"
+DOCKER = (f"taskRunner: {{type: io.kestra.plugin.scripts.runner.docker.Docker}}\n"
+          f"    containerImage: {BUSYBOX_IMAGE}")
+# the step builds venv/ only when the cache did not bring it, and says what it found
+FLOW = """
+id: cached
+namespace: tests.cache
+tasks:
+  - id: deps
+    type: io.kestra.plugin.scripts.shell.Commands
+    {runner}
+    cache:
+      key: "{prefix}-{{{{ hashFiles('requirements*.txt') }}}}"
+      restoreKeys: ["{prefix}-"]
+      paths: [venv]
+    commands:
+      - |
+        if [ -f venv/marker ]; then
+          echo "::{{\\"outputs\\":{{\\"found\\":\\"$(cat venv/marker)\\",\\"link\\":\\"$(readlink venv/lib/link)\\"}}}}::"
+        else
+          mkdir -p venv/lib && echo {{{{ execution.id }}}} > venv/marker
+          ln -s marker venv/lib/link
+          {extra}
+        fi
+"""
+
+
+class Repo:
+    """A checkout, and engines over it sharing a data dir (or a store from environ)."""
+
+    def __init__(self, tmp_path: Path, executors: Executors,
+                 environ: dict[str, str] | None = None) -> None:
+        self.checkout = tmp_path / "repo"
+        self.checkout.mkdir(parents=True, exist_ok=True)
+        (self.checkout / "requirements.txt").write_text("requests==2\n")
+        self.executors = executors
+        self.environ = environ or {}
+        self.data_dir = tmp_path / "data"
+        self.work = tmp_path / "work"
+        self.events = Collect()
+
+    def run(self, runner: str, prefix: str = "deps", extra: str = "",
+            executors: Executors | None = None) -> Execution:
+        text = FLOW.format(runner=runner, prefix=prefix, extra=extra)
+        flow, diagnostics = parse_flow(text, "flow.yml")
+        assert flow is not None, [d.format() for d in diagnostics]
+        engine = Engine(executors or self.executors, self.events, work_root=self.work,
+                        data_dir=self.data_dir, namespace_files=CheckoutFiles(self.checkout),
+                        environ=self.environ)
+        execution = engine.run(flow)
+        assert execution.state.current in (State.SUCCESS, State.WARNING), self.logs()
+        return execution
+
+    def logs(self) -> list[str]:
+        return [e.message for e in self.events.events if isinstance(e, LogLine)]
+
+
+def cache_of(execution: Execution) -> dict[str, Any]:
+    return dict(execution.task_outputs["deps"]["cache"])
+
+
+def found(execution: Execution) -> str | None:
+    value = execution.task_outputs["deps"].get("found")
+    return str(value) if value is not None else None
+
+
+def miss_then_hit(repo: Repo, runner: str) -> None:
+    first = repo.run(runner)
+    assert cache_of(first)["hit"] == "miss" and cache_of(first)["saved"] is True
+    assert cache_of(first)["savedBytes"] > 0
+    assert found(first) is None
+    second = repo.run(runner)
+    info = cache_of(second)
+    assert info["hit"] == "exact" and info["saved"] is False
+    assert info["restoredKey"] == cache_of(first)["key"]
+    assert found(second) == first.id  # the directory the first run built, restored
+    assert any(line.startswith("cache hit: deps-") for line in repo.logs())
+    assert any(line.startswith("cache miss: deps-") for line in repo.logs())
+
+
+def test_process_steps_miss_then_hit_then_restore_key(tmp_path: Path) -> None:
+    repo = Repo(tmp_path, Executors(LocalExecutor()))
+    miss_then_hit(repo, PROCESS)
+    assert repo.run(PROCESS).task_outputs["deps"]["link"] == "marker"  # links stay links
+    # a changed requirements file: a new key, restored from the newest "deps-" entry, saved
+    (repo.checkout / "requirements.txt").write_text("requests==3\n")
+    third = repo.run(PROCESS)
+    info = cache_of(third)
+    assert info["hit"] == "restore-key" and info["saved"] is True and found(third)
+    assert repo.run(PROCESS).task_outputs["deps"]["cache"]["hit"] == "exact"
+
+
+def test_a_failed_step_saves_nothing(tmp_path: Path) -> None:
+    repo = Repo(tmp_path, Executors(LocalExecutor()))
+    text = FLOW.format(runner=PROCESS, prefix="deps", extra="exit 3")
+    flow, _ = parse_flow(text, "flow.yml")
+    assert flow is not None
+    engine = Engine(repo.executors, repo.events, work_root=repo.work, data_dir=repo.data_dir,
+                    namespace_files=CheckoutFiles(repo.checkout))
+    assert engine.run(flow).state.current == State.FAILED
+    assert repo.run(PROCESS).task_outputs["deps"]["cache"]["hit"] == "miss"
+
+
+@pytest.mark.docker
+def test_container_steps_miss_then_hit(docker_executor: DockerExecutor, tmp_path: Path) -> None:
+    miss_then_hit(Repo(tmp_path, Executors(LocalExecutor(), docker_executor)), DOCKER)
+
+
+@pytest.mark.docker
+def test_a_fork_pull_request_restores_but_never_saves(docker_executor: DockerExecutor,
+                                                      tmp_path: Path) -> None:
+    trusted = Executors(LocalExecutor(), docker_executor)
+    fork = Executors(LocalExecutor(), docker_executor, untrusted=True)
+    repo = Repo(tmp_path, trusted)
+    saved = repo.run(DOCKER)
+    assert found(repo.run(DOCKER, executors=fork)) == saved.id  # it may restore
+    # the attack: the fork writes its own entry under a key trusted runs will restore
+    poisoned = repo.run(DOCKER, prefix="poison", extra="echo evil > venv/evil", executors=fork)
+    assert cache_of(poisoned)["saved"] is False and cache_of(poisoned)["skipped"] == "untrusted"
+    assert any("never saves" in line for line in repo.logs())
+    after = repo.run(DOCKER, prefix="poison")
+    assert cache_of(after)["hit"] == "miss" and found(after) is None
+
+
+def test_two_engines_share_the_s3_store(moto_endpoint: str, tmp_path: Path) -> None:  # noqa: F811
+    import boto3
+
+    bucket = f"gf-cache-{uuid.uuid4().hex[:10]}"
+    boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1",
+                 aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET).create_bucket(Bucket=bucket)
+    environ = {"FLOWS_CACHE_URL": f"s3://{bucket}/steps", "FLOWS_CACHE_S3_ENDPOINT": moto_endpoint,
+               "AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET}
+    first = Repo(tmp_path / "a", Executors(LocalExecutor()), environ)
+    second = Repo(tmp_path / "b", Executors(LocalExecutor()), environ)  # another data dir
+    saved = first.run(PROCESS)
+    assert cache_of(saved)["store"] == "s3" and cache_of(saved)["saved"] is True
+    hit = second.run(PROCESS)
+    assert cache_of(hit)["hit"] == "exact" and found(hit) == saved.id
+    assert not (tmp_path / "b" / "data" / "cache" / "blobs").exists()  # nothing local
