@@ -17,10 +17,12 @@ The session owns what every run of that face shares and decides, once, what a ru
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,7 @@ from runner.git.files import CheckoutFiles
 from runner.model import Flow
 from runner.ports import FlowLookup
 from runner.ports.executor import Executors
+from runner.ports.task import RunSource
 from runner.secrets import Secrets
 
 # never visible to an untrusted run's expressions or secret(): server configuration and secrets
@@ -113,4 +116,24 @@ class RunSession:
         return Engine(
             executors, FanOut(*self.sinks, *request.sinks), environ=environ,
             namespace_files=CheckoutFiles(request.checkout), flows=request.flows,
-            data_dir=self.data_dir, secrets=secrets, slots=self.slots, slot_scope=request.scope)
+            data_dir=self.data_dir, secrets=secrets, slots=self.slots, slot_scope=request.scope,
+            source=cache(partial(run_source, request)))
+
+
+def run_source(request: RunRequest) -> RunSource | None:
+    """The repository, branch and commit of a run (artifacts): the request's scope and
+    trigger, else, for a checkout that is a git work tree (`flows run`), its path, current
+    branch and HEAD. Worked out only when a task asks: most runs never do."""
+    trigger = request.trigger
+    branch = next((str(trigger[k]) for k in ("branch", "tag", "head") if trigger.get(k)), None)
+    commit = str(trigger["sha"]) if trigger.get("sha") else None
+    repo = request.scope
+    if (request.checkout / ".git").exists():
+        from runner.git.repo import GitError, GitRepo
+
+        git = GitRepo(request.checkout)
+        repo = repo or str(request.checkout.resolve())
+        branch = branch or git.current_branch()
+        with contextlib.suppress(GitError):  # a repository without a commit yet
+            commit = commit or git.resolve("HEAD")
+    return RunSource(repo, branch, commit) if repo else None

@@ -389,10 +389,11 @@ def plugins(as_json: bool) -> None:
 
 
 def _add_server_commands() -> None:
+    from runner.cli.artifacts import artifacts
     from runner.cli.coverage import kestra_coverage
     from runner.cli.server import serve, worker, workers
 
-    for command in (serve, worker, workers, kestra_coverage):
+    for command in (serve, worker, workers, kestra_coverage, artifacts):
         main.add_command(command)
 
 

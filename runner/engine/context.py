@@ -32,7 +32,7 @@ from runner.ports.executor import (
     exposes_docker_socket,
 )
 from runner.ports.services import ServiceHost
-from runner.ports.task import SubflowResult, TaskFailed
+from runner.ports.task import RunSource, SubflowResult, TaskFailed
 from runner.tasks.beneath import copy_beneath
 
 if TYPE_CHECKING:
@@ -163,6 +163,13 @@ class RunContext:
         else:
             shutil.copy2(path, target)
         return target
+
+    def run_source(self) -> RunSource | None:
+        source = self._run.engine.source
+        return source() if source is not None else None
+
+    def data_dir(self) -> Path:
+        return self._run.engine.data_dir
 
     def execution_files(self) -> Path:
         return self._run.engine.data_dir / "artifacts" / self.execution_id

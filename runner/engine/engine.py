@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from runner.language.inputs import resolve_inputs
 from runner.model import Flow, Task
 from runner.ports import FlowLookup
 from runner.ports.executor import Executors
-from runner.ports.task import KeyValueStore, NamespaceFiles
+from runner.ports.task import KeyValueStore, NamespaceFiles, RunSource
 from runner.secrets import Secrets
 from runner.tasks import Registry, default_registry
 
@@ -38,7 +38,8 @@ class Engine:
                  namespace_files: NamespaceFiles | None = None, flows: FlowLookup | None = None,
                  kv: KeyValueStore | None = None, data_dir: Path | None = None,
                  secrets: Secrets | None = None, slots: SlotLedger | None = None,
-                 slot_scope: str = "") -> None:
+                 slot_scope: str = "",
+                 source: Callable[[], RunSource | None] | None = None) -> None:
         self.executors = executors
         self.sink = sink
         self.registry = registry or default_registry()
@@ -57,6 +58,7 @@ class Engine:
         # flow's limit holds across its runs; scope keeps two repositories' same ids apart
         self.slots: SlotLedger = slots if slots is not None else FlowSlots()
         self.slot_scope = slot_scope
+        self.source = source  # the run's repository, branch and commit, worked out when asked
 
     # -- public API -----------------------------------------------------------
     def prepare(self, flow: Flow, inputs: Mapping[str, Any] | None = None, *,

@@ -38,6 +38,15 @@ class SubflowResult:
     outputs: Mapping[str, Any]
 
 
+@dataclass(frozen=True)
+class RunSource:
+    """Which repository (a key: the server's name for it, or a checkout's path), branch and
+    commit a run is of: artifacts are kept per repository and found by branch."""
+    repo: str
+    branch: str | None = None
+    commit: str | None = None
+
+
 class NamespaceFiles(Protocol):
     """The files a task may copy into its working directory (the repo checkout)."""
 
@@ -89,6 +98,14 @@ class TaskContext(Protocol):
     def local_file(self, uri: str) -> Path:
         """A file this execution may read: its own outputs' files, its working directory and
         (trusted runs) its trigger's files; TaskFailed for anything else."""
+        ...
+
+    def run_source(self) -> RunSource | None:
+        """The repository, branch and commit of this run; None when it has no repository."""
+        ...
+
+    def data_dir(self) -> Path:
+        """The data directory every run of this face shares (artifacts between runs)."""
         ...
 
     def execution_files(self) -> Path:

@@ -37,6 +37,8 @@ UNTRUSTED_FAMILIES = frozenset({
     # sidecar containers: in an untrusted run they share one loopback-only network namespace
     # with its steps (no network at all: no way out, not even to the host)
     "services",
+    # artifacts: download any, publish only as untrusted (never read by trusted runs)
+    "artifacts",
 })
 UNTRUSTED_NAMES = frozenset({
     "io.kestra.plugin.core.log.Log", "io.kestra.plugin.core.debug.Return",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -93,6 +94,18 @@ def copy_beneath(root: Path, rel: str, target: Path) -> None:
 def write_beneath(root: Path, rel: str, data: bytes) -> None:
     """Create or replace root/rel with data; directories are made, no link is followed
     (an existing link at the name is replaced, not written through)."""
+    with _create_beneath(root, rel) as out:
+        out.write(data)
+
+
+def copy_into_beneath(source: Path, root: Path, rel: str) -> None:
+    """write_beneath with the content of source (a file the engine owns), streamed."""
+    with source.open("rb") as data, _create_beneath(root, rel) as out:
+        shutil.copyfileobj(data, out, _CHUNK)
+
+
+@contextlib.contextmanager
+def _create_beneath(root: Path, rel: str) -> Iterator[BinaryIO]:
     parts = _parts(rel)
     with _parent(root, parts, create=True) as parent:
         with contextlib.suppress(FileNotFoundError):
@@ -106,7 +119,7 @@ def write_beneath(root: Path, rel: str, data: bytes) -> None:
                 raise UnsafePath(err.errno, f"'{rel}' is a symbolic link") from None
             raise
         with os.fdopen(fd, "wb") as out:
-            out.write(data)
+            yield out
 
 
 def regular_files(root: Path) -> Iterator[str]:

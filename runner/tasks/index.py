@@ -244,6 +244,10 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "services": (
         "gitflows.docker.Services",
     ),
+    "artifacts": (
+        "gitflows.artifacts.Upload",
+        "gitflows.artifacts.Download",
+    ),
 }
 
 
