@@ -117,6 +117,8 @@ class Passes:
             keys.add(key)
             with contextlib.suppress(OSError):  # a read-only home: every flow is checked
                 self._write(key, keys)
+            if len(keys) > MAX_KEYS:  # a long-lived server: reread the trimmed file instead
+                self._keys = None
 
     def _write(self, key: str, keys: set[str]) -> None:
         assert self.path is not None

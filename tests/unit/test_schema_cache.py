@@ -96,3 +96,11 @@ def test_a_fresh_validate_of_a_known_flow_skips_jsonschema(tmp_path: Path) -> No
     assert _validate_in_fresh_process(tmp_path, cache) == ["0", "True"]
     assert _validate_in_fresh_process(tmp_path, cache) == ["0", "False"]
     assert _validate_in_fresh_process(tmp_path, "off") == ["0", "True"]
+
+
+def test_a_long_lived_process_keeps_a_bounded_set(tmp_path: Path) -> None:
+    passes = Passes(tmp_path / "passes")
+    for i in range(MAX_KEYS + 1):
+        passes.add(f"{i:064x}")
+    assert f"{MAX_KEYS:064x}" in passes  # the newest is kept, read back from the trimmed file
+    assert len(passes._load()) <= MAX_KEYS // 2 + 2
