@@ -284,7 +284,7 @@ class Editor:
         assert file is not None
         name = self._repo(call.args.get("repo"))
         target = self._file_at(name, file, call.args.get("ref") or None)
-        text = self.service.repos[name].files_at(target.commit, FLOWS_DIR)[target.file]
+        text = self.service.catalog.text(target)
         return Reply(200, source_answer(self.service, target, text))
 
     def rerun(self, call: Call) -> Reply:
