@@ -1,4 +1,5 @@
-"""python -m bench [--quick]: engine overhead, ForEach, memory, process and container steps.
+"""python -m bench [--quick]: engine overhead, ForEach, memory, process and container steps,
+and a dependency install step on a step-cache hit against a miss (bench/cache.py).
 
 Each row compares gitflows with a baseline run in this same process, so the
 ratio means something on any machine. Never used as a timed assertion.
@@ -179,6 +180,9 @@ def main() -> None:
         from bench.speed import report  # issue 21: cold start and the container agent
 
         print("\n".join(report(work, args.quick)))
+        from bench.cache import report as cache_report  # issue 20: the step cache
+
+        print("\n".join(cache_report(work, args.quick)))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     sys.stdout.flush()

@@ -1,6 +1,6 @@
 """The step cache's store (gitflows' `cache` on script tasks): entries of a tar each, found by
 key. Two backends: a directory under the data dir (runner/tasks/cache_store.py) and an
-S3-compatible bucket shared by workers on many machines (runner/tasks/cache_s3.py)."""
+S3-compatible bucket shared by workers on many machines (runner/plugins/cache_s3.py)."""
 
 from __future__ import annotations
 

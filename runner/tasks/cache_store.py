@@ -17,6 +17,7 @@ import json
 import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from importlib import import_module
 from pathlib import Path
 
 from runner.ports.cache import GIB, CacheEntry, CacheStore, Limits
@@ -173,8 +174,10 @@ def open_store(environ: Mapping[str, str], data_dir: Path, scope: str = "") -> C
     url = environ.get("FLOWS_CACHE_URL", "").strip()
     limits = limits_from(environ)
     if url.startswith("s3://"):
-        from runner.tasks.cache_s3 import S3Store  # boto3 is the s3 extra
-
-        return S3Store(url, environ, data_dir / "cache-tmp", scope, limits)
+        # an adapter (boto3, the s3 extra): loaded by name, as plugins are, so the engine and
+        # the tasks never depend on it (import-linter layers)
+        adapter = import_module("runner.plugins.cache_s3")
+        store: CacheStore = adapter.S3Store(url, environ, data_dir / "cache-tmp", scope, limits)
+        return store
     root = Path(url.removeprefix("file://")) if url else data_dir / "cache"
     return LocalStore(root, scope, limits)

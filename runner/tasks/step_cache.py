@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import shutil
 import tarfile
 import tempfile
 import time
@@ -102,6 +103,7 @@ class StepCache:
                 self._unpack(tar)
         except Exception as err:  # a cache that fails is a miss, not a failure
             self.exact = False
+            self._clear()
             self.ctx.log("WARN", f"cache restore failed, a miss: {err}")
             return
         self.info.update(hit="exact" if self.exact else "restore-key", restoredKey=entry.key,
@@ -121,6 +123,18 @@ class StepCache:
                     self.roots[root].mkdir(parents=True, exist_ok=True)
                     # 'tar' filter: no absolute or '..' member, none written through a link
                     archive.extractall(self.roots[root], members=chosen, filter="tar")
+
+    def _clear(self) -> None:
+        """Remove what a failed restore left in the working directory (a link it made first
+        must not lead the step's writes elsewhere); the home's paths are the user's own."""
+        for root, rel in self.spec.paths:
+            path = self.roots[root] / rel
+            if root != "work":
+                continue
+            if path.is_symlink() or path.is_file():
+                path.unlink()
+            elif path.is_dir():
+                shutil.rmtree(path)
 
     def save(self) -> None:
         if self.exact:

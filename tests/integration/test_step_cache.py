@@ -5,7 +5,10 @@ data dirs sharing entries through an S3-compatible server (moto on 127.0.0.1).""
 
 from __future__ import annotations
 
+import io
+import tarfile
 import uuid
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +21,8 @@ from runner.executors import Executors, LocalExecutor
 from runner.executors.docker import DockerExecutor
 from runner.git.files import CheckoutFiles
 from runner.language.parse import parse_flow
+from runner.tasks.cache_store import LocalStore
+from runner.tasks.hash_files import hash_files
 from tests.conftest import BUSYBOX_IMAGE
 from tests.integration.test_plugin_s3 import KEY_ID, SECRET, moto_endpoint  # noqa: F401
 
@@ -39,7 +44,8 @@ tasks:
     commands:
       - |
         if [ -f venv/marker ]; then
-          echo "::{{\\"outputs\\":{{\\"found\\":\\"$(cat venv/marker)\\",\\"link\\":\\"$(readlink venv/lib/link)\\"}}}}::"
+          found=$(cat venv/marker) link=$(readlink venv/lib/link)
+          echo "::{{\\"outputs\\":{{\\"found\\":\\"$found\\",\\"link\\":\\"$link\\"}}}}::"
         else
           mkdir -p venv/lib && echo {{{{ execution.id }}}} > venv/marker
           ln -s marker venv/lib/link
@@ -122,6 +128,29 @@ def test_a_failed_step_saves_nothing(tmp_path: Path) -> None:
                     namespace_files=CheckoutFiles(repo.checkout))
     assert engine.run(flow).state.current == State.FAILED
     assert repo.run(PROCESS).task_outputs["deps"]["cache"]["hit"] == "miss"
+
+
+def test_a_hostile_entry_writes_nothing_outside_the_working_dir(tmp_path: Path) -> None:
+    """An entry whose tar plants venv -> <outside> and then writes venv/marker through it:
+    the restore stops at the write, removes the link, and the step runs on a miss."""
+    repo = Repo(tmp_path, Executors(LocalExecutor()))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    crafted = tmp_path / "crafted.tar"
+    with tarfile.open(crafted, "w") as archive:
+        link = tarfile.TarInfo("work/venv")
+        link.type, link.linkname = tarfile.SYMTYPE, str(outside)
+        archive.addfile(link)
+        data = b"poisoned"
+        member = tarfile.TarInfo("work/venv/marker")
+        member.size = len(data)
+        archive.addfile(member, io.BytesIO(data))
+    key = "deps-" + hash_files(repo.checkout, ["requirements*.txt"])
+    LocalStore(repo.data_dir / "cache").put(key, crafted, sha256(crafted.read_bytes()).hexdigest())
+    execution = repo.run(PROCESS)
+    assert cache_of(execution)["hit"] == "miss" and found(execution) is None
+    assert list(outside.iterdir()) == []
+    assert any(line.startswith("cache restore failed") for line in repo.logs())
 
 
 @pytest.mark.docker

@@ -6,7 +6,9 @@ AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or boto3's default chain).
 Layout: <prefix>/blobs/<sha256>.tar and <prefix>/keys/<scope>/<percent-encoded key> (a
 small JSON index). Percent-encoding keeps prefixes: a restore key lists the objects under
 keys/<scope>/<encoded prefix>. One PUT makes an object whole, so concurrent writers of one
-key are safe (the later index wins). boto3 is imported here only, lazily (the s3 extra).
+key are safe (the later index wins). The client is the S3 plugin's (runner/plugins/s3.py
+owns boto3, the s3 extra); runner/tasks/cache_store.py loads this adapter by name when
+FLOWS_CACHE_URL asks for it, as plugins are loaded, so the engine never depends on it.
 """
 
 from __future__ import annotations
@@ -22,21 +24,15 @@ from runner.ports.cache import CacheEntry, Limits
 
 
 def client_from(environ: Mapping[str, str]) -> Any:
-    """An S3 client from the cache's settings. runner/plugins/s3.py's connect() is a layer
-    above the tasks (import-linter), so the few lines it shares are repeated here."""
-    import boto3
-    from botocore.config import Config
+    """The S3 plugin's client, from the cache's settings (Kestra's connection properties)."""
+    from runner.plugins.s3 import connect
 
-    keys = {"aws_access_key_id": environ.get("AWS_ACCESS_KEY_ID"),
-            "aws_secret_access_key": environ.get("AWS_SECRET_ACCESS_KEY"),
-            "aws_session_token": environ.get("AWS_SESSION_TOKEN")}
-    session = boto3.session.Session(region_name=environ.get("FLOWS_CACHE_S3_REGION") or "us-east-1",
-                                    **{k: v for k, v in keys.items() if v})
-    config = Config(connect_timeout=10, read_timeout=120,
-                    retries={"max_attempts": 3, "mode": "standard"},
-                    s3={"addressing_style": "path"})
-    return session.client("s3", endpoint_url=environ.get("FLOWS_CACHE_S3_ENDPOINT") or None,
-                          config=config)
+    return connect({"endpointOverride": environ.get("FLOWS_CACHE_S3_ENDPOINT"),
+                    "region": environ.get("FLOWS_CACHE_S3_REGION") or "us-east-1",
+                    "accessKeyId": environ.get("AWS_ACCESS_KEY_ID"),
+                    "secretKeyId": environ.get("AWS_SECRET_ACCESS_KEY"),
+                    "sessionToken": environ.get("AWS_SESSION_TOKEN"),
+                    "forcePathStyle": True}, timeout=120)
 
 
 class S3Store:
@@ -60,16 +56,14 @@ class S3Store:
         return f"{self.prefix}blobs/{digest}.tar"
 
     def _get(self, name: str) -> CacheEntry | None:
-        from botocore.exceptions import ClientError
-
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=name)["Body"].read()
             data = json.loads(body)
             return CacheEntry(str(data["key"]), str(data["digest"]), int(data["size"]),
                               float(data["created"]))
-        except ClientError:
+        except self.client.exceptions.NoSuchKey:
             return None
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError):  # not an index this store wrote
             return None
 
     def exact(self, key: str) -> CacheEntry | None:
@@ -85,13 +79,13 @@ class S3Store:
         return [e for e in found if e is not None]
 
     def fetch(self, entry: CacheEntry, target: Path) -> bool:
-        from botocore.exceptions import ClientError
-
         try:
             self.client.download_file(Bucket=self.bucket, Key=self._blob(entry.digest),
                                       Filename=str(target))
-        except ClientError:
-            return False
+        except self.client.exceptions.ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                return False  # evicted since the index was read
+            raise
         return True
 
     def put(self, key: str, tar: Path, digest: str) -> CacheEntry:
