@@ -66,6 +66,7 @@ class RunRequest:
     untrusted: bool = False
     scope: str = ""  # the repository: keeps two repositories' same flow ids apart (concurrency)
     sinks: tuple[EventSink, ...] = ()  # this run's own sinks: history, commit status, …
+    source: RunSource | None = None  # repository, branch, commit; default: see run_source
 
 
 @dataclass
@@ -124,6 +125,8 @@ def run_source(request: RunRequest) -> RunSource | None:
     """The repository, branch and commit of a run (artifacts): the request's scope and
     trigger, else, for a checkout that is a git work tree (`flows run`), its path, current
     branch and HEAD. Worked out only when a task asks: most runs never do."""
+    if request.source is not None:
+        return request.source
     trigger = request.trigger
     branch = next((str(trigger[k]) for k in ("branch", "tag", "head") if trigger.get(k)), None)
     commit = str(trigger["sha"]) if trigger.get("sha") else None

@@ -20,6 +20,7 @@ from runner.errors import GitflowsError
 from webhooks.ingress import auth, hooks, httpapi, receive
 from webhooks.ingress.httpapi import BadRequestError, Call, Reply, Route
 from webhooks.runs import api as runs_api
+from webhooks.runs import artifacts as artifacts_api
 from webhooks.runs.queue import StorageFullError, is_storage_full
 from webhooks.runs.service import FlowService, NotFoundError
 from webhooks.scale import probes
@@ -61,7 +62,8 @@ def create_app(service: FlowService) -> Flask:
     candidates = receive.config_candidates(service.config.repos, service.environ)
     _bind(app, [*hooks.routes(service.intake.inbox, service.repos.secret_for, candidates,
                               service.intake.wake_dispatcher, service.config.max_delivery),
-                *probes.routes(service), *runs_api.routes(service), *ui_api.routes(service)])
+                *probes.routes(service), *runs_api.routes(service), *ui_api.routes(service),
+                *artifacts_api.routes(service)])
     return app
 
 

@@ -236,6 +236,15 @@ class ArtifactStore:
                               "ORDER BY id DESC LIMIT ?", [*args, limit]).fetchall()
         return [_row(r) for r in rows]
 
+    def get(self, artifact_id: int) -> Artifact | None:
+        """One complete, unexpired publish by its id."""
+        if not (self.root / "index.sqlite").exists():
+            return None
+        with self._db() as db:
+            row = db.execute("SELECT * FROM artifacts WHERE id = ? AND done = 1 AND expires > ?",
+                             (artifact_id, _now().isoformat())).fetchone()
+        return _row(row) if row is not None else None
+
     # -- retention ------------------------------------------------------------------------
     def prune(self, now: dt.datetime | None = None) -> int:
         """Drop expired publishes, abandoned (killed) ones and staged files, then every blob

@@ -22,6 +22,7 @@ from runner.events import Event, EventSink, LogLine, State, iso
 from runner.executors import Executors
 from runner.history.recorder import HistoryRecorder
 from runner.ids import ulid
+from runner.ports.task import RunSource
 from runner.reporters.commit_status import StatusReporter
 from runner.reporters.console import ConsoleReporter
 from runner.secrets import Secrets, masked
@@ -72,7 +73,9 @@ class RunStarter:
                                         *([reporter] if reporter else []), *self.sinks)
         request = RunRequest(target.flow, checkout, flows_at_commit, inputs, trigger,
                              execution_id, labels=labels, reuse=reuse, untrusted=untrusted,
-                             scope=target.repo, sinks=sinks)
+                             scope=target.repo, sinks=sinks,
+                             source=RunSource(target.repo, history_ref(trigger, target.ref)
+                                              or trigger.get("head"), target.commit))
         try:
             prepared = self.session.prepare(request)
         except GitflowsError:
