@@ -103,19 +103,20 @@ class S3Store:
         return self._scratch
 
     def evict(self, now: float) -> int:
-        """By the index objects' LastModified (the save); the blobs no index names go."""
-        indexes = sorted(self._list(f"{self.prefix}keys/"), key=lambda i: i["LastModified"])
-        entries = [(item, self._get(item["Key"])) for item in indexes]
-        live = [(item, e) for item, e in entries if e is not None]
+        """By each entry's save time (every scope: the limits are the bucket prefix's); then
+        the blobs no index names. One GET per index: fine for the hundreds of entries a
+        cache holds, and it runs after a save only."""
+        entries = [(item["Key"], self._get(item["Key"])) for item in self._list(f"{self.prefix}keys/")]
+        live = sorted(((name, e) for name, e in entries if e is not None), key=lambda p: p[1].created)
         dropped = 0
 
         def total() -> int:
             return sum({e.digest: e.size for _, e in live}.values())
 
-        while live and (now - live[0][0]["LastModified"].timestamp() > self.limits.max_age
+        while live and (now - live[0][1].created > self.limits.max_age
                         or total() > self.limits.max_bytes):
-            item, _ = live.pop(0)
-            self.client.delete_object(Bucket=self.bucket, Key=item["Key"])
+            name, _ = live.pop(0)
+            self.client.delete_object(Bucket=self.bucket, Key=name)
             dropped += 1
         kept = {e.digest for _, e in live}
         for blob in self._list(f"{self.prefix}blobs/"):

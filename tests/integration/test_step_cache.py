@@ -6,7 +6,9 @@ data dirs sharing entries through an S3-compatible server (moto on 127.0.0.1).""
 from __future__ import annotations
 
 import io
+import json
 import tarfile
+import time
 import uuid
 from hashlib import sha256
 from pathlib import Path
@@ -21,9 +23,10 @@ from runner.executors import Executors, LocalExecutor
 from runner.executors.docker import DockerExecutor
 from runner.git.files import CheckoutFiles
 from runner.language.parse import parse_flow
-from runner.tasks.cache_store import LocalStore
+from runner.ports.cache import Limits
+from runner.tasks.cache_store import LocalStore, choose
 from runner.tasks.hash_files import hash_files
-from tests.conftest import BUSYBOX_IMAGE
+from tests.conftest import BUSYBOX_IMAGE, run_cli
 from tests.integration.test_plugin_s3 import KEY_ID, SECRET, moto_endpoint  # noqa: F401
 
 PROCESS = "taskRunner: {type: io.kestra.plugin.core.runner.Process}"
@@ -174,14 +177,18 @@ def test_a_fork_pull_request_restores_but_never_saves(docker_executor: DockerExe
     assert cache_of(after)["hit"] == "miss" and found(after) is None
 
 
-def test_two_engines_share_the_s3_store(moto_endpoint: str, tmp_path: Path) -> None:  # noqa: F811
+def s3_settings(endpoint: str) -> dict[str, str]:
     import boto3
 
     bucket = f"gf-cache-{uuid.uuid4().hex[:10]}"
-    boto3.client("s3", endpoint_url=moto_endpoint, region_name="us-east-1",
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
                  aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET).create_bucket(Bucket=bucket)
-    environ = {"FLOWS_CACHE_URL": f"s3://{bucket}/steps", "FLOWS_CACHE_S3_ENDPOINT": moto_endpoint,
-               "AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET}
+    return {"FLOWS_CACHE_URL": f"s3://{bucket}/steps", "FLOWS_CACHE_S3_ENDPOINT": endpoint,
+            "AWS_ACCESS_KEY_ID": KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET}
+
+
+def test_two_engines_share_the_s3_store(moto_endpoint: str, tmp_path: Path) -> None:  # noqa: F811
+    environ = s3_settings(moto_endpoint)
     first = Repo(tmp_path / "a", Executors(LocalExecutor()), environ)
     second = Repo(tmp_path / "b", Executors(LocalExecutor()), environ)  # another data dir
     saved = first.run(PROCESS)
@@ -189,3 +196,48 @@ def test_two_engines_share_the_s3_store(moto_endpoint: str, tmp_path: Path) -> N
     hit = second.run(PROCESS)
     assert cache_of(hit)["hit"] == "exact" and found(hit) == saved.id
     assert not (tmp_path / "b" / "data" / "cache" / "blobs").exists()  # nothing local
+
+
+def test_two_flows_processes_share_the_s3_store(moto_endpoint: str,  # noqa: F811
+                                                tmp_path: Path) -> None:
+    """Two `flows run` processes, each with its own data dir, configured by environment only."""
+    settings = s3_settings(moto_endpoint)
+    repo = Repo(tmp_path, Executors(LocalExecutor()))
+    flow = repo.checkout / ".flows" / "cached.yml"
+    flow.parent.mkdir()
+    flow.write_text(FLOW.format(runner=PROCESS, prefix="deps", extra=""))
+    runs = []
+    for name in ("one", "two"):
+        result = run_cli("run", str(flow), "--executor", "process", "--json", cwd=repo.checkout,
+                         env={**settings, "GITFLOWS_DATA": str(tmp_path / name)})
+        assert result.returncode == 0, result.stderr
+        execution = json.loads(result.stdout)
+        runs.append((execution["id"], next(t for t in execution["taskRunList"]
+                                           if t["taskId"] == "deps")["outputs"]))
+    (first_id, first), (_, second) = runs
+    assert first["cache"]["hit"] == "miss" and first["cache"]["saved"] is True
+    assert second["cache"] == {**second["cache"], "hit": "exact", "store": "s3"}
+    assert second["found"] == first_id
+
+
+def test_s3_store_matching_and_eviction(moto_endpoint: str, tmp_path: Path) -> None:  # noqa: F811
+    from runner.plugins.cache_s3 import S3Store
+
+    settings = s3_settings(moto_endpoint)
+    store = S3Store(settings["FLOWS_CACHE_URL"], settings, tmp_path, "repo-a",
+                    Limits(max_bytes=250, max_age=3600))
+    for key, content in (("pip-1", b"x" * 100), ("pip-1-copy", b"x" * 100), ("pip-2", b"y" * 100),
+                         ("pip-3", b"z" * 100)):
+        tar = tmp_path / "entry.tar"
+        tar.write_bytes(content)
+        store.put(key, tar, sha256(content).hexdigest())
+    other = S3Store(settings["FLOWS_CACHE_URL"], settings, tmp_path, "repo-b")
+    assert other.exact("pip-3") is None and other.with_prefix("pip-") == []
+    entry, exact = choose(store, "pip-4", ["pip-"])
+    assert entry is not None and entry.key == "pip-3" and not exact
+    assert store.evict(time.time() + 120) == 2  # the oldest two, sharing one blob
+    assert sorted(e.key for e in store.with_prefix("pip-")) == ["pip-2", "pip-3"]
+    assert store.fetch(entry, tmp_path / "out.tar") and (tmp_path / "out.tar").read_bytes() == b"z" * 100
+    blobs = store.client.list_objects_v2(Bucket=store.bucket, Prefix="steps/blobs/")["Contents"]
+    assert len(blobs) == 2  # the orphan blob went with its keys
+    assert store.evict(time.time() + 7200) == 2 and store.with_prefix("pip-") == []
