@@ -203,3 +203,28 @@ def test_a_run_without_a_repository_is_told_why(tmp_path: Path) -> None:
     assert final(execution, "down") == "FAILED"
     assert any("artifacts belong to a repository" in e.message for e in events.events
                if isinstance(e, LogLine))
+
+
+def test_a_run_knows_its_repository_branch_and_commit_from_its_trigger_or_work_tree(
+        tmp_path: Path) -> None:
+    import subprocess
+
+    from runner.session import RunRequest, run_source
+
+    flow = flow_of(FETCH.format(extra=""))
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    git = ["git", "-C", str(tree), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q", "-b", "topic"], check=True)
+    assert run_source(RunRequest(flow, tree)) == RunSource(str(tree.resolve()), "topic", None)
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], check=True, capture_output=True,
+                          text=True).stdout.strip()
+    assert run_source(RunRequest(flow, tree)) == RunSource(str(tree.resolve()), "topic", head)
+    pushed = RunRequest(flow, tree, trigger={"type": "push", "branch": "main", "sha": "abc"},
+                        scope="acme/app")
+    assert run_source(pushed) == RunSource("acme/app", "main", "abc")
+    pull = RunRequest(flow, tmp_path, trigger={"type": "pull_request", "head": "fix"},
+                      scope="acme/app")
+    assert run_source(pull) == RunSource("acme/app", "fix", None)
+    assert run_source(RunRequest(flow, tmp_path)) is None  # no repository: no artifacts
