@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import tarfile
 import time
+import urllib.request
 import uuid
 from hashlib import sha256
 from pathlib import Path
@@ -26,8 +28,10 @@ from runner.language.parse import parse_flow
 from runner.ports.cache import Limits
 from runner.tasks.cache_store import LocalStore, choose
 from runner.tasks.hash_files import hash_files
-from tests.conftest import BUSYBOX_IMAGE, run_cli
+from tests.conftest import BUSYBOX_IMAGE, Server, run_cli
 from tests.integration.test_plugin_s3 import KEY_ID, SECRET, moto_endpoint  # noqa: F401
+from tests.integration.test_serve import call
+from tests.waiting import CEILING
 
 PROCESS = "taskRunner: {type: io.kestra.plugin.core.runner.Process}"
 DOCKER = (f"taskRunner: {{type: io.kestra.plugin.scripts.runner.docker.Docker}}\n"
@@ -241,3 +245,36 @@ def test_s3_store_matching_and_eviction(moto_endpoint: str, tmp_path: Path) -> N
     blobs = store.client.list_objects_v2(Bucket=store.bucket, Prefix="steps/blobs/")["Contents"]
     assert len(blobs) == 2  # the orphan blob went with its keys
     assert store.evict(time.time() + 7200) == 2 and store.with_prefix("pip-") == []
+
+
+def test_a_server_shows_hits_in_the_execution_and_metrics(tmp_path: Path) -> None:
+    """A real `flows serve`: the run's commit is what hashFiles reads; the second run's task
+    run says it was an exact hit (the execution page shows outputs), /metrics counts both."""
+    repo = tmp_path / "repo"
+    (repo / ".flows").mkdir(parents=True)
+    (repo / ".flows" / "cached.yml").write_text(FLOW.format(runner=PROCESS, prefix="deps", extra=""))
+    (repo / "requirements.txt").write_text("requests==2\n")
+    for args in (("init", "-q", "-b", "main"), ("add", "."),
+                 ("-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "i")):
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+    server = Server(["--data", str(tmp_path / "data"), "--executor", "process"], cwd=repo,
+                    log=tmp_path / "serve.log")
+    try:
+        outputs = []
+        for _ in range(2):
+            status, execution = call(server.base, "POST",
+                                     "/api/v1/executions/tests.cache/cached?wait=true", body={})
+            assert status == 200 and execution["state"]["current"] == "SUCCESS", execution
+            outputs.append(next(t["outputs"] for t in execution["taskRunList"]
+                                if t["taskId"] == "deps"))
+        assert outputs[0]["cache"]["hit"] == "miss" and outputs[1]["cache"]["hit"] == "exact"
+        key = "deps-" + hash_files(repo, ["requirements*.txt"])
+        assert outputs[1]["cache"]["key"] == key
+        with urllib.request.urlopen(server.base + "/metrics", timeout=CEILING) as response:
+            metrics = response.read().decode()
+        assert 'gitflows_step_cache_lookups{result="exact"} 1.0' in metrics
+        assert 'gitflows_step_cache_lookups{result="miss"} 1.0' in metrics
+        saved = outputs[0]["cache"]["savedBytes"]
+        assert f'gitflows_step_cache_bytes{{direction="saved"}} {float(saved)}' in metrics
+    finally:
+        server.stop()

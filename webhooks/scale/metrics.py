@@ -2,13 +2,14 @@
 
 Read at scrape time from the service: queue depth (the embedded SQLite queue, or each
 broker queue), executions this server knows by state (its own, or relayed from workers),
-run duration histogram of the finished ones, and live workers when there is a broker.
+run duration histogram of the finished ones, live workers when there is a broker, and the
+step cache's lookups by result and bytes moved over those executions' task runs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -31,6 +32,39 @@ def _state_and_duration(record: Record) -> tuple[str, float | None]:
     start, end = _parse(state.get("startDate")), _parse(state.get("endDate"))
     seconds = (end - start).total_seconds() if start and end and record.done.is_set() else None
     return str(state.get("current")), seconds
+
+
+def _caches(records: Iterable[Record]) -> Iterator[Mapping[str, Any]]:
+    """The `cache` outputs of the task runs (runner/tasks/step_cache.py) of these executions."""
+    for record in records:
+        runs = (record.view or {}).get("taskRunList")
+        outputs = ([r.get("outputs") for r in runs] if isinstance(runs, list)
+                   else [r.outputs for r in list(record.execution.task_runs)])
+        for output in outputs:
+            cache = (output or {}).get("cache")
+            if isinstance(cache, Mapping):
+                yield cache
+
+
+def _cache_metrics(records: Iterable[Record]) -> Iterator[Metric]:
+    lookups = {"exact": 0, "restore-key": 0, "miss": 0}
+    moved = {"restored": 0, "saved": 0}
+    for cache in _caches(records):
+        hit = str(cache.get("hit"))
+        lookups[hit] = lookups.get(hit, 0) + 1
+        moved["restored"] += int(cache.get("restoredBytes") or 0)
+        moved["saved"] += int(cache.get("savedBytes") or 0)
+    found = GaugeMetricFamily("gitflows_step_cache_lookups",
+                              "Step cache lookups of the executions this server knows, by result",
+                              labels=["result"])
+    for result, count in sorted(lookups.items()):
+        found.add_metric([result], count)
+    yield found
+    size = GaugeMetricFamily("gitflows_step_cache_bytes", "Step cache bytes restored and saved "
+                             "by the executions this server knows", labels=["direction"])
+    for direction, count in sorted(moved.items()):
+        size.add_metric([direction], count)
+    yield size
 
 
 class _ServiceCollector(Collector):
@@ -66,6 +100,7 @@ class _ServiceCollector(Collector):
         yield HistogramMetricFamily("gitflows_run_duration_seconds", "Duration of finished runs",
                                     buckets=[*buckets, ("+Inf", len(durations))],
                                     sum_value=sum(durations))
+        yield from _cache_metrics(records)
         if remote is not None:
             alive = GaugeMetricFamily("gitflows_workers", "Live `flows worker` processes")
             alive.add_metric([], sum(1 for w in remote.workers() if w["alive"]))
