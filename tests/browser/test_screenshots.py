@@ -82,16 +82,34 @@ triggers:
     cron: "0 3 * * *"
 """
 
+DEPLOY = """\
+id: deploy
+namespace: demo.ci
+tasks:
+  - id: steps
+    type: io.kestra.plugin.core.flow.Dag
+    tasks:
+      - task:
+          id: migrate
+          type: io.kestra.plugin.core.log.Log
+          message: migrating
+      - task:
+          id: upload
+          type: io.kestra.plugin.core.execution.Fail
+          errorMessage: "upload refused: the bucket is read-only"
+        dependsOn: [migrate]
+"""
+
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    yield from serve_flows(tmp_path, {"release.yml": RELEASE, "nightly.yml": NIGHTLY})
+    yield from serve_flows(tmp_path, {"release.yml": RELEASE, "nightly.yml": NIGHTLY, "deploy.yml": DEPLOY})
 
 
-def _shot(page: Any, name: str, tmp_path: Path) -> None:
+def _shot(page: Any, name: str, tmp_path: Path, element: str | None = None) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     target = SHOTS / name
-    page.screenshot(path=str(target))
+    (page.locator(element) if element else page).screenshot(path=str(target))
     shutil.copy(target, tmp_path / name)
     assert target.stat().st_size > 10_000
 
@@ -111,18 +129,22 @@ def test_screenshots_of_the_main_pages(served: Served, page: Any, tmp_path: Path
     page.wait_for_selector("#logs :text('publishing 1.2.0')")
     assert page.locator("#gantt .gantt-bar[data-state='SUCCESS']").count() >= 5
     _shot(page, "execution.png", tmp_path)
+    # the topology: groups round the Parallel and the If's branches, coloured by state
+    page.wait_for_selector("#topology .topo-node[data-task='skip'][data-state='NOT_RUN']")
+    _shot(page, "topology.png", tmp_path, "#topology")
 
-    request = urllib.request.Request(f"{served.base}/api/v1/executions/demo.ci/nightly?wait=true", data=b"{}",
-                                     method="POST", headers={"Content-Type": "application/json",
-                                                             "X-Gitflows-Request": "1"})
-    urllib.request.urlopen(request, timeout=CEILING).close()
+    for flow in ("nightly", "deploy"):
+        url = f"{served.base}/api/v1/executions/demo.ci/{flow}?wait=true"
+        request = urllib.request.Request(url, data=b"{}", method="POST", headers={
+            "Content-Type": "application/json", "X-Gitflows-Request": "1"})
+        urllib.request.urlopen(request, timeout=CEILING).close()
     page.goto(served.base + "/#/history?by=commit")
     page.wait_for_selector("#history tr.commit-group")
-    page.wait_for_function("document.querySelectorAll('#history tr[data-run]').length === 2")
+    page.wait_for_function("document.querySelectorAll('#history tr[data-run]').length === 3")
     _shot(page, "history.png", tmp_path)
 
     page.goto(served.base + "/#/executions")
-    page.wait_for_function("document.querySelectorAll('#executions tr[data-execution]').length === 2")
+    page.wait_for_function("document.querySelectorAll('#executions tr[data-execution]').length === 3")
     _shot(page, "executions.png", tmp_path)
 
     page.goto(served.base + "/#/flows")  # last: the runs above are its dots
@@ -131,5 +153,8 @@ def test_screenshots_of_the_main_pages(served: Served, page: Any, tmp_path: Path
     _shot(page, "flows.png", tmp_path)
 
     page.goto(served.base + "/#/dashboard")
-    page.wait_for_selector("#tile-total .tile-value:text-is('2')")
+    page.wait_for_selector("#tile-total .tile-value:text-is('3')")
+    page.wait_for_selector("#failures tr .failed-task code:text-is('upload')")
+    page.wait_for_selector("#next-runs tr[data-trigger='night']")
+    page.set_viewport_size({"width": 1440, "height": 1200})  # the lists below the charts too
     _shot(page, "dashboard.png", tmp_path)

@@ -18,6 +18,7 @@ from runner.yamlsource import YamlSyntaxError, load
 STATIC = Path(__file__).resolve().parent
 ASSETS = {"app.js": "text/javascript", "common.js": "text/javascript", "flows.js": "text/javascript",
           "executions.js": "text/javascript", "logs.js": "text/javascript", "dashboard.js": "text/javascript",
+          "dashlists.js": "text/javascript",
           "app.css": "text/css", "dist/charts.js": "text/javascript",
           "dist/editor.js": "text/javascript", "dist/editor.css": "text/css",
           "favicon.svg": "image/svg+xml"}
@@ -50,11 +51,17 @@ def identity(text: str, file: str) -> tuple[str | None, str | None]:
             flow_id if isinstance(flow_id, str) else None)
 
 
-def task_outline(task: Task) -> dict[str, Any]:
-    return {"id": task.id, "type": task.type, "line": task.position.line,
-            "disabled": task.disabled,
-            "children": [{"name": name, "tasks": [task_outline(t) for t in tasks]}
-                         for name, tasks in task.subtasks.items()]}
+def task_outline(task: Task, depends_on: list[str] | None = None) -> dict[str, Any]:
+    """A task and its branches for the topology; a Dag's children say what they depend on."""
+    dag = task.props.get("dependsOn")
+    deps: dict[str, Any] = dag if isinstance(dag, dict) else {}
+    outline: dict[str, Any] = {
+        "id": task.id, "type": task.type, "line": task.position.line, "disabled": task.disabled,
+        "children": [{"name": name, "tasks": [task_outline(t, deps.get(t.id)) for t in tasks]}
+                     for name, tasks in task.subtasks.items()]}
+    if depends_on is not None:
+        outline["dependsOn"] = [str(d) for d in depends_on]
+    return outline
 
 
 def input_spec(spec: Input) -> dict[str, Any]:

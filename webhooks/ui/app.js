@@ -74,7 +74,7 @@ async function route() {
   try {
     if (parts[0] === "flows" && parts.length === 3) cleanups.push(await flowPage(parts[1], parts[2], query));
     else if (parts[0] === "edit") cleanups.push(await fileFlowPage(query));
-    else if (parts[0] === "executions" && parts.length === 2) await executionPage(parts[1]);
+    else if (parts[0] === "executions" && parts.length === 2) await executionPage(parts[1], query);
     else if (parts[0] === "executions") await executionsPage(query);
     else if (parts[0] === "history") await historyPage(query);
     else if (parts[0] === "dashboard") await dashboardPage();

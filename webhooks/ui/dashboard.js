@@ -1,8 +1,10 @@
 // The dashboard: the last DAYS days of executions (live and recorded, GET
-// /api/v1/executions/search) as totals, a stacked bar chart of runs per day by state and a
-// doughnut of states (chart.js, dist/charts.js, loaded on the first visit), and the flows that
-// failed most. Refreshed every REFRESH_MS.
+// /api/v1/executions/search) as totals, a stacked bar chart of runs per day by state, a
+// doughnut of states and each flow's mean duration per day (chart.js, dist/charts.js, loaded
+// on the first visit), the flows that failed most, the latest failures with the task that
+// failed and the next scheduled runs (dashlists.js). Refreshed every REFRESH_MS.
 import { api, cleanups, enc, every, h, show, state } from "./common.js";
+import { durationTrends, failuresTable, nextRunsTable } from "./dashlists.js";
 
 const DAYS = 14;
 const REFRESH_MS = 5000;
@@ -58,36 +60,57 @@ function failingTable(s) {
       h("td", {}, h("a", { href: `#/executions?flow=${enc(flow)}&state=FAILED` }, flow)), h("td", {}, state("FAILED"), ` ${n}`)))));
 }
 
-export async function dashboardPage() {
-  const load = async () => (await api("GET", "/api/v1/executions/search?limit=500")).results;
-  const rows = await load();
-  const { Chart } = await charts();
-  const byDay = h("canvas", { id: "chart-days", "aria-label": "Executions per day by state", role: "img" });
-  const byState = h("canvas", { id: "chart-states", "aria-label": "Executions by state", role: "img" });
-  const head = h("div", {});
-  const failing = h("div", {});
-  const empty = h("p", { class: "empty", id: "dashboard-empty", hidden: true }, "No execution in these days yet. Open a flow on the ",
-    h("a", { href: "#/flows" }, "Flows"), " page and click Execute.");
-  show(h("h1", {}, "Dashboard"), head, empty, h("div", { class: "charts" },
-    h("div", { class: "chart chart-wide" }, byDay), h("div", { class: "chart" }, byState)),
-  h("h2", {}, "Flows that failed most"), failing);
-  const s = summarise(rows, Date.now());
-  const bars = new Chart(byDay, { type: "bar", options: { animation: false, maintainAspectRatio: false,
+// everything the page shows, asked at once
+async function load() {
+  const [rows, failures, overview] = await Promise.all([api("GET", "/api/v1/executions/search?limit=500"),
+    api("GET", "/api/v1/dashboard/failures"), api("GET", "/api/v1/flows/overview")]);
+  return { rows: rows.results, failures: failures.results, overview };
+}
+
+function drawCharts(Chart, canvases, s, trends) {
+  const base = { animation: false, maintainAspectRatio: false };
+  const bars = new Chart(canvases.byDay, { type: "bar", options: { ...base,
     scales: { x: { stacked: true }, y: { stacked: true, beginAtZero: true, ticks: { precision: 0 } } } },
   data: { labels: s.days.map((d) => d.slice(5)), datasets: SHOWN.map((name) => ({ label: name, data: s.perDay[name],
     backgroundColor: COLOURS[name] })) } });
-  const ring = new Chart(byState, { type: "doughnut", options: { animation: false, maintainAspectRatio: false },
+  const ring = new Chart(canvases.byState, { type: "doughnut", options: base,
     data: { labels: SHOWN, datasets: [{ data: SHOWN.map((n) => s.totals[n]), backgroundColor: SHOWN.map((n) => COLOURS[n]) }] } });
-  cleanups.push(() => { bars.destroy(); ring.destroy(); });
-  const paint = (now) => {
+  const lines = new Chart(canvases.durations, { type: "line", options: { ...base,
+    scales: { y: { beginAtZero: true, title: { display: true, text: "mean seconds" } } } },
+  data: { labels: s.days.map((d) => d.slice(5)), datasets: trends } });
+  cleanups.push(() => { bars.destroy(); ring.destroy(); lines.destroy(); });
+  return { bars, ring, lines };
+}
+
+export async function dashboardPage() {
+  const first = await load();
+  const { Chart } = await charts();
+  const canvas = (id, label) => h("canvas", { id, "aria-label": label, role: "img" });
+  const canvases = { byDay: canvas("chart-days", "Executions per day by state"), byState: canvas("chart-states", "Executions by state"),
+    durations: canvas("chart-durations", "Mean duration per day of each flow") };
+  const [head, failing, failures, next] = [h("div", {}), h("div", {}), h("div", {}), h("div", {})];
+  const empty = h("p", { class: "empty", id: "dashboard-empty", hidden: true }, "No execution in these days yet. Open a flow on the ",
+    h("a", { href: "#/flows" }, "Flows"), " page and click Execute.");
+  show(h("h1", {}, "Dashboard"), head, empty, h("div", { class: "charts" },
+    h("div", { class: "chart chart-wide" }, canvases.byDay), h("div", { class: "chart" }, canvases.byState)),
+  h("h2", {}, "Duration trends"), h("div", { class: "chart chart-line" }, canvases.durations),
+  h("div", { class: "dash-lists" }, h("section", {}, h("h2", {}, "Latest failures"), failures),
+    h("section", {}, h("h2", {}, "Next scheduled runs"), next)),
+  h("h2", {}, "Flows that failed most"), failing);
+  const s = summarise(first.rows, Date.now());
+  const drawn = drawCharts(Chart, canvases, s, durationTrends(first.rows, s.days));
+  const paint = (data) => {
+    const now = summarise(data.rows, Date.now());
     head.replaceChildren(tiles(now));
     failing.replaceChildren(failingTable(now));
+    failures.replaceChildren(failuresTable(data.failures));
+    next.replaceChildren(nextRunsTable(data.overview));
     empty.hidden = Object.values(now.totals).some(Boolean);
-    SHOWN.forEach((name, i) => { bars.data.datasets[i].data = now.perDay[name]; });
-    ring.data.datasets[0].data = SHOWN.map((n) => now.totals[n]);
-    bars.update();
-    ring.update();
+    SHOWN.forEach((name, i) => { drawn.bars.data.datasets[i].data = now.perDay[name]; });
+    drawn.ring.data.datasets[0].data = SHOWN.map((n) => now.totals[n]);
+    drawn.lines.data.datasets = durationTrends(data.rows, now.days);
+    Object.values(drawn).forEach((chart) => chart.update());
   };
-  paint(s);
-  every(REFRESH_MS, async () => { try { paint(summarise(await load(), Date.now())); } catch { /* next round */ } });
+  paint(first);
+  every(REFRESH_MS, async () => { try { paint(await load()); } catch { /* next round */ } });
 }

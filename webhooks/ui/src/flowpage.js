@@ -214,12 +214,13 @@ function fitToWindow(box, above) {
   return () => { watcher.disconnect(); window.removeEventListener("resize", fit); };
 }
 
-// the editor's model as the task outlines topology() draws: {tasks, errors, finally}
+// the editor's model as the task outlines topology() draws: {tasks, errors, finally, triggers}
 function outlineOf(model) {
-  const convert = (t, i) => ({ id: t.id || `(task ${i + 1})`, type: t.type || "",
+  const convert = (t, i) => ({ id: t.id || `(task ${i + 1})`, type: t.type || "", dependsOn: t.dependsOn,
     children: t.branches.map((b) => ({ name: b.name, tasks: b.tasks.map(convert) })) });
   const lists = Object.fromEntries(model.sections().map((sec) => [sec.name, sec.tasks.map(convert)]));
-  return { tasks: lists.tasks || [], errors: lists.errors || [], finally: lists.finally || [] };
+  return { tasks: lists.tasks || [], errors: lists.errors || [], finally: lists.finally || [],
+    triggers: model.triggers().map((t, i) => ({ id: t.id || `(trigger ${i + 1})`, type: t.type || "" })) };
 }
 
 // the namespace and id a flow's text names (those it was opened with when it names none)

@@ -1,11 +1,8 @@
-// An execution's topology: the flow's tasks as a directed graph laid out by dagre (each list
-// in order; a flowable task leads into the first task of each of its branches, and the ends
-// of its branches lead on to the task after it), every node coloured by its task run's state.
-import dagre from "@dagrejs/dagre";
+// An execution's topology (or the flow's, before it runs): the graph of topograph.js drawn as
+// SVG, every task node coloured by its task run's state and repainted as a live run moves on.
+import { layoutFlow } from "./topograph.js";
 
 const SVG = "http://www.w3.org/2000/svg";
-const NODE_HEIGHT = 34;
-const SIDE_BY_SIDE = new Set(["Parallel", "EachParallel", "Dag"]);
 
 function svg(tag, attrs, ...children) {
   const el = document.createElementNS(SVG, tag);
@@ -14,21 +11,8 @@ function svg(tag, attrs, ...children) {
   return el;
 }
 
-// tasks: [{id, type, children: [{name, tasks}]}]; adds their nodes and edges to g; returns
-// the ids the next task follows from
-function addList(g, tasks, from) {
-  let ends = from;
-  for (const task of tasks) {
-    g.setNode(task.id, { task, width: Math.max(96, 16 + 7.5 * task.id.length), height: NODE_HEIGHT });
-    for (const end of ends) g.setEdge(end, task.id);
-    // the tasks of a Parallel (or a Dag: its order is not drawn) each start from it
-    const side = SIDE_BY_SIDE.has(task.type.split(".").pop());
-    const branches = (task.children || []).filter((b) => b.tasks.length)
-      .flatMap((b) => (side && b.name === "tasks" ? b.tasks.map((t) => ({ name: b.name, tasks: [t] })) : [b]));
-    ends = branches.length ? branches.flatMap((b) => addList(g, b.tasks, [task.id])) : [task.id];
-  }
-  return ends;
-}
+const fixed = (n) => n.toFixed(1);
+const short = (type) => String(type || "").split(".").pop();
 
 // the last state of each task id in the execution's task runs
 function states(execution) {
@@ -37,37 +21,56 @@ function states(execution) {
   return found;
 }
 
-// flow: {tasks, errors, finally} of GET …/source (task outlines); `finally` follows the
-// tasks' ends, `errors` (run on a failure) stand apart. execution: null draws the flow alone
+function edgeView(g, e) {
+  const data = g.edge(e);
+  const d = data.points.map((p, i) => `${i ? "L" : "M"}${fixed(p.x)},${fixed(p.y)}`).join(" ");
+  const kind = data.dep ? " topo-dep" : data.trigger ? " topo-from-trigger" : "";
+  const path = svg("path", { class: `topo-edge${kind}`, d, "marker-end": "url(#topo-arrow)", "data-from": e.v, "data-to": e.w,
+    "data-label": data.label });
+  if (!data.label) return [path];
+  return [path, svg("text", { class: "topo-edge-label", x: fixed(data.x), y: fixed(data.y + 4), "text-anchor": "middle",
+    "data-from": e.v, "data-to": e.w }, data.label)];
+}
+
+function box(n, attrs, title, first, second) {
+  return svg("g", { ...attrs, transform: `translate(${fixed(n.x - n.width / 2)},${fixed(n.y - n.height / 2)})` },
+    svg("title", {}, title),
+    svg("rect", { width: n.width, height: n.height, rx: 6 }),
+    svg("text", { x: 10, y: 17 }, first),
+    svg("text", { x: 10, y: 31, class: "topo-type" }, second));
+}
+
+function groupView(id, n) {
+  return svg("g", { class: `topo-group topo-kind-${n.kind}`, "data-group": n.label },
+    svg("rect", { x: fixed(n.x - n.width / 2), y: fixed(n.y - n.height / 2), width: fixed(n.width), height: fixed(n.height), rx: 8 }),
+    svg("text", { x: fixed(n.x - n.width / 2 + 6), y: fixed(n.y - n.height / 2 + 11), class: "topo-group-label" }, n.label));
+}
+
+// flow: {tasks, errors, finally, triggers} of GET …/source (task outlines). execution: null
+// draws the flow alone
 export function topology(flow, execution) {
-  const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: "LR", nodesep: 18, ranksep: 36, marginx: 8, marginy: 8 });
-  g.setDefaultEdgeLabel(() => ({}));
-  const ends = addList(g, flow.tasks || [], []);
-  addList(g, flow.finally || [], ends);
-  addList(g, flow.errors || [], []);
-  dagre.layout(g);
+  const g = layoutFlow(flow);
   const { width, height } = g.graph();
   const ran = states(execution);
-  const edges = g.edges().map((e) => {
-    const points = g.edge(e).points;
-    const d = points.map((p, i) => `${i ? "L" : "M"}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(" ");
-    return svg("path", { class: "topo-edge", d, "marker-end": "url(#topo-arrow)", "data-from": e.v, "data-to": e.w });
-  });
-  const nodes = g.nodes().map((id) => {
+  const groups = [];
+  const nodes = [];
+  for (const id of g.nodes()) {
     const n = g.node(id);
+    if (n.cluster) { groups.push(groupView(id, n)); continue; }
+    if (n.trigger) {
+      nodes.push(box(n, { class: "topo-trigger", "data-trigger": n.trigger.id }, `trigger ${n.trigger.id} · ${n.trigger.type}`,
+        n.trigger.id, `${short(n.trigger.type)} trigger`));
+      continue;
+    }
     const current = execution ? ran[id] || "NOT_RUN" : "PLAN"; // no execution: the flow as written
-    return svg("g", { class: `topo-node topo-${current}`, "data-task": id, "data-state": current,
-      transform: `translate(${(n.x - n.width / 2).toFixed(1)},${(n.y - n.height / 2).toFixed(1)})` },
-    svg("title", {}, `${id} · ${n.task.type} · ${current}`),
-    svg("rect", { width: n.width, height: n.height, rx: 6 }),
-    svg("text", { x: 10, y: 21 }, id));
-  });
+    nodes.push(box(n, { class: `topo-node topo-${current}`, "data-task": id, "data-state": current },
+      `${id} · ${n.task.type} · ${current}`, id, short(n.task.type)));
+  }
   const arrow = svg("defs", {}, svg("marker", { id: "topo-arrow", viewBox: "0 0 10 10", refX: 9, refY: 5,
     markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, svg("path", { d: "M0,0 L10,5 L0,10 z", class: "topo-arrow" })));
   return svg("svg", { class: "topology", id: "topology", width: Math.ceil(width), height: Math.ceil(height),
     viewBox: `0 0 ${Math.ceil(width)} ${Math.ceil(height)}`, role: "img", "aria-label": "Task topology" },
-  arrow, svg("g", {}, ...edges), svg("g", {}, ...nodes));
+  arrow, svg("g", {}, ...groups), svg("g", {}, ...g.edges().flatMap((e) => edgeView(g, e))), svg("g", {}, ...nodes));
 }
 
 // repaint the states of a drawn topology (a live run moves on)
