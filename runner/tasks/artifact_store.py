@@ -30,6 +30,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 STORE_DIR = "artifact-store"  # `<data>/artifacts` holds each execution's own output files
 DEFAULT_RETENTION = dt.timedelta(days=30)
 MAX_FILES = 10_000
+MAX_BYTES = 2 * 1024**3  # one publish, all its files: a run cannot fill the data disk alone
 # a pending publish or staged file older than this was left by a killed run
 ABANDONED = dt.timedelta(hours=6)
 
@@ -85,6 +86,12 @@ def check_name(name: str) -> str:
         raise ArtifactError(f"artifact name '{name}' must be letters, digits, '.', '_' or '-' "
                             "(at most 128, starting with a letter or digit)")
     return name
+
+
+def check_size(total: int) -> None:
+    if total > MAX_BYTES:
+        raise ArtifactError(f"an artifact holds at most {MAX_BYTES} bytes, these files are "
+                            f"{total}")
 
 
 def safe_relative(path: str) -> str:
@@ -166,6 +173,7 @@ class ArtifactStore:
             raise ArtifactError(f"an artifact holds at most {MAX_FILES} files, not {len(staged)}")
         files = tuple(StoredFile(safe_relative(rel), path.stat().st_size, _digest(path))
                       for rel, path in sorted(staged.items()))
+        check_size(sum(f.size for f in files))
         created = _now()
         listing = json.dumps([{"path": f.path, "size": f.size, "sha256": f.digest}
                               for f in files])

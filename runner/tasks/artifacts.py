@@ -27,6 +27,7 @@ from runner.tasks.artifact_store import (
     ArtifactError,
     ArtifactStore,
     Publish,
+    check_size,
     safe_relative,
 )
 from runner.tasks.beneath import UnsafePath, copy_beneath, copy_into_beneath, links, regular_files
@@ -96,6 +97,7 @@ def _stage_globs(ctx: TaskContext, patterns: list[str], staged: dict[str, Path],
             except UnsafePath as err:  # swapped for a link after the walk
                 raise TaskFailed(f"files: {rel}: {err.strerror}") from None
             staged[rel] = target
+            _check_size(staged)  # before copying more than a publish may hold
 
 
 def _stage(ctx: TaskContext, entries: list[str] | dict[str, str], staging: Path
@@ -117,6 +119,13 @@ def _stage(ctx: TaskContext, entries: list[str] | dict[str, str], staging: Path
     return staged
 
 
+def _check_size(staged: dict[str, Path]) -> None:
+    try:
+        check_size(sum(p.stat().st_size for p in staged.values()))
+    except ArtifactError as err:
+        raise TaskFailed(f"files: {err}") from None
+
+
 def run_upload(task: Task, ctx: TaskContext) -> Outcome:
     props = ctx.render(dict(task.props))
     name = str(props.get("name") or "")
@@ -131,6 +140,7 @@ def run_upload(task: Task, ctx: TaskContext) -> Outcome:
     staging = store.staging()
     try:
         staged = _stage(ctx, _entries(props.get("files")), staging)
+        _check_size(staged)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

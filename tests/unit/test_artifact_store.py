@@ -199,3 +199,14 @@ def test_a_fetch_never_writes_through_a_planted_link(tmp_path: Path) -> None:
     copy_into_beneath(blob, work, "file")  # the link is replaced, not written through
     assert (outside / "f").read_text() == "untouched"
     assert not (work / "file").is_symlink() and (work / "file").read_text() == "artifact"
+
+
+def test_a_publish_above_the_size_limit_is_refused_and_nothing_is_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner.tasks import artifact_store
+
+    monkeypatch.setattr(artifact_store, "MAX_BYTES", 10)
+    store = ArtifactStore(tmp_path / "s")
+    with pytest.raises(ArtifactError, match="at most 10 bytes"):
+        _publish(store, "big", {"a": b"123456", "b": b"789012"})
+    assert store.list() == [] and not store.blobs.exists()

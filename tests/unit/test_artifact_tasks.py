@@ -228,3 +228,16 @@ def test_a_run_knows_its_repository_branch_and_commit_from_its_trigger_or_work_t
                       scope="acme/app")
     assert run_source(pull) == RunSource("acme/app", "fix", None)
     assert run_source(RunRequest(flow, tmp_path)) is None  # no repository: no artifacts
+
+
+def test_an_upload_above_the_size_limit_fails_and_leaves_nothing_staged(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runner.tasks import artifact_store
+
+    monkeypatch.setattr(artifact_store, "MAX_BYTES", 10)
+    runs_ = Runs(tmp_path)
+    execution = runs_.run(IN_ONE_DIRECTORY)
+    assert final(execution, "up") == "FAILED"
+    assert "at most 10 bytes" in runs_.errors()
+    assert runs_.store().list() == []
+    assert list((runs_.store().root / "staging").iterdir()) == []
