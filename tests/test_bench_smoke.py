@@ -16,6 +16,7 @@ def test_bench_quick_prints_a_table() -> None:
     assert header.split() == ["benchmark", "gitflows", "baseline", "ratio"]
     assert any(row.startswith("Return task") for row in rows)
     assert any(row.startswith("peak RSS") for row in rows)
+    assert any(row.startswith("pip install into a cached venv: hit vs miss") for row in rows)
 
 
 def test_ingress_bench_runs() -> None:
