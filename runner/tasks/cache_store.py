@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from importlib import import_module
@@ -142,9 +143,12 @@ class LocalStore:
         for blob in (self.root / "blobs").glob("*.tar"):
             if blob.stem not in kept and now - _mtime(blob) > 60:  # not one being indexed now
                 blob.unlink(missing_ok=True)
-        for stale in (self.root / "tmp").iterdir():  # a writer that died mid-tar
+        for stale in (self.root / "tmp").iterdir():  # a writer or reader that died mid-tar
             if now - _mtime(stale) > 86400:
-                stale.unlink(missing_ok=True)
+                if stale.is_dir() and not stale.is_symlink():
+                    shutil.rmtree(stale, ignore_errors=True)
+                else:
+                    stale.unlink(missing_ok=True)
         return dropped
 
 

@@ -99,6 +99,20 @@ def test_a_shared_blob_stays_while_a_key_holds_it(tmp_path: Path) -> None:
     assert (tmp_path / "out.tar").read_bytes() == b"same"
 
 
+def test_eviction_clears_what_dead_writers_and_readers_left(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    now = time.time()
+    half_tar, half_dir, fresh = (store.scratch() / n for n in ("w.tar", "r-dir", "new.tar"))
+    half_tar.write_bytes(b"half")
+    half_dir.mkdir()
+    (half_dir / "entry.tar").write_bytes(b"half")
+    fresh.write_bytes(b"being written")
+    for path in (half_tar, half_dir):
+        os.utime(path, (now - 2 * 86400, now - 2 * 86400))
+    store.evict(now)
+    assert list(store.scratch().iterdir()) == [fresh]
+
+
 def test_a_fetch_of_an_evicted_entry_is_a_miss(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
     digest = put(store, "k", b"data")
