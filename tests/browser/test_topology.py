@@ -71,6 +71,36 @@ triggers:
     cron: "0 3 * * *"
 """
 
+ROUTED = """\
+id: routed
+namespace: demo
+tasks:
+  - id: pick
+    type: io.kestra.plugin.core.flow.Switch
+    value: "{{ 'b' }}"
+    cases:
+      a:
+        - id: on_a
+          type: io.kestra.plugin.core.log.Log
+          message: a
+      b:
+        - id: on_b
+          type: io.kestra.plugin.core.log.Log
+          message: b
+    defaults:
+      - id: other
+        type: io.kestra.plugin.core.log.Log
+        message: other
+errors:
+  - id: alert
+    type: io.kestra.plugin.core.log.Log
+    message: failed
+finally:
+  - id: cleanup
+    type: io.kestra.plugin.core.log.Log
+    message: bye
+"""
+
 EDGES = {("trigger:nightly", "plan"), ("plan", "fetch"), ("fetch", "parse"), ("fetch", "lint"),
          ("parse", "report"), ("lint", "report"), ("report", "gate"), ("gate", "yes"), ("gate", "no"),
          ("yes", "each"), ("no", "each"), ("each", "say")}
@@ -78,7 +108,7 @@ EDGES = {("trigger:nightly", "plan"), ("plan", "fetch"), ("fetch", "parse"), ("f
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
-    yield from serve_flows(tmp_path, {"shapes.yml": SHAPES})
+    yield from serve_flows(tmp_path, {"shapes.yml": SHAPES, "routed.yml": ROUTED})
 
 
 def _edges(tab: Any, root: str) -> dict[tuple[str, str], dict[str, str | None]]:
@@ -135,7 +165,10 @@ def test_a_live_run_paints_the_graph_as_it_moves_on(served: Served, tab: Any, tm
     tab.goto(served.base + "/#/flows/demo/shapes")
     tab.fill("#input-gate", str(gate))
     tab.click("#run-button")
-    node = lambda task: tab.locator(f"#topology .topo-node[data-task='{task}']")  # noqa: E731
+
+    def node(task: str) -> Any:
+        return tab.locator(f"#topology .topo-node[data-task='{task}']")
+
     expect(node("parse")).to_have_attribute("data-state", "RUNNING")
     expect(node("lint")).to_have_attribute("data-state", "SUCCESS")
     # report waits on parse: not run yet, drawn so, while the run goes on
@@ -148,3 +181,27 @@ def test_a_live_run_paints_the_graph_as_it_moves_on(served: Served, tab: Any, tm
     for task in ("fetch", "parse", "lint", "report", "plan", "gate", "yes", "each"):
         assert node(task).get_attribute("data-state") == "SUCCESS", task
     assert node("no").get_attribute("data-state") == "NOT_RUN"  # the branch not taken
+
+
+def test_switch_cases_are_labelled_and_errors_and_finally_are_sections(served: Served, tab: Any) -> None:
+    tab.goto(served.base + "/#/flows/demo/routed")
+    tab.click("#view-topology")
+    tab.wait_for_selector("#flow-topology .topo-node[data-task='cleanup']")
+    edges = _edges(tab, "#flow-topology")
+    assert {e: v["label"] for e, v in edges.items()} == {
+        ("pick", "on_a"): "a", ("pick", "on_b"): "b", ("pick", "other"): "defaults",
+        ("on_a", "cleanup"): None, ("on_b", "cleanup"): None, ("other", "cleanup"): None}
+    # errors run only on a failure: a section of their own, reached by no edge
+    assert _inside(tab, "#flow-topology", "errors", ["alert"])
+    assert _inside(tab, "#flow-topology", "finally", ["cleanup"])
+    assert tab.locator("#flow-topology .topo-trigger").count() == 0
+    # the execution page draws the server's outline the same way, the case taken painted
+    tab.click("#run-button")
+    tab.wait_for_selector("#exec-state .state-SUCCESS")
+    tab.wait_for_selector("#topology .topo-node[data-task='cleanup'][data-state='SUCCESS']")
+    drawn = _edges(tab, "#topology")
+    assert {e: v["label"] for e, v in drawn.items()} == {e: v["label"] for e, v in edges.items()}
+    states = {n.get_attribute("data-task"): n.get_attribute("data-state")
+              for n in tab.locator("#topology .topo-node").all()}
+    assert states == {"pick": "SUCCESS", "on_a": "NOT_RUN", "on_b": "SUCCESS", "other": "NOT_RUN",
+                      "alert": "NOT_RUN", "cleanup": "SUCCESS"}

@@ -47,7 +47,7 @@ function addBranches(g, task, branches, group) {
   return branches.flatMap((b) => {
     if (type === "Dag" && b.name === "tasks") return addDag(g, task, b.tasks, group);
     if (SIDE_BY_SIDE.has(type) && b.name === "tasks") return b.tasks.flatMap((t) => addList(g, [t], [{ id: task.id }], group));
-    return addList(g, b.tasks, [{ id: task.id, label: named ? b.name.replace(/^cases\./, "") : null }], group);
+    return addList(g, b.tasks, [{ id: task.id, label: named ? b.name.replace(/^cases?[. ]/, "") : null }], group);
   });
 }
 
