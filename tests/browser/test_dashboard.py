@@ -120,6 +120,10 @@ def test_the_dashboard_shows_trends_failures_and_next_runs_after_a_restart(resta
     # the failed run opens from the list
     rows.first.locator("a[href^='#/executions/']").click()
     tab.wait_for_selector("#topology .topo-node[data-task='boom'][data-state='FAILED']")
+    # so does a recorded run from the executions list: read from the notes, no 404 logged
+    tab.goto(restarted.base + "/#/executions")
+    tab.locator("#executions tr[data-source='recorded'] a").first.click()
+    tab.wait_for_selector("#recorded-note")
 
 
 @pytest.fixture

@@ -19,7 +19,8 @@ function took(e) {
 
 function executionRow(e) {
   return h("tr", { "data-execution": e.id, "data-source": e.live ? "live" : "recorded" },
-    h("td", {}, h("a", { href: `#/executions/${enc(e.id)}` }, h("code", {}, e.id))),
+    // a run this process does not hold opens from the notes at once (no 404 in the console)
+    h("td", {}, h("a", { href: `#/executions/${enc(e.id)}${e.live ? "" : "?recorded=1"}` }, h("code", {}, e.id))),
     h("td", {}, e.flow), h("td", {}, state(e.state)), h("td", {}, e.trigger || ""),
     h("td", {}, when(e.startDate)), h("td", {}, took(e)),
     h("td", { class: "muted" }, e.repo, e.ref ? ` · ${String(e.ref).replace(/^refs\/heads\//, "")}` : "",
