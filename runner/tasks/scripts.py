@@ -84,7 +84,6 @@ def _execute(task: Task, ctx: TaskContext, body: list[str], default_image: str) 
     from runner.tasks.step_cache import open_for
 
     cache = open_for(task.props, ctx, _in_container(task.props, ctx))
-    assert cache is not None
     cache.restore()
     outcome = _run_step(task, ctx, body, default_image)
     if outcome.state in (State.SUCCESS, State.WARNING):

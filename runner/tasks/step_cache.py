@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 from runner.ports.cache import CacheStore
 from runner.ports.task import TaskContext, TaskFailed
@@ -171,7 +171,7 @@ class StepCache:
         with contextlib.suppress(Exception):
             self.store.evict(time.time())
 
-    def _pack(self, out: Any) -> int:
+    def _pack(self, out: BinaryIO) -> int:
         total = 0
 
         def bounded(member: tarfile.TarInfo) -> tarfile.TarInfo:
@@ -192,12 +192,13 @@ class StepCache:
         return found
 
 
-def open_for(props: Mapping[str, Any], ctx: TaskContext, in_container: bool) -> StepCache | None:
-    """The step's cache when it has a `cache` property, its key rendered now."""
-    if not props.get("cache"):
-        return None
+def open_for(props: Mapping[str, Any], ctx: TaskContext, in_container: bool) -> StepCache:
+    """The cache of a step that has a `cache` property, its key rendered now."""
     raw = ctx.render(props["cache"])
     if not isinstance(raw, Mapping):
         raise TaskFailed("cache must be an object with key and paths")
     spec = parse(raw, in_container)
-    return StepCache(spec, ctx, ctx.cache_store())
+    env = props.get("env")  # a host step's home is the flow's env HOME when it sets one
+    home = ctx.render(env).get("HOME") if isinstance(env, Mapping) and "HOME" in env else None
+    return StepCache(spec, ctx, ctx.cache_store(),
+                     Path(str(home)) if home and Path(str(home)).is_absolute() else None)

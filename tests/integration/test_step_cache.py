@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import subprocess
 import tarfile
 import time
@@ -124,6 +125,32 @@ def test_process_steps_miss_then_hit_then_restore_key(tmp_path: Path) -> None:
     info = cache_of(third)
     assert info["hit"] == "restore-key" and info["saved"] is True and found(third)
     assert repo.run(PROCESS).task_outputs["deps"]["cache"]["hit"] == "exact"
+
+
+def test_home_paths_of_host_steps(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    text = f"""
+id: home
+namespace: tests.cache
+tasks:
+  - id: deps
+    type: io.kestra.plugin.scripts.shell.Commands
+    {PROCESS}
+    env: {{HOME: "{home}"}}
+    cache: {{key: pip-cache, paths: ["~/.cache/pip"]}}
+    commands:
+      - '[ -f ~/.cache/pip/wheel ] && echo "::{{\\"outputs\\":{{\\"found\\":\\"yes\\"}}}}::" || true'
+      - mkdir -p ~/.cache/pip && echo wheel > ~/.cache/pip/wheel
+"""
+    flow, diagnostics = parse_flow(text, "flow.yml")
+    assert flow is not None, [d.format() for d in diagnostics]
+    engine = Engine(Executors(LocalExecutor()), Collect(), work_root=tmp_path / "work",
+                    data_dir=tmp_path / "data")
+    assert engine.run(flow).task_outputs["deps"].get("found") is None
+    shutil.rmtree(home)
+    second = engine.run(flow)
+    assert second.task_outputs["deps"]["found"] == "yes"
+    assert (home / ".cache" / "pip" / "wheel").read_text() == "wheel\n"
 
 
 def test_a_failed_step_saves_nothing(tmp_path: Path) -> None:
