@@ -288,15 +288,17 @@ def test_a_server_shows_hits_in_the_execution_and_metrics(tmp_path: Path) -> Non
                     log=tmp_path / "serve.log")
     try:
         outputs = []
+        key = "deps-" + hash_files(repo, ["requirements*.txt"])
         for _ in range(2):
+            # an uncommitted edit is not what the run sees: hashFiles reads the run's commit
+            (repo / "requirements.txt").write_text(f"dirty {len(outputs)}\n")
             status, execution = call(server.base, "POST",
                                      "/api/v1/executions/tests.cache/cached?wait=true", body={})
             assert status == 200 and execution["state"]["current"] == "SUCCESS", execution
             outputs.append(next(t["outputs"] for t in execution["taskRunList"]
                                 if t["taskId"] == "deps"))
         assert outputs[0]["cache"]["hit"] == "miss" and outputs[1]["cache"]["hit"] == "exact"
-        key = "deps-" + hash_files(repo, ["requirements*.txt"])
-        assert outputs[1]["cache"]["key"] == key
+        assert outputs[0]["cache"]["key"] == outputs[1]["cache"]["key"] == key
         with urllib.request.urlopen(server.base + "/metrics", timeout=CEILING) as response:
             metrics = response.read().decode()
         assert 'gitflows_step_cache_lookups{result="exact"} 1.0' in metrics
