@@ -106,7 +106,7 @@ class LocalStore:
             os.link(blob, target)  # the blob never changes in place: a link is a copy
         except OSError:
             try:
-                target.write_bytes(blob.read_bytes())
+                shutil.copyfile(blob, target)  # streamed: an entry may be gigabytes
             except FileNotFoundError:
                 return False
         with contextlib.suppress(OSError):
