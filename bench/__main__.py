@@ -1,5 +1,7 @@
 """python -m bench [--quick]: engine overhead, ForEach, memory, process and container steps,
 and a dependency install step on a step-cache hit against a miss (bench/cache.py).
+python -m bench peers [--quick] [--python PATH]: the same workloads beside Prefect and Dagster
+(bench/peers.py, optional extra `bench`).
 
 Each row compares gitflows with a baseline run in this same process, so the
 ratio means something on any machine. Never used as a timed assertion.
@@ -160,6 +162,11 @@ def memory(small: int, large: int) -> str:
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["peers"]:
+        from bench.peers import main as peers
+
+        peers(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     args = parser.parse_args()
@@ -176,7 +183,8 @@ def main() -> None:
             print(f"{name:<48} {ours * 1000:>10.3f}ms {base * 1000:>10.4f}ms {ours / base:>8.1f}")
         if not container:
             print("container steps: skipped (no Docker engine or test image)")
-        print(memory(100, 1000 if args.quick else 10000))
+        # 2,000 tasks: a flow past 20,000 YAML values is refused (too-many-nodes)
+        print(memory(100, 1000 if args.quick else 2000))
         from bench.speed import report  # issue 21: cold start and the container agent
 
         print("\n".join(report(work, args.quick)))

@@ -8,21 +8,27 @@
 - Container steps: a step in a run's warm container (through its agent) against the same
   command as a host process (goal: at most 5 ms more) and against a bare `docker exec`
   (goal: at least 10x faster); the docker exec path it replaces is shown too.
+- Memory per kept task run: tracemalloc's count of the bytes a finished run still holds,
+  for two flow sizes; the difference per task is what one more task run costs to keep
+  (goal: under 3 KiB). The engine's per-task time is `python -m bench`'s Return task row.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.__main__ import BUSYBOX_IMAGE, _median
+from bench.__main__ import BUSYBOX_IMAGE, _engine, _flow, _median
 from runner.executors import LocalExecutor, ProcessSpec
+from runner.language.parse import parse_flow
 from runner.ports.executor import ContainerOptions
 
 ONE_TASK = ("id: one\nnamespace: bench\ntasks:\n  - id: hello\n"
@@ -64,6 +70,33 @@ def cold_start(repeat: int) -> list[Row]:
         ]
     finally:
         shutil.rmtree(repo, ignore_errors=True)
+
+
+def _kept_bytes(work: Path, tasks: int) -> int:
+    """Bytes still allocated, while the execution is held, by one run of a `tasks`-task flow."""
+    flow, _ = parse_flow(_flow(tasks), "m.yml")
+    assert flow is not None
+    engine = _engine(work)
+    engine.run(flow)  # first-use caches (task families, templates) are not a run's cost
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        execution = engine.run(flow)
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    del execution
+    return kept
+
+
+def kept_task_memory(work: Path, small: int, large: int) -> str:
+    small_bytes, large_bytes = _kept_bytes(work, small), _kept_bytes(work, large)
+    per_task = (large_bytes - small_bytes) / (large - small) / 1024
+    return (f"memory per kept task run (tracemalloc, {small} vs {large} tasks): "
+            f"{per_task:.2f} KiB (goal: under 3 KiB; {small_bytes / 1024:.0f} / "
+            f"{large_bytes / 1024:.0f} KiB kept by the whole run)")
 
 
 def _quiet(stream: str, line: str) -> None:
@@ -122,5 +155,6 @@ def report(work: Path, quick: bool) -> list[str]:
         lines.append(f"container step (agent) over host process: {measured[1] * 1000:+.2f} ms "
                      "(goal: at most +5 ms; vs bare docker exec, goal: ratio at most 0.1)")
     lines.append("cold start goal: ratio at most 8 against python -c pass")
+    lines.append(kept_task_memory(work, 100, 1000 if quick else 2000))
     lines.append("load average after: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     return lines

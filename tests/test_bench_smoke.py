@@ -16,6 +16,7 @@ def test_bench_quick_prints_a_table() -> None:
     assert header.split() == ["benchmark", "gitflows", "baseline", "ratio"]
     assert any(row.startswith("Return task") for row in rows)
     assert any(row.startswith("peak RSS") for row in rows)
+    assert any(row.startswith("memory per kept task run (tracemalloc") for row in rows)
     assert any(row.startswith("pip install into a cached venv: hit vs miss") for row in rows)
 
 
@@ -24,3 +25,24 @@ def test_ingress_bench_runs() -> None:
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "signed deliveries stored per second" in result.stdout
+
+
+def test_peers_bench_prints_gitflows_beside_the_installed_peers() -> None:
+    """Prefect and Dagster are never in the test venv: the table then has gitflows alone."""
+    from bench.peers import PEERS, available
+
+    installed = available(sys.executable)
+    result = subprocess.run([sys.executable, "-m", "bench", "peers", "--quick"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    header, *rows = result.stdout.splitlines()
+    assert header.split() == ["workload", "baseline", "gitflows", *installed]
+    workloads = [row for row in rows if row.startswith(("per no-op task", "100-task fan-out",
+                                                        "fresh process"))]
+    assert len(workloads) == 3
+    for row in workloads:  # a baseline, then a time and its ratio a column
+        assert row.count("ms") == 2 + len(installed)
+    missing = [p for p in PEERS if p not in installed]
+    if missing:
+        assert any(row.startswith("not installed") and all(p in row for p in missing)
+                   for row in rows)
