@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import sqlite3
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -136,6 +137,7 @@ class ArtifactStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.blobs = root / "blobs"
+        self._ready = False  # WAL and the schema are in place (they persist in the file)
 
     @classmethod
     def for_repo(cls, data_dir: Path, repo: str) -> ArtifactStore:
@@ -147,8 +149,7 @@ class ArtifactStore:
         db = sqlite3.connect(self.root / "index.sqlite", timeout=30, isolation_level=None)
         try:
             db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+            self._prepare(db)
             db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield db
@@ -158,6 +159,24 @@ class ArtifactStore:
             db.execute("COMMIT")
         finally:
             db.close()
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        """WAL and the schema, once per store. Switching the journal mode needs the file alone
+        for a moment, and SQLite answers busy at once there instead of waiting: retried."""
+        if self._ready:
+            return
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(_SCHEMA)
+                break
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        self._ready = True
 
     # -- publishing -----------------------------------------------------------------------
     def staging(self) -> Path:
