@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -40,16 +41,21 @@ class LocalExecutor:
             with lock:  # stdout and stderr readers must not interleave handler calls
                 on_line(stream, line)
 
+        gated = self.groups is not None and bool(spec.labels.get(EXECUTION_LABEL))
+        env = {**passed_environment(os.environ, HOST_VARIABLES), **spec.env}
+        if gated and not _startable(spec.command[0], spec.workdir, env):
+            raise ExecutorError(f"cannot start {spec.command[0]}: No such file or directory")
         try:
             proc = subprocess.Popen(
-                list(spec.command), cwd=spec.workdir,
-                env={**passed_environment(os.environ, HOST_VARIABLES), **spec.env},
-                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                start_new_session=True,
+                [*GATE, *spec.command] if gated else list(spec.command), cwd=spec.workdir, env=env,
+                stdin=subprocess.PIPE if gated else subprocess.DEVNULL,
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
             )
         except OSError as err:
             raise ExecutorError(f"cannot start {spec.command[0]}: {err.strerror}") from None
         record = self._record(spec, proc)
+        if gated:
+            _open_gate(proc)
         assert proc.stdout is not None and proc.stderr is not None
         readers = [threading.Thread(target=_pump, args=(pipe, LineSplitter(name, locked)),
                                     daemon=True)
@@ -92,6 +98,26 @@ class LocalExecutor:
 
     def close_session(self, session: str) -> None:
         """Host processes keep nothing between steps."""
+
+
+# A recorded step waits on stdin until its group is on record: a worker killed right after the
+# start must never leave a step no record names (the next worker could not stop it). EOF (the
+# worker died first) ends it unrun; then the step gets /dev/null as stdin, as unrecorded ones.
+GATE = ("/bin/sh", "-c", 'read -r _ || exit 125; exec "$@" </dev/null', "gitflows-step")
+
+
+def _startable(program: str, workdir: Path, env: dict[str, str]) -> bool:
+    """What Popen would find (the gate's shell would only say 127 later)."""
+    if "/" in program:
+        path = Path(program) if os.path.isabs(program) else workdir / program
+        return path.is_file() and os.access(path, os.X_OK)
+    return shutil.which(program, path=env.get("PATH", os.defpath)) is not None
+
+
+def _open_gate(proc: subprocess.Popen[bytes]) -> None:
+    assert proc.stdin is not None
+    with contextlib.suppress(BrokenPipeError), proc.stdin:
+        proc.stdin.write(b"go\n")
 
 
 def _pump(pipe: IO[bytes], splitter: LineSplitter) -> None:
