@@ -54,7 +54,7 @@ def parse_url(url: str, schemes: Sequence[str], default_port: int) -> Target:
     parts = urllib.parse.urlsplit(bare)
     if parts.scheme.lower() not in schemes or not bare[len(parts.scheme):].startswith("://"):
         shown = " or ".join(f"jdbc:{s}://host:port/database" for s in schemes[:1])
-        raise SqlError(f"url must look like {shown} (or {schemes[0]}://…), got '{redact_url(text)}'")
+        raise SqlError(f"url must look like {shown} (or {schemes[0]}://…), got '{hide_credentials(text)}'")
     if "," in parts.netloc:
         raise SqlError("url: several hosts are not supported; give one host")
     options = dict(urllib.parse.parse_qsl(parts.query))
@@ -69,11 +69,7 @@ def parse_url(url: str, schemes: Sequence[str], default_port: int) -> Target:
     return Target(parts.hostname or "localhost", port, database, user, password, options)
 
 
-redact_url = hide_credentials
-
-
 # -- SQL text: literals, comments, statements and :name parameters ---------------------
-
 
 @dataclass(frozen=True)
 class Syntax:

@@ -29,7 +29,6 @@ from runner.plugins.jdbc import (
     next_firing,
     parse_url,
     position_sql,
-    redact_url,
     rows_of,
     split_statements,
     statement_outputs,
@@ -43,10 +42,9 @@ from runner.ports.polling import (
     Batch,
     TriggerContext,
     TriggerEvent,
-    redact,
 )
 from runner.ports.task import Outcome, TaskContext, TaskFailed
-from runner.secrets import masked
+from runner.secrets import hide_credentials, masked
 from runner.tasks.registry import TypeDef
 
 STORE_DAYS = 7  # how long a Trigger's STORE files (trigger.uri) are kept
@@ -89,7 +87,7 @@ class Masker:
             self.secrets.append(target.password)
 
     def __call__(self, text: str) -> str:
-        return redact_url(redact(masked(text, self.secrets)))
+        return hide_credentials(masked(text, self.secrets))
 
 
 @contextmanager
