@@ -127,7 +127,8 @@ def test_screenshots_of_the_main_pages(served: Served, page: Any, tmp_path: Path
     page.wait_for_function("document.body.dataset.route?.startsWith('executions/')")
     page.wait_for_selector("#exec-state :text('SUCCESS')")
     page.wait_for_selector("#logs :text('publishing 1.2.0')")
-    assert page.locator("#gantt .gantt-bar[data-state='SUCCESS']").count() >= 5
+    page.wait_for_function(
+        "document.querySelectorAll(\"#gantt .gantt-bar[data-state='SUCCESS']\").length >= 5")
     _shot(page, "execution.png", tmp_path)
     # the topology: groups round the Parallel and the If's branches, coloured by state
     page.wait_for_selector("#topology .topo-node[data-task='skip'][data-state='NOT_RUN']")
