@@ -18,6 +18,7 @@ from runner.engine.execution import TaskRunRecord
 from runner.engine.run import FlowRun, PendingPause, Scope
 from runner.errors import GitflowsError
 from runner.events import State
+from runner.expressions.render import Deferred
 from runner.language.inputs import resolve
 from runner.model import Input, Task
 from runner.ports.cache import CacheStore
@@ -53,8 +54,8 @@ class RunContext:
         self.task_run_id = record.id
         self.attempt = len(record.attempts)
         self.namespace = run.execution.flow.namespace
-        self.workdir = scope.workdir or run.workdir / record.id
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._workdir: Path | None = scope.workdir  # else the run's directory / record.id
+        self._workdir_made = False
         self._token = cancel
         self.cancel: threading.Event = cancel
         self.containers = engine.executors.container is not None
@@ -64,16 +65,25 @@ class RunContext:
         self._deadline = (time.monotonic() + task.timeout.total_seconds()
                           if task.timeout is not None else None)
         self._context = run.context(task, record, scope)
-        self._context["workingDir"] = str(self.workdir)
+        self._context["workingDir"] = str(self._workdir or f"{run.workdir}/{record.id}")
         self._services = self._services_binding()
         if self._services is not None:
             self._context["services"] = self._services.expressions()
 
+    @property
+    def workdir(self) -> Path:
+        if self._workdir is None:
+            self._workdir = self._run.workdir / self._record.id
+        if not self._workdir_made:
+            self._workdir.mkdir(parents=True, exist_ok=True)
+            self._workdir_made = True
+        return self._workdir
+
     # -- runnable tasks -------------------------------------------------------
     def render(self, value: Any, variables: Mapping[str, Any] | None = None) -> Any:
-        with self._run.lock:  # children may have added outputs since this task started
-            self._context["outputs"] = dict(self._run.outputs)
-            self._context["labels"] = dict(self._run.execution.labels)
+        # children may have added outputs since this task started: read them at render time
+        self._context["outputs"] = Deferred(self._run.outputs_now)
+        self._context["labels"] = Deferred(self._run.labels_now)
         left = self.remaining()  # a task's timeout bounds rendering its properties too
         context = {**self._context, **variables} if variables else self._context
         return self._run.render(value, context, cancelled=self.cancel.is_set,
@@ -142,12 +152,11 @@ class RunContext:
 
     def _services_binding(self) -> Binding | None:
         """The services of the nearest Services task above this one, if any runs."""
-        with self._run.lock:
-            by_id = {r.id: r for r in self._run.execution.task_runs}
         ids, record = [], self._scope.parent
-        while record is not None:
-            ids.append(record.id)
-            record = by_id.get(record.parent_task_run_id or "")
+        with self._run.lock:
+            while record is not None:
+                ids.append(record.id)
+                record = self._run.records.get(record.parent_task_run_id or "")
         from runner.tasks.services import binding_for  # only runs that use services need it
 
         return binding_for(ids)

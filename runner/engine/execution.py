@@ -17,10 +17,17 @@ from runner.secrets import MASK, masked
 class StateHistory:
     current: State = State.CREATED
     histories: list[tuple[State, dt.datetime]] = field(default_factory=list)
+    _start: str | None = field(default=None, repr=False, compare=False)  # start_date, once made
 
     def set(self, state: State, at: dt.datetime) -> None:
         self.current = state
         self.histories.append((state, at))
+
+    @property
+    def start_date(self) -> str | None:
+        if self._start is None and self.histories:
+            self._start = iso(self.histories[0][1])
+        return self._start
 
     def to_json(self) -> dict[str, Any]:
         start = self.histories[0][1] if self.histories else None

@@ -24,6 +24,7 @@ from runner.engine.run_functions import RunFiles, tasks_with_state
 from runner.errors import UsageError
 from runner.events import Event, ExecutionStateChanged, LogLine, State, TaskRunStateChanged, worst
 from runner.expressions import ExpressionError
+from runner.expressions.render import Deferred
 from runner.expressions.runtime import is_truthy
 from runner.ids import ulid
 from runner.language.inputs import nested, typed_output
@@ -70,6 +71,7 @@ class FlowRun:
         self.outputs: dict[str, Any] = execution.task_outputs
         self.outputs.update(copy.deepcopy(execution.reuse))
         self.reused = {task.id for task in execution.flow.tasks} & set(execution.reuse)
+        self.records = {record.id: record for record in execution.task_runs}  # by id
         self.exit_state: State | None = None
         self.final_state: State | None = None  # known before afterExecution tasks run
         self.pauses: dict[str, PendingPause] = {}
@@ -124,9 +126,25 @@ class FlowRun:
         files = self.engine.namespace_files
         return None if files is None else files.root
 
-    def _tasks_with_state(self, state: str) -> list[dict[str, Any]]:
+    def outputs_now(self) -> dict[str, Any]:
         with self.lock:
-            return tasks_with_state(task_states(self.execution.task_runs), state)
+            return dict(self.outputs)
+
+    def labels_now(self) -> dict[str, Any]:
+        with self.lock:
+            return dict(self.execution.labels)
+
+    def _task_states(self) -> dict[str, Any]:
+        with self.lock:
+            return task_states(self.execution.task_runs)
+
+    def _tasks_with_state(self, state: str) -> list[dict[str, Any]]:
+        return tasks_with_state(self._task_states(), state)
+
+    def add_record(self, record: TaskRunRecord) -> None:
+        with self.lock:
+            self.execution.task_runs.append(record)
+            self.records[record.id] = record
 
     def handed_files(self) -> list[Path]:
         """Where the files this run may read live: its own output files, those of the
@@ -240,20 +258,19 @@ class FlowRun:
     def context(self, task: Task | None, record: TaskRunRecord | None,
                 scope: Scope | None = None) -> dict[str, Any]:
         ctx = dict(self.base_context)
-        with self.lock:
-            ctx["outputs"] = dict(self.outputs)
-            ctx["labels"] = dict(self.execution.labels)
-            ctx["tasks"] = task_states(self.execution.task_runs)
+        # each O(task runs) to copy: made only when a template names them
+        ctx["outputs"], ctx["labels"] = Deferred(self.outputs_now), Deferred(self.labels_now)
+        ctx["tasks"] = Deferred(self._task_states)
         current = self.final_state or self.execution.state.current
         ctx["execution"] = {"id": self.execution.id, "state": str(current),
-                            "startDate": self.execution.state.to_json()["startDate"]}
+                            "startDate": self.execution.state.start_date}
         if task is not None and record is not None:
             ctx["task"] = {"id": task.id, "type": task.type}
             ctx["taskrun"] = {"id": record.id, "value": record.value,
                               # Kestra counts the attempts before this one (0 on the first)
                               "attemptsCount": max(len(record.attempts) - 1, 0),
                               "parentId": record.parent_task_run_id,
-                              "startDate": record.state.to_json()["startDate"]}
+                              "startDate": record.state.start_date}
         if scope is not None and scope.values:
             parents = [{"taskrun": {"value": v}} for v in reversed(scope.values)]
             ctx["parent"], ctx["parents"] = parents[0], parents
@@ -279,8 +296,7 @@ class FlowRun:
         record = TaskRunRecord(id=ulid(), task_id=task.id,
                                value=scope.values[-1] if scope.values else None,
                                parent_task_run_id=scope.parent.id if scope.parent else None)
-        with self.lock:
-            self.execution.task_runs.append(record)
+        self.add_record(record)
         self.set_task_state(record, State.CREATED)
         if task.run_if is not None:
             try:
@@ -325,8 +341,7 @@ class FlowRun:
         outputs = self.execution.reuse[task.id]
         record = TaskRunRecord(id=ulid(), task_id=task.id,
                                outputs=copy.deepcopy(outputs) if isinstance(outputs, dict) else {})
-        with self.lock:
-            self.execution.task_runs.append(record)
+        self.add_record(record)
         self.set_task_state(record, State.CREATED)
         self.log(record, "INFO", "not run again: outputs reused from the earlier run")
         self.set_task_state(record, State.SUCCESS)

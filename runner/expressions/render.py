@@ -38,7 +38,37 @@ def _system_clock() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-__all__ = ["Renderer", "clip", "describe", "is_template"]
+__all__ = ["Deferred", "Renderer", "clip", "describe", "is_template"]
+
+
+class Deferred:
+    """A context value made only if a template names it: e.g. every task run's state, which
+    costs as much as the run is long and which most templates never read."""
+
+    __slots__ = ("_made", "_make")
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make: Callable[[], Any] | None = make
+        self._made: Any = None
+
+    def value(self) -> Any:
+        if self._make is not None:
+            self._made, self._make = self._make(), None
+        return self._made
+
+
+def _bind(context: Mapping[str, Any], text: str) -> dict[str, Any]:
+    """The template's variables (prefixed, as the translated template names them); a
+    Deferred value is made only when the text names its key."""
+    bound = {}
+    for key, value in context.items():
+        if isinstance(key, str):
+            if isinstance(value, Deferred):
+                if key not in text:
+                    continue
+                value = value.value()
+            bound[f"v_{key}"] = value
+    return bound
 
 
 class Renderer:
@@ -86,15 +116,14 @@ class Renderer:
         if not is_template(text):
             return text
         deadline, limit, cancelled = budget
-        variables = {f"v_{k}": v for k, v in context.items() if isinstance(k, str)}
         state = State(deadline=deadline, time_limit=limit,
                       functions={**self.functions, **(functions or {})}, clock=self.clock,
-                      render=lambda nested: self._nested(nested, variables), cancelled=cancelled)
+                      render=lambda nested: self._nested(nested, context), cancelled=cancelled)
         with session(state):
-            return self._render(text, variables)
+            return self._render(text, _bind(context, text))
 
-    def _nested(self, text: str, variables: Mapping[str, Any]) -> str:
-        return self._render(text, variables) if is_template(text) else text
+    def _nested(self, text: str, context: Mapping[str, Any]) -> str:
+        return self._render(text, _bind(context, text)) if is_template(text) else text
 
     def _compile_uncached(self, text: str) -> Compiled:
         from runner.expressions.parser import parse_template

@@ -73,13 +73,16 @@ class TaskContext(Protocol):
     execution_id: str
     task_run_id: str
     attempt: int
-    workdir: Path
     cancel: threading.Event
     containers: bool  # may steps run in containers (engine policy and an engine answers)
     untrusted: bool  # a fork pull request's run: containers only, whatever the flow asks
     namespace_files: NamespaceFiles | None
     namespace: str  # the flow's namespace
     kv: KeyValueStore
+
+    @property
+    def workdir(self) -> Path:
+        """The task run's working directory, made on first use (most tasks never need one)."""
 
     def render(self, value: Any, variables: Mapping[str, Any] | None = None) -> Any:
         """value rendered in the task's context, plus variables (an item's fields …)."""

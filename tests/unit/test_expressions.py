@@ -347,3 +347,25 @@ def test_set_inside_a_loop_stays_in_the_loop(renderer: Renderer) -> None:
 def test_non_ascii_outside_strings_is_a_syntax_error_not_a_crash(text: str) -> None:
     with pytest.raises(ExpressionError, match="unexpected character"):
         Renderer().render_text(text, {"x": 1})
+
+
+def test_a_deferred_value_is_made_only_for_a_template_that_names_it(renderer: Renderer) -> None:
+    from runner.expressions.render import Deferred
+
+    made: list[str] = []
+
+    def states() -> dict[str, Any]:
+        made.append("tasks")
+        return {"build": {"state": "SUCCESS"}}
+
+    context = {**CONTEXT, "tasks": Deferred(states),
+               "vars": {"nested": "{{ tasks.build.state }}"}}
+    assert renderer.render_text("{{ inputs.name }}", context) == "World"
+    assert renderer.render("plain text", context) == "plain text"
+    assert made == []  # neither template names it
+    assert renderer.render_text("{{ tasks.build.state }}", context) == "SUCCESS"
+    # render() of a variable that names it, from a template that does not
+    assert renderer.render_text("{{ render(vars.nested) }}", context) == "SUCCESS"
+    with pytest.raises(ExpressionError):
+        renderer.render_text("{{ tasks.missing.state }}", context)
+    assert made == ["tasks"]  # made once per Deferred, however many templates read it
