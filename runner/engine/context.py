@@ -8,7 +8,6 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,7 +20,6 @@ from runner.events import State
 from runner.expressions.render import Deferred
 from runner.language.inputs import resolve
 from runner.model import Input, Task
-from runner.ports.cache import CacheStore
 from runner.ports.executor import (
     EXECUTION_LABEL,
     TASK_RUN_LABEL,
@@ -32,11 +30,12 @@ from runner.ports.executor import (
     ProcessSpec,
     exposes_docker_socket,
 )
-from runner.ports.services import ServiceHost
 from runner.ports.task import RunSource, SubflowResult, TaskFailed
 from runner.tasks.beneath import copy_beneath
 
 if TYPE_CHECKING:
+    from runner.ports.cache import CacheStore
+    from runner.ports.services import ServiceHost
     from runner.tasks.services import Binding
 
 T = TypeVar("T")
@@ -152,7 +151,10 @@ class RunContext:
 
     def _services_binding(self) -> Binding | None:
         """The services of the nearest Services task above this one, if any runs."""
-        ids, record = [], self._scope.parent
+        if self._scope.parent is None:  # a top-level task: no Services task above it
+            return None
+        ids: list[str] = []
+        record: TaskRunRecord | None = self._scope.parent
         with self._run.lock:
             while record is not None:
                 ids.append(record.id)
@@ -235,6 +237,8 @@ class RunContext:
             if state.failed:
                 failed.set()
             return state
+
+        from concurrent.futures import ThreadPoolExecutor  # parallel flows only
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gitflows-branch") as pool:
             results = list(pool.map(job, items))

@@ -19,7 +19,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from runner.tasks.beneath import UnsafePath, read_beneath, size_beneath
-from runner.tasks.hash_files import HashFilesError, hash_files
 
 NSFILE = "nsfile://"
 KESTRA = "kestra:///"
@@ -89,6 +88,8 @@ class RunFiles:
         if root is None:
             raise LookupError("hashFiles() needs a repository checkout")
         flat = [str(q) for p in patterns for q in (p if isinstance(p, list) else [p])]
+        from runner.tasks.hash_files import HashFilesError, hash_files  # globs: a flow that asks
+
         try:
             return hash_files(root.resolve(), flat)
         except HashFilesError as err:

@@ -7,11 +7,14 @@ the CLI's choices and `auto` follow from it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from runner.errors import GitflowsError
 from runner.executors.local import LocalExecutor
 from runner.ports.executor import Executor, Executors
-from runner.ports.services import ServiceHost
+
+if TYPE_CHECKING:
+    from runner.ports.services import ServiceHost
 
 
 def _docker() -> Executor:

@@ -11,7 +11,6 @@ at once, as before.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -33,6 +32,8 @@ def docker_answers(environ: Mapping[str, str] = os.environ) -> bool | None:
     if not host.startswith("unix://"):
         return None
     try:
+        import socket  # only to probe a Docker socket
+
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.settimeout(PING_SECONDS)
             conn.connect(host[len("unix://"):])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tarfile
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,6 +158,8 @@ class GitRepo:
         dest.mkdir(parents=True, exist_ok=True)
         archive = dest / ".gitflows-export.tar"
         archive.write_bytes(self._git("archive", "--format=tar", commit))
+        import tarfile  # exports only: not on every command's start
+
         with tarfile.open(archive) as tar:
             tar.extractall(dest, filter="data")
         archive.unlink()

@@ -16,7 +16,6 @@ from typing import Any
 from runner.diagnostics import Diagnostic, Severity
 from runner.language.lint_inputs import check_inputs, dynamic
 from runner.language.lint_kestra import check as kestra_rules
-from runner.tasks.plugins import missing_extra
 from runner.tasks.registry import Registry, TypeDef
 from runner.yamlsource import Located, Path
 
@@ -177,6 +176,8 @@ def _check_type(node: dict[str, Any], path: Path, kind: str, registry: Registry,
     resolved = registry.resolve(name, kind)
     if resolved is None:
         label = _KIND_LABEL.get(kind, kind)
+        from runner.tasks.plugins import missing_extra  # only for an unknown type
+
         hint = missing_extra(name)
         out.error((*path, "type"), "unknown-type",
                   hint or f"unknown {label} type '{name}'{_suggest(name, kind, registry)}", value=True)

@@ -11,9 +11,11 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from runner.ports.services import ServiceHost
+if TYPE_CHECKING:
+    from runner.ports.services import ServiceHost
+
 
 __all__ = [
     "EXECUTION_LABEL",

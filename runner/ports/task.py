@@ -11,12 +11,14 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from runner.events import State
 from runner.model import Input, Task
-from runner.ports.cache import CacheStore
 from runner.ports.executor import LineHandler, ProcessResult, ProcessSpec
+
+if TYPE_CHECKING:
+    from runner.ports.cache import CacheStore
 
 T = TypeVar("T")
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from runner.ports.polling import TriggerPoll
 from runner.ports.task import TaskFailed, TaskRun
+
+if TYPE_CHECKING:
+    from runner.ports.polling import TriggerPoll
 
 
 @dataclass(frozen=True)
