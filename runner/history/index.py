@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.history.records import RunFilter, RunSummary, ref_names
+from runner.sqlite_wal import use_wal
 
 SCHEMA = 1
 _COLUMNS = ("run", "commit_id", "flow", "state", "ref", "trigger", "started", "dur_ms", "runner",
@@ -43,7 +44,7 @@ class RunIndex:
         self._lock = threading.Lock()
         with self._lock:
             if path is not None:
-                self._db.execute("PRAGMA journal_mode=WAL")
+                use_wal(self._db)
                 self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(
                 "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"

@@ -20,12 +20,13 @@ import os
 import re
 import shutil
 import sqlite3
-import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
+
+from runner.sqlite_wal import use_wal
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 STORE_DIR = "artifact-store"  # `<data>/artifacts` holds each execution's own output files
@@ -165,17 +166,7 @@ class ArtifactStore:
         for a moment, and SQLite answers busy at once there instead of waiting: retried."""
         if self._ready:
             return
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    db.execute("PRAGMA journal_mode=WAL")
-                db.executescript(_SCHEMA)
-                break
-            except sqlite3.OperationalError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        use_wal(db, lambda db: db.executescript(_SCHEMA))
         self._ready = True
 
     # -- publishing -----------------------------------------------------------------------

@@ -14,6 +14,7 @@ import sqlite3
 from pathlib import Path
 
 from runner.errors import GitflowsError
+from runner.sqlite_wal import use_wal
 from webhooks.background import Background
 from webhooks.runs.service import FlowService
 
@@ -32,9 +33,8 @@ class Poller(Background):
         self.interval = interval
         self.db = sqlite3.connect(state_path or service.config.data_dir / "poll.sqlite3",
                                   check_same_thread=False, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS refs (repo TEXT, ref TEXT, sha TEXT, "
-                        "PRIMARY KEY (repo, ref))")
+        use_wal(self.db, lambda db: db.execute(
+            "CREATE TABLE IF NOT EXISTS refs (repo TEXT, ref TEXT, sha TEXT, PRIMARY KEY (repo, ref))"))
 
     def round(self) -> bool:
         self.poll_once()

@@ -37,7 +37,6 @@ import os
 import socket
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -45,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.events import Clock, SystemClock
+from runner.sqlite_wal import use_wal
 from runner.triggers.schedule import (
     Key,
     Schedule,
@@ -148,15 +148,7 @@ class Scheduler:
         Path(state_path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(state_path), timeout=30, isolation_level=None,
                                    check_same_thread=False)
-        for attempt in range(100):  # set-up can race other processes opening the same file
-            try:
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.executescript(_SCHEMA)
-                break
-            except sqlite3.OperationalError as err:
-                if "locked" not in str(err) or attempt == 99:
-                    raise
-                time.sleep(0.05)
+        use_wal(self._db, lambda db: db.executescript(_SCHEMA))  # other processes may open it too
 
     def close(self) -> None:
         self._db.close()

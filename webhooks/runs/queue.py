@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from runner.errors import GitflowsError
+from runner.sqlite_wal import use_wal
 
 _FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 _SCHEMA = """
@@ -100,7 +101,7 @@ class RunQueue:
         if getattr(self._local, "pid", None) != os.getpid():
             conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                    check_same_thread=False)
-            conn.execute("PRAGMA journal_mode = WAL")
+            use_wal(conn)
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA busy_timeout = 30000")
             self._local.conn, self._local.pid = conn, os.getpid()
