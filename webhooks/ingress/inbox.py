@@ -190,22 +190,26 @@ class Inbox:
     def claim(self, worker_id: str, lease_seconds: float) -> Delivery | None:
         """The oldest delivery ready to process (pending and due, or claimed with an expired
         lease), now claimed by `worker_id` until now + lease_seconds; None when there is none."""
+        claimed = self.claim_batch(worker_id, lease_seconds, 1)
+        return claimed[0] if claimed else None
+
+    def claim_batch(self, worker_id: str, lease_seconds: float, limit: int) -> list[Delivery]:
+        """Up to `limit` deliveries ready to process, oldest first (expired leases, then
+        pending ones), each claimed by `worker_id` with its own lease, in one transaction."""
         now = self.clock()
         with self._write() as conn:
-            row = conn.execute(
+            ids = [row[0] for row in conn.execute(
                 "SELECT id FROM deliveries WHERE state = 'claimed' AND lease_until <= ?"
-                " ORDER BY lease_until, id LIMIT 1", (now,)).fetchone()
-            if row is None:
-                row = conn.execute(
+                " ORDER BY lease_until, id LIMIT ?", (now, limit))]
+            if len(ids) < limit:
+                ids += [row[0] for row in conn.execute(
                     "SELECT id FROM deliveries WHERE state = 'pending' AND available_at <= ?"
-                    " ORDER BY available_at, id LIMIT 1", (now,)).fetchone()
-            if row is None:
-                return None
-            claimed = conn.execute(
+                    " ORDER BY available_at, id LIMIT ?", (now, limit - len(ids)))]
+            rows = [conn.execute(
                 "UPDATE deliveries SET state = 'claimed', lease_owner = ?, lease_until = ?,"
                 f" attempts = attempts + 1 WHERE id = ? RETURNING {_COLUMNS}",
-                (worker_id, now + lease_seconds, row[0])).fetchone()
-        return _delivery(claimed) if claimed is not None else None
+                (worker_id, now + lease_seconds, id_)).fetchone() for id_ in ids]
+        return [_delivery(row) for row in rows if row is not None]
 
     def extend(self, id: int, worker_id: str, lease_seconds: float) -> bool:
         """Renew the lease of a delivery this worker still holds (for long processing)."""
@@ -218,6 +222,19 @@ class Inbox:
         """Mark a claimed delivery processed. With `worker_id`, only if that worker still holds
         the lease (a worker whose lease expired and was taken over gets False)."""
         return self._finish(id, worker_id, DONE, None, None)
+
+    def done_batch(self, ids: list[int], worker_id: str | None = None) -> int:
+        """done() for many deliveries in one transaction; how many were still held."""
+        if not ids:
+            return 0
+        owner_clause = " AND lease_owner = ?" if worker_id is not None else ""
+        now = self.clock()
+        with self._write() as conn:
+            return sum(conn.execute(
+                "UPDATE deliveries SET state = 'done', finished_at = ?, available_at = ?,"
+                " lease_owner = NULL, lease_until = NULL WHERE id = ? AND state = 'claimed'"
+                + owner_clause, (now, now, id_) + ((worker_id,) if worker_id is not None else ())
+            ).rowcount for id_ in ids)
 
     def failed(self, id: int, error: str, retry_at: float | None, worker_id: str | None = None) -> bool:
         """Record a failed attempt: pending again from `retry_at`, or failed for good when
@@ -246,6 +263,20 @@ class Inbox:
             return conn.execute(
                 "UPDATE deliveries SET state = 'pending', lease_owner = NULL, lease_until = NULL,"
                 " available_at = ? WHERE state = 'claimed' AND lease_until <= ?", (now, now)).rowcount
+
+    def release_dead(self, alive: Callable[[str], bool]) -> int:
+        """Put back to pending at once the deliveries claimed by workers `alive` says are gone
+        (a server restarted after kill -9 replays its predecessor's batch without waiting for
+        the leases to expire); how many."""
+        now = self.clock()
+        with self._write() as conn:
+            owners = [row[0] for row in conn.execute(
+                "SELECT DISTINCT lease_owner FROM deliveries WHERE state = 'claimed'")]
+            dead = [owner for owner in owners if owner is not None and not alive(owner)]
+            return sum(conn.execute(
+                "UPDATE deliveries SET state = 'pending', lease_owner = NULL, lease_until = NULL,"
+                " available_at = ? WHERE state = 'claimed' AND lease_owner = ?",
+                (now, owner)).rowcount for owner in dead)
 
     # -- reading ------------------------------------------------------------------------
     def pending_count(self) -> int:

@@ -3,15 +3,21 @@ branch (FlowCatalog), and the recorded runs in their histories (HistoryViews).""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
+from runner.diagnostics import Diagnostic
 from runner.errors import GitflowsError
 from runner.history import query
 from runner.language.parse import parse_flow
+from runner.model import Flow
 from webhooks.runs.records import FlowAtCommit, NotFoundError
 from webhooks.runs.repos import Repositories
 
 FLOWS_DIR = ".flows"
+PARSED_TREES = 64  # .flows trees whose parsed flows are kept (a burst of pushes shares one)
+_Parsed = tuple[tuple[str, Flow | None, tuple[Diagnostic, ...]], ...]
 
 
 class FlowCatalog:
@@ -19,6 +25,29 @@ class FlowCatalog:
 
     def __init__(self, repos: Repositories) -> None:
         self.repos = repos
+        self._parsed: OrderedDict[tuple[str, str], _Parsed] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def flows_in_tree(self, repo: str, commit: str, ref: str | None,
+                      tree: str | None) -> list[FlowAtCommit]:
+        """The flows of a repository at a commit whose `.flows` is the tree `tree` (None: it
+        has none), as flows() finds them. Parsed once per tree id: a tree id names the content
+        of every file under it, so a changed flow file is a new id, never a stale parse."""
+        if tree is None:
+            return []
+        with self._lock:
+            parsed = self._parsed.get((repo, tree))
+            if parsed is not None:
+                self._parsed.move_to_end((repo, tree))
+        if parsed is None:
+            files = self.repos[repo].files_at(commit, FLOWS_DIR)
+            parsed = tuple((path, *_parsed(text, path)) for path, text in sorted(files.items()))
+            with self._lock:
+                self._parsed[(repo, tree)] = parsed
+                while len(self._parsed) > PARSED_TREES:
+                    self._parsed.popitem(last=False)
+        return [FlowAtCommit(repo, commit, ref, path, flow, diagnostics)
+                for path, flow, diagnostics in parsed]
 
     def flows(self, repo: str | None = None, ref: str | None = None) -> list[FlowAtCommit]:
         found = []
@@ -55,6 +84,11 @@ class FlowCatalog:
     def text(self, target: FlowAtCommit) -> str:
         """The YAML text of a flow file at the commit it was read from."""
         return self.repos[target.repo].files_at(target.commit, FLOWS_DIR)[target.file]
+
+
+def _parsed(text: str, path: str) -> tuple[Flow | None, tuple[Diagnostic, ...]]:
+    flow, diagnostics = parse_flow(text, path)
+    return flow, tuple(diagnostics)
 
 
 class HistoryViews:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from webhooks.ingress.inbox import Inbox
-from webhooks.runs.queue import RunQueue
+from webhooks.runs.queue import NewRun, RunQueue
 from webhooks.runs.records import RunBroker
 
 
@@ -41,6 +41,16 @@ class Intake:
         added = self.queue.enqueue(key, repo, namespace, flow_id, commit, dict(trigger), untrusted,
                                    dict(inputs or {}))
         self._queued.set()
+        return added
+
+    def enqueue_many(self, runs: list[NewRun]) -> list[bool]:
+        """enqueue() for a batch of runs: into the queue in one transaction (all or none)."""
+        if self.broker is not None and not self.outbox:
+            return [self.enqueue(r.key, r.repo, r.namespace, r.flow_id, r.commit, r.trigger,
+                                 r.untrusted, r.inputs) for r in runs]
+        added = self.queue.enqueue_many(runs)
+        if runs:
+            self._queued.set()
         return added
 
     def wake_queue(self) -> None:

@@ -140,6 +140,18 @@ class RunQueue:
                                             json.dumps(inputs or {}, default=str), time.time()))
             return cursor.rowcount == 1
 
+    def enqueue_many(self, runs: list[NewRun]) -> list[bool]:
+        """enqueue() for many runs in one transaction (all or none), in order: for each,
+        whether it was added now (False: its key was queued before)."""
+        if not runs:
+            return []
+        now = time.time()
+        with self._write() as conn:
+            return [conn.execute(_INSERT, (
+                run.key, run.repo, run.namespace, run.flow_id, run.commit,
+                json.dumps(run.trigger, default=str), int(run.untrusted),
+                json.dumps(run.inputs, default=str), now)).rowcount == 1 for run in runs]
+
     def enqueue_batch(self, runs: list[NewRun], trigger_key: str, cursor: Any) -> int:
         """Queue an event trigger's runs and save its cursor in one transaction (all or
         nothing: see runner.ports.polling); a cursor of None keeps the saved one. The number of
