@@ -1,7 +1,9 @@
 """python -m bench.history [--quick]: the notes history store against the git CLI.
 
 At 1k, 10k and 100k recorded runs (quick: 1k and 10k): append latency (median,
-p99) against `git notes --ref=flows append`, lookup of one run against
+p99) against `git notes --ref=flows append`, the cost per append when 8 threads
+of one process append at once (group commit: the appends that queue up behind a
+writer land in one notes commit), lookup of one run against
 `git notes --ref=flows show`, and listing the newest 1,000 runs against a full
 scan through the git CLI (`git notes list` + `git cat-file --batch`, parse,
 sort), which is what a reader without the run index has to do. The history is
@@ -21,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +35,7 @@ from runner.ids import ulid
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.com",
        "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.com"}
 APPENDS, LOOKUPS, CLI_CALLS = 200, 500, 20
+THREADS = 8
 BUILD_SECONDS: dict[int, tuple[float, float]] = {}  # size → (bulk write, index build)
 
 
@@ -72,6 +76,27 @@ def _build(repo: Path, n: int) -> tuple[NotesStore, list[str], list[str]]:
     index = _timed(lambda: store.runs(RunFilter(limit=1)))
     BUILD_SECONDS[n] = (bulk, index)
     return store, runs, list(notes)
+
+
+def _grouped(store: NotesStore, commits: list[str], rng: random.Random) -> float:
+    """Seconds per append with THREADS threads appending APPENDS events in all, at once."""
+    start = threading.Barrier(THREADS + 1)
+    work = [(rng.choice(commits) if i % 2 else os.urandom(20).hex(),
+             _run_events(ulid(), int(time.time() * 1000))) for i in range(APPENDS)]
+
+    def append(part: list[tuple[str, list[HistoryEvent]]]) -> None:
+        start.wait()
+        for commit, events in part:
+            store.append(commit, events)
+
+    threads = [threading.Thread(target=append, args=(work[t::THREADS],)) for t in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    began = time.perf_counter()
+    start.wait()
+    for thread in threads:
+        thread.join()
+    return (time.perf_counter() - began) / APPENDS
 
 
 def _settle() -> None:
@@ -122,6 +147,8 @@ def size_rows(work: Path, n: int) -> list[tuple[str, float, float]]:
             target = targets[i // every]
             cli_append.append(_timed(
                 lambda o=target: _git(twin, "notes", "--ref=flows", "append", "-m", line, o)))  # type: ignore[misc]
+    _settle()
+    grouped = _grouped(store, commits, rng)
     store.runs(RunFilter(limit=1))  # the index catches up with the appends (not a lookup)
     _settle()
     lookups, cli_show = [], []
@@ -142,6 +169,7 @@ def size_rows(work: Path, n: int) -> list[tuple[str, float, float]]:
     shutil.rmtree(twin, ignore_errors=True)
     return [(f"append, {n} runs (median)", ours_append, git_append),
             (f"append, {n} runs (p99)", ours_append_p99, git_append_p99),
+            (f"append, {THREADS} threads at once, {n} runs (each)", grouped, git_append),
             (f"lookup run, {n} runs (median)", ours_lookup, git_show),
             (f"lookup run, {n} runs (p99)", ours_lookup_p99, git_show_p99),
             (f"list newest 1000 of {n} runs", listing, scan)]
@@ -171,7 +199,8 @@ def main() -> None:
         for n, (bulk, index) in BUILD_SECONDS.items():
             print(f"setup: {n} runs written in bulk in {bulk:.2f}s (one notes commit), "
                   f"run index built in {index:.2f}s")
-        print("baselines: git notes append / git notes show per call; "
+        print(f"baselines: git notes append / git notes show per call (the {THREADS}-thread row: "
+              "wall time over appends); "
               "listing: git notes list + cat-file --batch full scan")
     finally:
         shutil.rmtree(work, ignore_errors=True)

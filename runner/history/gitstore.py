@@ -3,10 +3,11 @@
 Notes trees use git's fanout layout: a note for object `abcdef…` lives at
 `abcdef…` (flat), `ab/cdef…`, `ab/cd/ef…` and so on. Git reads every layout,
 even mixed ones. We keep each directory small: a directory that would hold more
-than SPLIT_AT notes is turned into two-hex-digit subdirectories once, so an
-append rewrites a few trees of at most a few hundred entries whatever the
-number of notes. Refs are only moved with compare-and-swap (libgit2 checks the
-old value under the ref's lock file).
+than SPLIT_AT notes is turned into two-hex-digit subdirectories once (also one
+that grew bigger under an older, larger cap: the next append into it splits
+it), so an append rewrites a few trees of at most a few hundred entries
+whatever the number of notes. Refs are only moved with compare-and-swap
+(libgit2 checks the old value under the ref's lock file).
 """
 
 from __future__ import annotations
@@ -26,7 +27,10 @@ from runner.history.records import HistoryError, is_object_id
 
 BLOB = int(FileMode.BLOB)
 TREE = int(FileMode.TREE)
-SPLIT_AT = 512
+# About where git's own notes code adds a fanout level. It bounds what an append rewrites:
+# at 100k notes a cap of 512 left ~390 notes (26 KB) in the directory of each append.
+SPLIT_AT = 256
+_CACHED_TREE_BYTES = 64 * 1024  # libgit2 keeps no tree over 4 KiB parsed by default
 _BULK_BLOBS = 200  # from this many blobs on, write them as one pack (git fast-import)
 _MAX_SPLIT_DEPTH = 34  # deepest prefix length that may still be split (leaf names stay >= 4)
 _STALE_LOCK_S = 1.0
@@ -45,7 +49,12 @@ class Git:
         self.common_dir = ((git_dir / common.read_text().strip()).resolve()
                            if common.is_file() else git_dir)
         self._empty_tree: str | None = None
+        # An append reads the trees on the note's path twice (find the old note, then
+        # edit it) and the next append starts from the root this one wrote: keep the
+        # fanout trees parsed (a process-wide libgit2 setting, within its cache budget).
+        pygit2.settings.cache_object_limit(ObjectType.TREE, _CACHED_TREE_BYTES)
         self._signature: pygit2.Signature | None = None
+        self._written: tuple[str | None, str | None] = (None, None)  # last commit made, its tree
 
     # -- plain objects ---------------------------------------------------------
     def ref(self, name: str) -> str | None:
@@ -87,6 +96,8 @@ class Git:
     def tree_of(self, commit: str | None) -> str | None:
         if commit is None:
             return None
+        if commit == self._written[0]:  # the tip we wrote last: no need to read it back
+            return self._written[1]
         try:
             obj = self.repo[commit]
         except (KeyError, ValueError):
@@ -133,7 +144,9 @@ class Git:
 
     def write_commit(self, tree: str, parents: list[str], message: str) -> str:
         sig = self.signature()
-        return str(self.repo.create_commit(None, sig, sig, message, tree, parents))
+        commit = str(self.repo.create_commit(None, sig, sig, message, tree, parents))
+        self._written = (commit, tree)
+        return commit
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         return ancestor == descendant or self.repo.descendant_of(descendant, ancestor)

@@ -14,6 +14,9 @@ Layout:
 Every write happens under the writers' lock (locking.py) and lands with a
 compare-and-swap of the ref; a lost race re-reads the tip and redoes the change.
 Appends rewrite only the fanout directories on the note's path (gitstore.py).
+Appends that queue up while another thread of this store is writing are landed
+together: the next writer takes every queued append into one notes commit (one
+ref update), and each caller returns once its events are in the ref.
 Reads go through a SQLite run index (index.py) that catches up from the tree
 diff since the tip it last saw.
 """
@@ -27,6 +30,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +71,15 @@ def default_index_path(repo: Path | str) -> Path:
     return Git(repo).common_dir / "gitflows" / "history-index.sqlite"
 
 
+@dataclass(eq=False)
+class _Queued:
+    """An append_many call waiting for a writer to land it (group commit)."""
+
+    lines: dict[str, set[bytes]]
+    done: bool = False
+    error: BaseException | None = None
+
+
 class NotesStore:
     def __init__(self, repo: Path | str, *, index: Path | None = None) -> None:
         """index: SQLite file for the run index; None keeps it in memory for this store."""
@@ -74,12 +87,21 @@ class NotesStore:
         self.lock = WriterLock(self.git.common_dir / "gitflows" / "history.lock")
         self._guard = threading.RLock()  # libgit2 objects are not thread-safe
         self._index = RunIndex(index, source=f"{self.git.common_dir}:{NOTES_REF}")
+        self._queue: list[_Queued] = []
+        self._queue_changed = threading.Condition()
+        self._landing = False  # a thread is landing a batch of queued appends
+        self._inside = threading.local()  # this thread holds writing()
 
     # -- writes ------------------------------------------------------------------
     @contextmanager
     def writing(self) -> Iterator[Git]:
         with self.lock.hold(), self._guard:
-            yield self.git
+            depth = getattr(self._inside, "depth", 0)
+            self._inside.depth = depth + 1
+            try:
+                yield self.git
+            finally:
+                self._inside.depth = depth
 
     def move(self, ref: str, change: Change, attempts: int = 200) -> str | None:
         """Apply change(tip, tree) → (new tree, parents, message) with CAS, redoing on a race.
@@ -102,13 +124,54 @@ class NotesStore:
         self.append_many({commit: events})
 
     def append_many(self, notes: Mapping[str, Iterable[HistoryEvent | bytes]]) -> None:
-        """Add events to many notes in one notes commit (bulk imports, benchmarks)."""
+        """Add events to notes; returns once they are in the notes ref.
+
+        Calls from several threads at once share one notes commit: the first lands its
+        own events and leaves; those that queued meanwhile are landed by the next one.
+        """
         wanted = {commit: as_lines(events) for commit, events in notes.items()}
         for commit in wanted:
-            check_commit(commit)
+            check_commit(commit)  # before queueing: a bad call must not fail the others
         wanted = {commit: lines for commit, lines in wanted.items() if lines}
         if not wanted:
             return
+        if getattr(self._inside, "depth", 0):  # under writing(): waiting on others could deadlock
+            self._land([_Queued(wanted)])
+            return
+        mine = _Queued(wanted)
+        batch: list[_Queued] = []
+        with self._queue_changed:
+            self._queue.append(mine)
+            while self._landing and not mine.done:
+                self._queue_changed.wait()
+            if not mine.done:  # nobody is landing: take every queued append, ours too
+                self._landing = True
+                batch, self._queue = self._queue, []
+        if batch:
+            self._land_batch(batch)
+        if mine.error is not None:
+            raise HistoryError(f"appending to the history failed: {mine.error}") from mine.error
+
+    def _land_batch(self, batch: list[_Queued]) -> None:
+        error: BaseException | None = None
+        try:
+            self._land(batch)
+        except BaseException as err:  # every caller of the batch sees it, then re-raises
+            error = err
+        with self._queue_changed:
+            for queued in batch:
+                queued.done, queued.error = True, error
+            self._landing = False
+            self._queue_changed.notify_all()
+        if error is not None and not isinstance(error, Exception):
+            raise error  # KeyboardInterrupt and the like stay what they are
+
+    def _land(self, batch: list[_Queued]) -> None:
+        """One notes commit with the events of every queued call."""
+        wanted: dict[str, set[bytes]] = {}
+        for queued in batch:
+            for commit, lines in queued.lines.items():
+                wanted.setdefault(commit, set()).update(lines)
 
         def change(tip: str | None, tree: str | None) -> tuple[str, list[str], str] | None:
             contents: dict[str, bytes] = {}

@@ -7,6 +7,7 @@ and every acknowledged event must be there.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -47,6 +48,58 @@ while count < 0 or i < count:
 """
 
 
+THREADED = """
+import os, sys, threading, time
+from runner.history.notes import NotesStore
+from runner.history.records import HistoryEvent
+repo, worker, commits, go = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(","), sys.argv[4]
+store = NotesStore(repo)
+out = threading.Lock()
+land = NotesStore._land
+
+def held(self, batch):  # with a `hold` file: stop for good once a batch of several is taken
+    if len(batch) > 1 and os.path.exists(go + ".hold"):
+        with out:
+            for queued in batch:
+                for lines in queued.lines.values():
+                    for line in lines:
+                        sys.stdout.write("held " + line.decode() + "\\n")
+            sys.stdout.flush()
+        open(go + ".holding", "w").close()
+        threading.Event().wait()
+    land(self, batch)
+
+NotesStore._land = held
+
+def write(thread):
+    i = 0
+    while True:
+        run = f"W{worker:03d}T{thread}N{i:04d}"
+        store.append(commits[(thread + i) % len(commits)], [HistoryEvent(
+            t="2026-01-01T00:00:00.000Z", run=run, seq=1, flow="ns.f", state="SUCCESS")])
+        with out:
+            sys.stdout.write(f"ack {run}\\n")
+            sys.stdout.flush()
+        if i == 0:
+            open(f"{go}.wrote-{worker}-{thread}", "w").close()
+        i += 1
+
+open(f"{go}.ready-{worker}", "w").close()
+while not os.path.exists(go):
+    time.sleep(0.005)
+for thread in range(4):
+    threading.Thread(target=write, args=(thread,), daemon=True).start()
+threading.Event().wait()
+"""
+
+
+def threaded_writer(repo: Path, worker: int, commits: list[str], go: Path) -> subprocess.Popen[str]:
+    """A process with four threads appending through one store (group commits), forever."""
+    return subprocess.Popen([sys.executable, "-c", THREADED, str(repo), str(worker),
+                             ",".join(commits), str(go)], cwd=REPO_ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
 def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
                           text=True, env=ENV).stdout
@@ -65,9 +118,9 @@ def writer(repo: Path, worker: int, count: int, commits: list[str], go: Path) ->
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def acks(output: str) -> set[str]:
+def acks(output: str, size: int = 10) -> set[str]:
     return {line.split()[1] for line in output.splitlines()
-            if line.startswith("ack ") and len(line.split()) == 2 and len(line) == 4 + 10}
+            if line.startswith("ack ") and len(line.split()) == 2 and len(line) == 4 + size}
 
 
 def check_repo(repo: Path, commits: list[str]) -> None:
@@ -150,3 +203,64 @@ def test_writers_killed_at_random_points_lose_only_their_unfinished_write(tmp_pa
                                            flow="ns.f", state="SUCCESS")])  # nobody is locked out
     assert "AFTER" in {s.run for s in store.runs(RunFilter(limit=None))}
     check_repo(repo, commits)
+
+
+def test_a_writer_killed_while_holding_queued_appends_loses_only_calls_that_had_not_returned(
+        tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    commits = make_repo(repo, 3)
+    acknowledged: set[str] = set()
+    slack = 0
+    for round_ in range(3):
+        go = tmp_path / f"go-{round_}"
+        proc = threaded_writer(repo, round_, commits, go)
+        ready(tmp_path, go, [proc], "ready")
+        go.touch()
+        wait_until(lambda g=go: len(list(tmp_path.glob(f"{g.name}.wrote-*"))) == 4,  # type: ignore[misc]
+                   "every thread's first append")
+        Path(f"{go}.hold").touch()
+        wait_until(lambda g=go: Path(f"{g}.holding").exists(), "a batch of queued appends taken")  # type: ignore[misc]
+        proc.send_signal(signal.SIGKILL)
+        out, _ = proc.communicate(timeout=CEILING)
+        assert proc.returncode == -signal.SIGKILL
+        held = {json.loads(line[5:])["run"] for line in out.splitlines() if line.startswith("held ")}
+        assert len(held) > 1
+        done = acks(out, 11)
+        assert len(done) >= 4 and not held & done  # none of the held calls had returned
+        acknowledged |= done
+        present = {s.run for s in NotesStore(repo).runs(RunFilter(limit=None))}
+        assert acknowledged <= present
+        assert not held & present  # the batch died with the process, as a whole
+        slack += 4 - len(held)  # a thread outside the batch may have returned, unacknowledged
+        assert len(present - acknowledged) <= slack
+    check_repo(repo, commits)
+    NotesStore(repo).append(commits[0], [HistoryEvent(t="2026-01-01T00:00:01.000Z", run="AFTER",
+                                                      seq=1, flow="ns.f", state="SUCCESS")])
+    check_repo(repo, commits)
+
+
+def test_threaded_writers_killed_at_random_points_lose_only_unreturned_calls(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    commits = make_repo(repo, 3)
+    rng = random.Random(4321)
+    acknowledged: set[str] = set()
+    for round_ in range(4):
+        go = tmp_path / f"go-{round_}"
+        procs = [threaded_writer(repo, round_ * 2 + w, commits, go) for w in range(2)]
+        ready(tmp_path, go, procs, "ready")
+        go.touch()
+        wait_until(lambda g=go: len(list(tmp_path.glob(f"{g.name}.wrote-*"))) == 8,  # type: ignore[misc]
+                   "every thread's first append")
+        deadline = time.monotonic()
+        for proc in procs:
+            deadline += rng.uniform(0.05, 0.3)
+            time.sleep(max(0.0, deadline - time.monotonic()))
+            proc.send_signal(signal.SIGKILL)
+        for proc in procs:
+            out, _ = proc.communicate(timeout=CEILING)
+            assert proc.returncode == -signal.SIGKILL
+            acknowledged |= acks(out, 11)
+    check_repo(repo, commits)
+    present = {s.run for s in NotesStore(repo).runs(RunFilter(limit=None))}
+    assert acknowledged <= present
+    assert len(present - acknowledged) <= 4 * 8  # at most each killed thread's call in flight

@@ -11,9 +11,18 @@ from typing import Any
 
 import pytest
 
+from runner.history import gitstore
 from runner.history.gitstore import SPLIT_AT, Git
 from runner.history.notes import NotesStore, log_path
-from runner.history.records import LOGS_REF, NOTES_REF, HistoryEvent, RunFilter, union_lines
+from runner.history.records import (
+    LOGS_REF,
+    NOTES_REF,
+    HistoryError,
+    HistoryEvent,
+    RunFilter,
+    union_lines,
+)
+from tests.waiting import wait_until
 
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
@@ -98,6 +107,24 @@ def test_fanout_keeps_trees_small_and_git_still_finds_notes(tmp_path: Path) -> N
     git(tmp_path, "fsck", "--strict")
 
 
+def test_a_directory_over_the_cap_written_earlier_is_split_by_the_next_append(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, head = make_repo(tmp_path)
+    store = NotesStore(tmp_path)
+    ids = fake_ids(SPLIT_AT + 40)
+    monkeypatch.setattr(gitstore, "SPLIT_AT", 4 * SPLIT_AT)  # as an older, larger cap left it
+    store.append_many({obj: [ev(f"R{i:04d}", 1, "SUCCESS")] for i, obj in enumerate(ids)})
+    assert len(git(tmp_path, "ls-tree", NOTES_REF).splitlines()) == SPLIT_AT + 40
+    monkeypatch.undo()
+    store.append(head, [ev("NEW", 1, "SUCCESS")])
+    root = git(tmp_path, "ls-tree", NOTES_REF).splitlines()
+    assert len(root) <= 256 and all(line.split()[1] == "tree" for line in root)
+    shown = git(tmp_path, "notes", "--ref=flows", "show", ids[7]).strip()
+    assert shown == ev("R0007", 1, "SUCCESS").line().decode()
+    assert len(store.runs(RunFilter(limit=None))) == SPLIT_AT + 41
+    git(tmp_path, "fsck", "--strict")
+
+
 def test_notes_rewritten_by_git_are_still_found(tmp_path: Path) -> None:
     commits = make_repo(tmp_path, 2)
     store = NotesStore(tmp_path)
@@ -169,6 +196,77 @@ def test_threads_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     assert len(shared.runs(RunFilter(limit=None))) == 200
     total = sum(len(git(tmp_path, "notes", "--ref=flows", "show", c).splitlines()) for c in commits)
     assert total == 200
+
+
+def test_threads_appending_to_the_same_and_to_different_commits_land_every_event_once(
+        tmp_path: Path) -> None:
+    commits = make_repo(tmp_path, 9)
+    store = NotesStore(tmp_path)
+    start = threading.Barrier(8)
+
+    def write(worker: int) -> None:
+        start.wait()
+        for i in range(20):  # even calls to the shared commit, odd ones to the worker's own
+            commit = commits[0] if i % 2 == 0 else commits[1 + worker]
+            store.append(commit, [ev(f"W{worker}N{i:02d}", 1, "RUNNING"),
+                                  ev(f"W{worker}N{i:02d}", 2, "SUCCESS", 1)])
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    shared = git(tmp_path, "notes", "--ref=flows", "show", commits[0]).splitlines()
+    assert len(shared) == len(set(shared)) == 8 * 10 * 2
+    for worker in range(8):
+        own = git(tmp_path, "notes", "--ref=flows", "show", commits[1 + worker]).splitlines()
+        assert len(own) == len(set(own)) == 10 * 2
+        assert all(f'"run":"W{worker}N' in line for line in own)
+    runs = store.runs(RunFilter(limit=None))
+    assert len(runs) == 160 and {s.state for s in runs} == {"SUCCESS"}
+    git(tmp_path, "fsck", "--strict")
+
+
+def test_appends_queued_behind_a_writer_land_in_one_notes_commit(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    commits = make_repo(tmp_path, 3)
+    store = NotesStore(tmp_path)
+    store.append(commits[0], [ev("R0", 1, "RUNNING")])
+    before = int(git(tmp_path, "rev-list", "--count", NOTES_REF))
+    real_land = NotesStore._land
+    batches: list[int] = []
+
+    def land(self: NotesStore, batch: list[Any]) -> None:
+        if not batches:  # the first writer waits until the six others have queued
+            wait_until(lambda: len(self._queue) == 6, "six queued appends")
+        batches.append(len(batch))
+        real_land(self, batch)
+
+    monkeypatch.setattr(NotesStore, "_land", land)
+    threads = [threading.Thread(target=store.append, args=(
+        commits[w % 3], [ev(f"Q{w}", 1, "SUCCESS")])) for w in range(7)]
+    threads[0].start()
+    wait_until(lambda: store._landing, "the first writer landing")
+    for thread in threads[1:]:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert batches == [1, 6]  # one ref update for the six that queued up
+    assert int(git(tmp_path, "rev-list", "--count", NOTES_REF)) == before + 2
+    assert {s.run for s in store.runs(RunFilter(limit=None))} == {"R0"} | {f"Q{w}" for w in range(7)}
+
+
+def test_a_failed_append_raises_and_leaves_the_store_usable(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    _, head = make_repo(tmp_path)
+    store = NotesStore(tmp_path)
+    monkeypatch.setattr(Git, "cas", lambda *args: False)  # every compare-and-swap is lost
+    monkeypatch.setattr(time, "sleep", lambda _: None)
+    with pytest.raises(HistoryError, match="too many concurrent writers"):
+        store.append(head, [ev("R1", 1, "RUNNING")])
+    monkeypatch.undo()
+    store.append(head, [ev("R2", 1, "RUNNING")])  # the store is not left stuck
+    assert [s.run for s in store.runs()] == ["R2"]
 
 
 def test_persistent_index_catches_up_with_other_writers_and_rebuilds(tmp_path: Path) -> None:
