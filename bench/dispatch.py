@@ -166,6 +166,39 @@ def burst(work: Path, pushes: int) -> list[Row]:
     return rows
 
 
+def backlog(work: Path, pushes: int) -> tuple[float, float]:
+    """(deliveries dispatched per second, seconds per delivery) by the dispatcher alone, in
+    this process, over `pushes` stored push deliveries: its capacity, with no ingress to wait
+    for. Runs are queued, not run (no queue worker)."""
+    from runner.executors import Executors, LocalExecutor
+    from webhooks.config import RepoConfig, ServerConfig
+    from webhooks.loops.dispatcher import Dispatcher
+    from webhooks.runs.service import FlowService
+
+    repo = work / "repo"
+    shas = _commits(repo, pushes)
+    config = ServerConfig(data_dir=work / "backlog", repos=(RepoConfig(
+        name="bench/repo", location=str(repo), provider="github"),))
+    service = FlowService(config, Executors(LocalExecutor()), environ={})
+    try:
+        for before, after in itertools.pairwise(shas):
+            body = json.dumps({"ref": "refs/heads/main", "before": before, "after": after,
+                               "repository": {"full_name": "bench/repo"}, "pusher": {"name": "b"},
+                               "head_commit": {"id": after, "message": "change"}}).encode()
+            service.intake.inbox.accept("github", str(uuid.uuid4()),
+                                        {"x-github-event": "push"}, body)
+        dispatcher = Dispatcher(service)
+        service.catalog.flows("bench/repo")  # the flow schema's first load is not a push's cost
+        start = time.perf_counter()
+        while dispatcher.round():
+            pass
+        elapsed = time.perf_counter() - start
+        assert service.intake.queue.counts().get("queued") == pushes
+    finally:
+        service.close()
+    return pushes / elapsed, elapsed / pushes
+
+
 def _afters(data: Path) -> dict[str, str]:
     """delivery id → the commit its push ran."""
     with sqlite3.connect(data / "runs.sqlite3") as runs:
@@ -177,6 +210,11 @@ def report(quick: bool) -> list[str]:
     work = Path(tempfile.mkdtemp(prefix="gitflows-dispatch-"))
     try:
         rows = burst(work, 200 if quick else 2000)
+        rate, cost = backlog(work, 200 if quick else 2000)
+        ingress, rev_parse = rows[0][2], rows[1][2] / 1000
+        rows += [("stored backlog, dispatcher alone: dispatched/s vs stored/s", rate, ingress),
+                 ("per-delivery dispatch cost vs one git rev-parse (ms)", cost * 1000,
+                  rev_parse * 1000)]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     lines = [f"{'dispatch (issue 21)':<58} {'gitflows':>10} {'baseline':>10} {'ratio':>8}"]

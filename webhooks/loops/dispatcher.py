@@ -96,7 +96,12 @@ class Dispatcher(Background):
         snaps = self._snapshots([e for e in events if not isinstance(e, Exception)])
         runs: list[NewRun] = []
         decided: list[tuple[Delivery, list[NewRun]]] = []
+        renew_at = time.monotonic() + LEASE_SECONDS / 3
         for delivery, event in zip(claimed, events, strict=True):
+            if time.monotonic() > renew_at:  # slow forges (skipped statuses): keep the leases
+                renew_at = time.monotonic() + LEASE_SECONDS / 3
+                for held in claimed:
+                    inbox.extend(held.id, self.worker_id, LEASE_SECONDS)
             try:
                 if isinstance(event, Exception):
                     raise event
