@@ -360,6 +360,7 @@ class FlowRun:
             return Outcome(State.FAILED)
         token = CancelToken(scope.cancel)
         timer = None
+        deadline = None if task.timeout is None else time.monotonic() + task.timeout.total_seconds()
         if task.timeout is not None:
             timer = threading.Timer(task.timeout.total_seconds(), token.cancel, args=("timeout",))
             timer.daemon = True
@@ -376,7 +377,9 @@ class FlowRun:
         finally:
             if timer is not None:
                 timer.cancel()
-        if token.reason == "timeout" and not scope.cancel.is_set():
+        # a task may meet its own deadline (ctx.remaining()) before the timer thread fires
+        late = deadline is not None and outcome.state.failed and time.monotonic() >= deadline
+        if (token.reason == "timeout" or late) and not scope.cancel.is_set():
             assert task.timeout is not None
             self.log(record, "ERROR", f"timed out after {format_duration(task.timeout)}; "
                                       "the attempt was killed")

@@ -14,6 +14,10 @@ from runner.plugins.jdbc_types import Dialect, types
 from runner.tasks.registry import TypeDef
 
 CONNECT_TIMEOUT = 15
+# The task's timeout stops a statement on the server (KILL QUERY when the task is cancelled);
+# the socket's own timeout is only a backstop after it: were it first, the client would give up
+# and leave the statement running on the server.
+BACKSTOP_SECONDS = 10.0
 # TIME is a duration in MySQL (-838:59:59 … 838:59:59): keep the server's text, as Kestra does.
 _CONVERSIONS = {**pymysql.converters.conversions, pymysql.constants.FIELD_TYPE.TIME: str}
 
@@ -23,10 +27,11 @@ def connect(target: Target, props: Mapping[str, Any], timeout: float | None) -> 
     if str(target.options.get("useSSL", target.options.get("sslMode", ""))).lower() in (
             "true", "required", "verify_ca", "verify_identity"):
         ssl = {}  # TLS with the system's trust store
+    backstop = None if timeout is None else timeout + BACKSTOP_SECONDS
     return pymysql.connect(
         host=target.host, port=target.port, user=target.user, password=target.password or "",
         database=target.database, autocommit=True, charset="utf8mb4", ssl=ssl, conv=_CONVERSIONS,
-        connect_timeout=CONNECT_TIMEOUT, read_timeout=timeout, write_timeout=timeout)
+        connect_timeout=CONNECT_TIMEOUT, read_timeout=backstop, write_timeout=backstop)
 
 
 def _quote(name: str) -> str:

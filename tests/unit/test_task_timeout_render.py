@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.unit.engine_helpers import Harness, final
 
 STAGE = "(" + ",".join(["."] * 10) + ")"
@@ -24,3 +26,37 @@ def test_a_task_timeout_stops_rendering_an_expensive_expression(tmp_path: Path) 
     assert final(execution, "burn") == "FAILED"
     assert any("rendering took longer than" in line for line in harness.logs("burn")), \
         harness.logs("burn")
+
+
+class _LateTimer:
+    """A timer thread that has not had the CPU yet (a busy machine): it never fires here."""
+
+    def __init__(self, *_args: object, **_kwargs: object) -> None:
+        self.daemon = False
+
+    def start(self) -> None:
+        pass
+
+    def cancel(self) -> None:
+        pass
+
+
+def test_a_task_that_meets_its_own_deadline_is_reported_as_timed_out(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # e.g. a SQL client whose socket timeout is the task's remaining time: it gives up at the
+    # deadline, before the engine's timer thread runs; the user still reads why it failed
+    monkeypatch.setattr("runner.engine.run.threading.Timer", _LateTimer)
+    harness = Harness(tmp_path)
+    execution = harness.run("""
+        id: slow
+        namespace: demo
+        tasks:
+          - id: burn
+            type: io.kestra.plugin.core.debug.Return
+            timeout: PT0.05S
+            format: "{{ 1 | jq('""" + NESTED_JQ + """') }}"
+        """)
+    assert final(execution, "burn") == "FAILED"
+    logs = harness.logs("burn")
+    assert any("rendering took longer than" in line for line in logs), logs
+    assert any("timed out after PT0.05S" in line for line in logs), logs
