@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
-import hmac
 import itertools
 import json
 import shutil
@@ -30,7 +28,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-from bench.ingress import SECRET, SENDERS, _p99, _serve, _StatusAPI
+from bench.ingress import SENDERS, _p99, _serve, _StatusAPI, send_push
 
 Row = tuple[str, float, float]
 
@@ -54,21 +52,6 @@ def _commits(repo: Path, count: int) -> list[str]:
     return [head, *out]
 
 
-def _send(base: str, before: str, after: str) -> str:
-    delivery = str(uuid.uuid4())
-    body = json.dumps({"ref": "refs/heads/main", "before": before, "after": after,
-                       "created": False, "deleted": False, "forced": False,
-                       "repository": {"full_name": "bench/repo"}, "pusher": {"name": "b"},
-                       "head_commit": {"id": after, "message": "change"}, "commits": []}).encode()
-    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    request = urllib.request.Request(base + "/hooks/github", data=body, method="POST", headers={
-        "Content-Type": "application/json", "X-GitHub-Event": "push",
-        "X-GitHub-Delivery": delivery, "X-Hub-Signature-256": signature})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        assert response.status == 202
-    return delivery
-
-
 def _burst(base: str, shas: list[str]) -> None:
     pairs = iter(list(itertools.pairwise(shas)))
     lock = threading.Lock()
@@ -79,7 +62,7 @@ def _burst(base: str, shas: list[str]) -> None:
                 pair = next(pairs, None)
             if pair is None:
                 return
-            _send(base, *pair)
+            send_push(base, *pair)
 
     threads = [threading.Thread(target=sender) for _ in range(SENDERS)]
     for thread in threads:
