@@ -26,6 +26,7 @@ def _docker() -> Executor:
 # Container engines by `--executor` name, in the order `auto` asks them.
 CONTAINER_ENGINES: dict[str, Callable[[], Executor]] = {"docker": _docker}
 CHOICES: tuple[str, ...] = ("auto", *CONTAINER_ENGINES, "process")
+NO_ENGINE = "warning: no Docker engine answers; steps run as host processes, not isolated in containers"
 
 
 def executors_for(choice: str, warn: Callable[[str], None],
@@ -44,9 +45,13 @@ def executors_for(choice: str, warn: Callable[[str], None],
         except GitflowsError:
             if choice != "auto":
                 raise
-    warn("warning: no Docker engine answers; steps run as host processes, not isolated "
-         "in containers")
-    return Executors(host, passed_env=passed, services=docker_services)
+    return without_engine(warn, passed)
+
+
+def without_engine(warn: Callable[[str], None], passed_env: Mapping[str, str]) -> Executors:
+    """`auto` when no engine answers: host processes, said once."""
+    warn(NO_ENGINE)
+    return Executors(LocalExecutor(), passed_env=dict(passed_env), services=docker_services)
 
 
 def docker_services() -> ServiceHost:

@@ -4,8 +4,9 @@ Importing the docker SDK and connecting costs about half a second: most of the c
 of a flow without container steps. `flows run` asks the local engine's socket for /_ping
 (a few lines of HTTP, no SDK) to choose as `--executor auto` always chose, and imports the
 SDK only for the first container step. The connection reaps leftovers then, as every
-runner does when it connects; a remote engine (DOCKER_HOST not a Unix socket) is connected
-at once, as before.
+runner does when it connects. With `auto`, a socket that does not answer means host
+processes at once (the SDK would only find out the same, 0.2 s later); a remote engine
+(DOCKER_HOST not a Unix socket) is connected at once, as before.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from runner.executors.choose import docker_services, executors_for
+from runner.executors.choose import docker_services, executors_for, without_engine
 from runner.executors.local import LocalExecutor
 from runner.ports.executor import Executors, LineHandler, ProcessResult, ProcessSpec
 
@@ -79,7 +80,10 @@ class LazyDocker:
 def executors_for_run(choice: str, warn: Callable[[str], None],
                       passed_env: Mapping[str, str] | None = None) -> Executors:
     """executors_for, with Docker connected only when a container step runs."""
-    if choice not in ("auto", "docker") or not docker_answers():  # messages and errors as before
+    answers = docker_answers() if choice in ("auto", "docker") else None
+    if choice == "auto" and answers is False:  # the SDK would only find out the same, slower
+        return without_engine(warn, passed_env or {})
+    if not answers:  # messages and errors as before
         return executors_for(choice, warn, passed_env)
     return Executors(LocalExecutor(), LazyDocker(), passed_env=dict(passed_env or {}),
                      services=docker_services)

@@ -30,10 +30,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runner.group_commit import GroupCommit
 from runner.history.gitstore import TREE, Git
 from runner.history.index import RunIndex, RunSearch
 from runner.history.locking import WriterLock
@@ -71,13 +71,8 @@ def default_index_path(repo: Path | str) -> Path:
     return Git(repo).common_dir / "gitflows" / "history-index.sqlite"
 
 
-@dataclass(eq=False)
-class _Queued:
-    """An append_many call waiting for a writer to land it (group commit)."""
-
-    lines: dict[str, set[bytes]]
-    done: bool = False
-    error: BaseException | None = None
+def _append_failed(error: BaseException) -> HistoryError:
+    return HistoryError(f"appending to the history failed: {error}")
 
 
 class NotesStore:
@@ -87,9 +82,7 @@ class NotesStore:
         self.lock = WriterLock(self.git.common_dir / "gitflows" / "history.lock")
         self._guard = threading.RLock()  # libgit2 objects are not thread-safe
         self._index = RunIndex(index, source=f"{self.git.common_dir}:{NOTES_REF}")
-        self._queue: list[_Queued] = []
-        self._queue_changed = threading.Condition()
-        self._landing = False  # a thread is landing a batch of queued appends
+        self._appends = GroupCommit(self._land, _append_failed)
         self._inside = threading.local()  # this thread holds writing()
 
     # -- writes ------------------------------------------------------------------
@@ -136,41 +129,15 @@ class NotesStore:
         if not wanted:
             return
         if getattr(self._inside, "depth", 0):  # under writing(): waiting on others could deadlock
-            self._land([_Queued(wanted)])
-            return
-        mine = _Queued(wanted)
-        batch: list[_Queued] = []
-        with self._queue_changed:
-            self._queue.append(mine)
-            while self._landing and not mine.done:
-                self._queue_changed.wait()
-            if not mine.done:  # nobody is landing: take every queued append, ours too
-                self._landing = True
-                batch, self._queue = self._queue, []
-        if batch:
-            self._land_batch(batch)
-        if mine.error is not None:
-            raise HistoryError(f"appending to the history failed: {mine.error}") from mine.error
+            self._land([wanted])
+        else:
+            self._appends.submit(wanted)
 
-    def _land_batch(self, batch: list[_Queued]) -> None:
-        error: BaseException | None = None
-        try:
-            self._land(batch)
-        except BaseException as err:  # every caller of the batch sees it, then re-raises
-            error = err
-        with self._queue_changed:
-            for queued in batch:
-                queued.done, queued.error = True, error
-            self._landing = False
-            self._queue_changed.notify_all()
-        if error is not None and not isinstance(error, Exception):
-            raise error  # KeyboardInterrupt and the like stay what they are
-
-    def _land(self, batch: list[_Queued]) -> None:
+    def _land(self, batch: list[dict[str, set[bytes]]]) -> list[None]:
         """One notes commit with the events of every queued call."""
         wanted: dict[str, set[bytes]] = {}
-        for queued in batch:
-            for commit, lines in queued.lines.items():
+        for lines_of in batch:
+            for commit, lines in lines_of.items():
                 wanted.setdefault(commit, set()).update(lines)
 
         def change(tip: str | None, tree: str | None) -> tuple[str, list[str], str] | None:
@@ -188,6 +155,7 @@ class NotesStore:
 
         with self.writing():
             self.move(NOTES_REF, change)
+        return [None] * len(batch)
 
     def write_log(self, run_id: str, text: str, detail: Mapping[str, Any]) -> str:
         with self._guard:

@@ -55,21 +55,21 @@ from runner.history.records import HistoryEvent
 repo, worker, commits, go = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(","), sys.argv[4]
 store = NotesStore(repo)
 out = threading.Lock()
-land = NotesStore._land
+land = store._appends._land
 
-def held(self, batch):  # with a `hold` file: stop for good once a batch of several is taken
+def held(batch):  # with a `hold` file: stop for good once a batch of several is taken
     if len(batch) > 1 and os.path.exists(go + ".hold"):
         with out:
-            for queued in batch:
-                for lines in queued.lines.values():
+            for lines_of in batch:
+                for lines in lines_of.values():
                     for line in lines:
                         sys.stdout.write("held " + line.decode() + "\\n")
             sys.stdout.flush()
         open(go + ".holding", "w").close()
         threading.Event().wait()
-    land(self, batch)
+    return land(batch)
 
-NotesStore._land = held
+store._appends._land = held
 
 def write(thread):
     i = 0

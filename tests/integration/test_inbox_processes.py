@@ -1,6 +1,6 @@
 """The inbox across real processes on one file: concurrent accepts and claims, a worker
 killed with SIGKILL mid-processing (its delivery is replayed once the lease expires), and a
-SIGKILL during a burst of accepts (every acknowledged delivery survives, the file is sound)."""
+SIGKILL during a burst of grouped accepts from threads (every acknowledged delivery survives, the file is sound)."""
 
 from __future__ import annotations
 
@@ -141,12 +141,20 @@ def test_a_worker_killed_mid_processing_is_replayed_after_its_lease(tmp_path: Pa
 def test_the_database_survives_sigkill_during_a_burst_of_accepts(tmp_path: Path) -> None:
     db = tmp_path / "inbox.db"
     Inbox(db).close()
+    # four threads per process: their accepts queue up and land in shared transactions
     writers = [spawn("""
+        import itertools, threading
         inbox = Inbox(sys.argv[1])
         body = os.urandom(2048)
-        for n in range(1_000_000):
-            if inbox.accept("github", f"{sys.argv[2]}-{n}", {"x-github-event": "push"}, body):
-                print(n, flush=True)  # acknowledged: it must survive the kill
+        numbers, out = itertools.count(), threading.Lock()
+        def write():
+            for n in numbers:
+                if inbox.accept("github", f"{sys.argv[2]}-{n}", {"x-github-event": "push"}, body):
+                    with out:
+                        print(n, flush=True)  # acknowledged: it must survive the kill
+        for _ in range(4):
+            threading.Thread(target=write, daemon=True).start()
+        threading.Event().wait()
     """, str(db), f"writer{w}") for w in range(2)]
     acknowledged: dict[int, list[int]] = {0: [], 1: []}
     deadline = time.time() + 20

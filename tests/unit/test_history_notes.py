@@ -233,20 +233,21 @@ def test_appends_queued_behind_a_writer_land_in_one_notes_commit(
     store = NotesStore(tmp_path)
     store.append(commits[0], [ev("R0", 1, "RUNNING")])
     before = int(git(tmp_path, "rev-list", "--count", NOTES_REF))
-    real_land = NotesStore._land
+    appends = store._appends
+    real_land = appends._land
     batches: list[int] = []
 
-    def land(self: NotesStore, batch: list[Any]) -> None:
+    def land(batch: list[Any]) -> list[None]:
         if not batches:  # the first writer waits until the six others have queued
-            wait_until(lambda: len(self._queue) == 6, "six queued appends")
+            wait_until(lambda: len(appends._queue) == 6, "six queued appends")
         batches.append(len(batch))
-        real_land(self, batch)
+        return real_land(batch)
 
-    monkeypatch.setattr(NotesStore, "_land", land)
+    monkeypatch.setattr(appends, "_land", land)
     threads = [threading.Thread(target=store.append, args=(
         commits[w % 3], [ev(f"Q{w}", 1, "SUCCESS")])) for w in range(7)]
     threads[0].start()
-    wait_until(lambda: store._landing, "the first writer landing")
+    wait_until(lambda: appends._landing, "the first writer landing")
     for thread in threads[1:]:
         thread.start()
     for thread in threads:

@@ -10,10 +10,12 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from webhooks.ingress.inbox import CLAIMED, DONE, FAILED, PENDING, Inbox
+from tests.waiting import wait_until
+from webhooks.ingress.inbox import CLAIMED, DONE, FAILED, PENDING, Inbox, InboxUnavailableError
 
 
 class Clock:
@@ -218,3 +220,68 @@ def test_connections_of_finished_threads_are_released(tmp_path: Path) -> None:
     assert len(inbox._connections) <= 2  # this thread's, and at most one not yet collected
     inbox.close()
     assert len(inbox._connections) == 0
+
+
+def test_deliveries_accepted_together_share_one_transaction(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    inbox = Inbox(tmp_path / "inbox.db")
+    accepts = inbox._accepts
+    real_land = accepts._land
+    batches: list[int] = []
+    commits = 0
+
+    def land(batch: list[Any]) -> list[bool]:
+        nonlocal commits
+        if not batches:  # the first waits until five others have queued behind it
+            wait_until(lambda: len(accepts._queue) == 5, "five queued deliveries")
+        batches.append(len(batch))
+        result = real_land(batch)
+        commits += 1
+        return result
+
+    monkeypatch.setattr(accepts, "_land", land)
+    got: dict[str, list[bool]] = {}
+    ids = ["first", "a", "b", "c", "twice", "twice"]  # the same delivery twice in one batch
+
+    def accept(n: int) -> None:
+        stored = inbox.accept("github", ids[n], {}, f"body {n}".encode())
+        got.setdefault(ids[n], []).append(stored)
+
+    threads = [threading.Thread(target=accept, args=(n,)) for n in range(len(ids))]
+    threads[0].start()
+    wait_until(lambda: accepts._landing, "the first delivery landing")
+    for thread in threads[1:]:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert batches == [1, 5] and commits == 2
+    assert {key: value for key, value in got.items() if key != "twice"} == {
+        "first": [True], "a": [True], "b": [True], "c": [True]}
+    assert sorted(got["twice"]) == [False, True]  # stored once, acknowledged as a duplicate once
+    assert inbox.pending_count() == 5
+    inbox.close()
+
+
+def test_a_busy_database_answers_each_waiting_delivery_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "inbox.db"
+    inbox = Inbox(path, busy_timeout=0.2)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    errors: list[BaseException] = []
+
+    def accept(n: int) -> None:
+        try:
+            inbox.accept("github", f"d-{n}", {}, b"{}")
+        except InboxUnavailableError as err:
+            errors.append(err)
+
+    threads = [threading.Thread(target=accept, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(errors) == 4 and len({id(err) for err in errors}) == 4
+    holder.execute("ROLLBACK")
+    assert inbox.accept("github", "after", {}, b"{}") is True  # and it carries on
+    holder.close()
+    inbox.close()

@@ -3,7 +3,8 @@ the server answers 202, and is processed from here, so neither a crash nor a res
 loses it.
 
 SQLite in WAL mode; every write is one `BEGIN IMMEDIATE` transaction committed with
-`synchronous=FULL` (the WAL is fsynced before `accept` returns). Safe for several threads
+`synchronous=FULL` (the WAL is fsynced before `accept` returns). Deliveries accepted at the
+same moment share one transaction (group commit: runner/group_commit.py). Safe for several threads
 (one connection per thread) and several processes on the same file (busy_timeout).
 
 Life of a delivery: pending → claimed (a worker holds a lease) → done, or failed (retried
@@ -25,6 +26,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+
+from runner.group_commit import GroupCommit
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB; the HTTP layer answers 413 above
 MAX_ERROR = 4000
@@ -81,6 +84,13 @@ class Delivery:
     last_error: str | None
 
 
+def _unavailable(error: BaseException) -> Exception:
+    """What each caller of a failed batch raises: 503 when the database was busy."""
+    if isinstance(error, InboxUnavailableError):
+        return InboxUnavailableError(str(error))
+    return RuntimeError(f"storing the delivery failed: {error}")
+
+
 class _Connection(sqlite3.Connection):
     """A connection that can be weakly referenced: the inbox tracks its connections (to close
     them all) without keeping those of finished threads alive."""
@@ -96,6 +106,8 @@ class Inbox:
         self._lock = threading.Lock()
         self._writer = threading.Lock()
         self._connections: weakref.WeakSet[_Connection] = weakref.WeakSet()
+        # deliveries arriving together share one transaction: one fsync, not one each
+        self._accepts = GroupCommit(self._accept_batch, _unavailable)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._init_schema()
 
@@ -178,13 +190,17 @@ class Inbox:
         if len(body) > MAX_BODY:
             raise ValueError(f"body of {len(body)} bytes is larger than MAX_BODY ({MAX_BODY})")
         headers = json.dumps(dict(headers_subset), sort_keys=True)
+        return self._accepts.submit((provider, delivery_id, headers, body))
+
+    def _accept_batch(self, batch: list[tuple[str, str, str, bytes]]) -> list[bool]:
+        """Store deliveries in one transaction (one fsync); for each, whether it is new."""
         now = self.clock()
         with self._write() as conn:
-            cursor = conn.execute(
+            return [conn.execute(
                 "INSERT INTO deliveries (provider, delivery_id, headers, body, received_at, available_at)"
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (provider, delivery_id) DO NOTHING",
-                (provider, delivery_id, headers, sqlite3.Binary(body), now, now))
-            return cursor.rowcount == 1
+                (provider, delivery_id, headers, sqlite3.Binary(body), now, now)).rowcount == 1
+                for provider, delivery_id, headers, body in batch]
 
     # -- the worker side ----------------------------------------------------------------
     def claim(self, worker_id: str, lease_seconds: float) -> Delivery | None:
