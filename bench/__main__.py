@@ -1,5 +1,6 @@
 """python -m bench [--quick]: engine overhead, ForEach, memory, process and container steps,
-and a dependency install step on a step-cache hit against a miss (bench/cache.py), and a burst
+a dependency install step on a step-cache hit against a miss (bench/cache.py), signed
+deliveries stored per second against the server's HTTP floor (bench/ingress.py), and a burst
 of pushes dispatched against the same server's ingress rate (bench/dispatch.py).
 python -m bench peers [--quick] [--python PATH]: the same workloads beside Prefect and Dagster
 (bench/peers.py, optional extra `bench`).
@@ -192,6 +193,9 @@ def main() -> None:
         from bench.cache import report as cache_report  # issue 20: the step cache
 
         print("\n".join(cache_report(work, args.quick)))
+        from bench.ingress import ingress  # issue 21: deliveries stored per second
+
+        print("\n".join(ingress(args.quick)))
         from bench.dispatch import report as dispatch_report  # issue 21: dispatch vs ingress
 
         print("\n".join(dispatch_report(args.quick)))

@@ -1,6 +1,7 @@
 """python -m bench.ingress [--quick]: signed webhook deliveries accepted durably per second,
-with 8 concurrent senders against a real `flows serve`, and their latency; the baseline is
-the same server answering GET /healthz with the same senders (its HTTP floor).
+from 8 sender processes (a new connection each, as a forge sends them) against a real
+`flows serve`, and their latency; the baseline is the same server answering GET /healthz
+with the same senders (its HTTP floor).
 Then push → pending commit status posted, and push → first step running, against a local
 stand-in for the statuses API; the baseline is the delivery's own HTTP round trip."""
 
@@ -11,6 +12,7 @@ import hashlib
 import hmac
 import http.server
 import json
+import multiprocessing
 import os
 import shutil
 import socket
@@ -22,8 +24,8 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 SECRET = "bench-secret"
 SENDERS = 8
@@ -107,48 +109,62 @@ def _serve(work: Path, api: str = "http://127.0.0.1:9") -> tuple[subprocess.Pope
     raise RuntimeError("flows serve did not start")
 
 
-def _delivery(base: str) -> Callable[[], None]:
+def _request(path: str) -> bytes:
+    """One request as sent on the wire: a signed ping delivery (its own delivery id), or
+    GET path. Each on a new connection, as a forge sends its deliveries."""
+    if path != "/hooks/github":
+        return f"GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n".encode()
     body = json.dumps({"zen": "Keep it logically awesome.", "hook_id": 1,
                        "repository": {"full_name": "bench/repo"}}).encode()
     signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-
-    def send() -> None:
-        request = urllib.request.Request(base + "/hooks/github", data=body, method="POST", headers={
-            "Content-Type": "application/json", "X-GitHub-Event": "ping",
-            "X-GitHub-Delivery": str(uuid.uuid4()), "X-Hub-Signature-256": signature})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            assert response.status == 202
-    return send
+    return (f"POST {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n"
+            "Content-Type: application/json\r\nX-GitHub-Event: ping\r\n"
+            f"X-GitHub-Delivery: {uuid.uuid4()}\r\nX-Hub-Signature-256: {signature}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
-def _health(base: str) -> Callable[[], None]:
-    def send() -> None:
-        urllib.request.urlopen(base + "/healthz", timeout=30).read()
-    return send
+def _sender(port: int, path: str, count: int, start: Any, results: Any) -> None:
+    """A sender process: `count` requests one after another, each timed until its answer."""
+    latencies = []
+    start.wait()
+    for _ in range(count):
+        request = _request(path)
+        began = time.perf_counter()
+        with socket.create_connection(("127.0.0.1", port)) as conn:
+            conn.sendall(request)
+            answer = b""
+            while chunk := conn.recv(65536):  # the server closes after its answer
+                answer += chunk
+        latencies.append(time.perf_counter() - began)
+        status = answer.split(b" ", 2)[1] if answer.count(b" ") >= 2 else b"?"
+        if status not in (b"200", b"202"):
+            results.put(RuntimeError(f"{path} answered {status.decode(errors='replace')}"))
+            return
+    results.put(latencies)
 
 
-def _load(send: Callable[[], None], total: int) -> tuple[float, list[float]]:
-    """(requests per second, latencies) for `total` requests from SENDERS threads."""
+def _load(base: str, path: str, total: int) -> tuple[float, list[float]]:
+    """(requests per second, latencies) for `total` requests from SENDERS processes: plain
+    sockets, so the senders cost the server's two cores as little as they can."""
+    port = int(base.rsplit(":", 1)[1])
+    context = multiprocessing.get_context("fork")
+    start, results = context.Event(), context.Queue()
+    senders = [context.Process(target=_sender, args=(port, path, total // SENDERS, start, results))
+               for _ in range(SENDERS)]
+    for sender in senders:
+        sender.start()
+    began = time.perf_counter()
+    start.set()
     latencies: list[float] = []
-    lock = threading.Lock()
-    per_thread = total // SENDERS
-
-    def worker() -> None:
-        mine = []
-        for _ in range(per_thread):
-            start = time.perf_counter()
-            send()
-            mine.append(time.perf_counter() - start)
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=worker) for _ in range(SENDERS)]
-    start = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return len(latencies) / (time.perf_counter() - start), latencies
+    for _ in senders:
+        got = results.get(timeout=600)
+        if isinstance(got, Exception):
+            raise got
+        latencies += got
+    elapsed = time.perf_counter() - began
+    for sender in senders:
+        sender.join()
+    return len(latencies) / elapsed, latencies
 
 
 def _push(base: str, repo: Path, before: str, after: str) -> float:
@@ -219,37 +235,45 @@ def _p99(values: list[float]) -> float:
     return sorted(values)[int(len(values) * 0.99) - 1]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.ingress")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args()
-    total = 400 if args.quick else 2000
+def ingress(quick: bool) -> list[str]:
+    """The ingress table: signed deliveries stored per second and their latency, against
+    GET /healthz of the same server with the same senders."""
+    total = 400 if quick else 4000
     work = Path(tempfile.mkdtemp(prefix="gitflows-ingress-"))
     proc, base = _serve(work)
     try:
-        _load(_health(base), 80)  # warm up
-        health_rate, health_lat = _load(_health(base), total)
-        rate, lat = _load(_delivery(base), total)
+        _load(base, "/healthz", 80)  # warm up
+        health_rate, health_lat = _load(base, "/healthz", total)
+        rate, lat = _load(base, "/hooks/github", total)
     finally:
         proc.terminate()
         proc.wait(10)
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{'benchmark (8 senders)':<44} {'gitflows':>12} {'baseline':>12} {'ratio':>8}")
-    print(f"{'signed deliveries stored per second':<44} {rate:>12.0f} {health_rate:>12.0f} "
-          f"{rate / health_rate:>8.2f}")
-    print(f"{'delivery latency median (ms)':<44} {statistics.median(lat) * 1000:>12.2f} "
-          f"{statistics.median(health_lat) * 1000:>12.2f} "
-          f"{statistics.median(lat) / statistics.median(health_lat):>8.2f}")
-    print(f"{'delivery latency p99 (ms)':<44} {_p99(lat) * 1000:>12.2f} "
-          f"{_p99(health_lat) * 1000:>12.2f} {_p99(lat) / _p99(health_lat):>8.2f}")
-    print("baseline: GET /healthz on the same server (its HTTP floor); goal ≥ 500/s, p99 < 50 ms")
+    return [f"{'ingress (' + str(SENDERS) + ' sender processes)':<48} {'gitflows':>12} "
+            f"{'baseline':>12} {'ratio':>8}",
+            f"{'signed deliveries stored per second':<48} {rate:>12.0f} {health_rate:>12.0f} "
+            f"{rate / health_rate:>8.2f}",
+            f"{'delivery latency median (ms)':<48} {statistics.median(lat) * 1000:>12.2f} "
+            f"{statistics.median(health_lat) * 1000:>12.2f} "
+            f"{statistics.median(lat) / statistics.median(health_lat):>8.2f}",
+            f"{'delivery latency p99 (ms)':<48} {_p99(lat) * 1000:>12.2f} "
+            f"{_p99(health_lat) * 1000:>12.2f} {_p99(lat) / _p99(health_lat):>8.2f}",
+            "baseline: GET /healthz on the same server (its HTTP floor); "
+            "goal: at least 2,000 deliveries/s, p99 under 50 ms"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ingress")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    print("\n".join(ingress(args.quick)))
     work = Path(tempfile.mkdtemp(prefix="gitflows-push-"))
     try:
         rows = push_latency(work, 3 if args.quick else 10)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     for name, ours, trip in rows:
-        print(f"{name:<44} {ours * 1000:>10.1f}ms {trip * 1000:>10.1f}ms {ours / trip:>8.1f}")
+        print(f"{name:<48} {ours * 1000:>10.1f}ms {trip * 1000:>10.1f}ms {ours / trip:>8.1f}")
     print("baseline: the push delivery's HTTP round trip; goal: pending status < 1 s")
 
 

@@ -22,6 +22,7 @@ def test_bench_quick_prints_a_table() -> None:
     assert any(row.startswith("memory per kept task run (tracemalloc") for row in rows)
     assert any(row.startswith("pip install into a cached venv: hit vs miss") for row in rows)
     assert any(row.startswith("200 pushes: dispatched/s vs stored/s") for row in rows)
+    assert any(row.startswith("signed deliveries stored per second") for row in rows)
 
 
 def test_ingress_bench_runs() -> None:

@@ -8,12 +8,17 @@ deliveries (ingress/hooks.py), health and metrics (scale/probes.py), the executi
 
 from __future__ import annotations
 
+import json
+import logging
+import re
 import sqlite3
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.routing import BaseConverter
 
 from runner.errors import GitflowsError
@@ -38,6 +43,7 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",  # a ?token= page address must not leak to links
 }
+NO_SPACE = "the server has no space left to store this; try again later"
 
 
 def _error(status: int, message: str) -> tuple[Response, int]:
@@ -60,10 +66,12 @@ def create_app(service: FlowService) -> Flask:
     _errors(app, service)
     _guard(app, auth.Gate(service.config, service.environ))  # refuses an exposed server without auth
     candidates = receive.config_candidates(service.config.repos, service.environ)
-    _bind(app, [*hooks.routes(service.intake.inbox, service.repos.secret_for, candidates,
-                              service.intake.wake_dispatcher, service.config.max_delivery),
-                *probes.routes(service), *runs_api.routes(service), *ui_api.routes(service),
-                *artifacts_api.routes(service)])
+    hook_routes = hooks.routes(service.intake.inbox, service.repos.secret_for, candidates,
+                               service.intake.wake_dispatcher, service.config.max_delivery)
+    _bind(app, [*hook_routes, *probes.routes(service), *runs_api.routes(service),
+                *ui_api.routes(service), *artifacts_api.routes(service)])
+    app.wsgi_app = DirectHooks(app.wsgi_app, hook_routes[0].handler,  # type: ignore[method-assign]
+                               service.config.max_delivery, app.logger)
     return app
 
 
@@ -85,7 +93,7 @@ def _errors(app: Flask, service: FlowService) -> None:
         if not is_storage_full(err):
             raise err  # any other failure stays a 500
         app.logger.error("%s %s: no space left: %s", request.method, request.path, err)
-        return _error(507, "the server has no space left to store this; try again later")
+        return _error(507, NO_SPACE)
 
     @app.errorhandler(BadRequestError)
     def bad_request(err: BadRequestError) -> tuple[Response, int]:
@@ -180,3 +188,113 @@ def _view(handler: Callable[[Call], Reply]) -> Callable[..., Response | tuple[Re
             return response
         return jsonify(reply.body), reply.status, dict(reply.headers)
     return view
+
+
+# -- POST /hooks/<provider> before flask -----------------------------------------------------
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+_HOOK_PATH = re.compile(r"/hooks/([^/]+)")
+
+
+class _TooLargeError(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body larger than {limit} bytes")
+
+
+class _EnvironBody:
+    """httpapi.Body over a WSGI environ: what a delivery's handler reads."""
+
+    def __init__(self, environ: dict[str, Any], limit: int) -> None:
+        self._environ = environ
+        self._limit = limit
+
+    is_json = False
+
+    def json(self) -> Any:
+        return None
+
+    def form(self) -> dict[str, str]:
+        return {}
+
+    def data(self, *, limit: int | None = None, cache: bool = True) -> bytes:
+        limit = self._limit if limit is None else limit
+        stream = self._environ["wsgi.input"]
+        try:
+            length: int | None = int(self._environ.get("CONTENT_LENGTH") or "")
+        except ValueError:
+            length = None
+        if length is not None:
+            if length > limit:
+                raise _TooLargeError(limit)
+            return bytes(stream.read(length)) if length > 0 else b""
+        if not self._environ.get("wsgi.input_terminated"):
+            return b""
+        body = bytes(stream.read(limit + 1))  # a chunked body the server has read to its end
+        if len(body) > limit:
+            raise _TooLargeError(limit)
+        return body
+
+
+class DirectHooks:
+    """WSGI middleware: POST /hooks/<provider> answered before flask. A burst of deliveries
+    is the server's hottest path, and flask's request and response machinery cost as much
+    as the delivery's own work (bench/ingress.py). The same handler (ingress/hooks.py), the
+    same checks (query, path, body limit) and the same answers as the flask route would
+    give; any other request goes on to flask."""
+
+    def __init__(self, app: WSGIApp, handler: Callable[[Call], Reply], max_delivery: int,
+                 logger: logging.Logger) -> None:
+        self.app = app
+        self.handler = handler
+        self.max_delivery = max_delivery
+        self.log = logger
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return self.app(environ, start_response)
+        # as werkzeug decodes a path: WSGI's latin-1 text back to bytes, then UTF-8
+        path = str(environ.get("PATH_INFO") or "").encode("latin-1").decode("utf-8", "replace")
+        match = _HOOK_PATH.fullmatch(path)
+        if match is None:
+            return self.app(environ, start_response)
+        reply = self._reply(environ, match.group(1))
+        body = json.dumps(reply.body, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+        headers = {**SECURITY_HEADERS, **reply.headers, "Content-Type": "application/json",
+                   "Content-Length": str(len(body))}
+        start_response(f"{reply.status} {HTTPStatus(reply.status).phrase}", list(headers.items()))
+        return [body]
+
+    def _reply(self, environ: dict[str, Any], provider: str) -> Reply:
+        try:
+            query = parse_qsl(str(environ.get("QUERY_STRING") or "").encode("latin-1").decode(
+                "utf-8", "replace"), keep_blank_values=True)
+            httpapi.check_query(query)
+            httpapi.check_path({"provider": provider})
+            sent = tuple(_sent_headers(environ))
+            args: dict[str, str] = {}
+            for name, value in query:
+                args.setdefault(name, value)
+            multi: dict[str, list[str]] = {}
+            for name, value in query:
+                multi.setdefault(name, []).append(value)
+            return self.handler(Call({"provider": provider}, args,
+                                     {name.lower(): value for name, value in sent},
+                                     _EnvironBody(environ, self.max_delivery), multi, sent))
+        except BadRequestError as err:
+            return Reply(400, {"message": err.message})
+        except _TooLargeError as err:
+            return Reply(413, {"message": str(err)})
+        except Exception as err:
+            if is_storage_full(err):
+                self.log.error("POST %s: no space left: %s", environ.get("PATH_INFO"), err)
+                return Reply(507, {"message": NO_SPACE})
+            self.log.exception("POST %s failed", environ.get("PATH_INFO"))
+            return Reply(500, {"message": InternalServerError.description})
+
+
+def _sent_headers(environ: dict[str, Any]) -> Iterable[tuple[str, str]]:
+    """The request's headers as werkzeug lists them (request.headers.items())."""
+    for key, value in environ.items():
+        if key.startswith("HTTP_") and key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+            yield key[5:].replace("_", "-").title(), str(value)
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+            yield key.replace("_", "-").title(), str(value)

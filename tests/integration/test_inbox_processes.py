@@ -1,6 +1,7 @@
 """The inbox across real processes on one file: concurrent accepts and claims, a worker
 killed with SIGKILL mid-processing (its delivery is replayed once the lease expires), and a
-SIGKILL during a burst of grouped accepts from threads (every acknowledged delivery survives, the file is sound)."""
+SIGKILL during a burst of grouped accepts from threads (every acknowledged delivery
+survives, the file is sound)."""
 
 from __future__ import annotations
 
