@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import traceback
 from collections import OrderedDict
 from collections.abc import Iterator
 from functools import cache
@@ -135,6 +134,8 @@ def _checked(text: str, file: str, registry: Registry, limits: YamlLimits) -> _R
     try:
         return _parse(text, file, registry, limits)
     except Exception as err:  # a bug in gitflows: still a diagnostic, not a stack trace
+        import traceback  # only for this report
+
         where = traceback.extract_tb(err.__traceback__)[-1]
         return None, [Diagnostic(file, 1, 1, Severity.ERROR, "internal-error",
                                  f"gitflows could not check this file ({type(err).__name__}: {err} "

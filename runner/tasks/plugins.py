@@ -13,7 +13,6 @@ reported (`flows plugins`, the log); the built-in types always work.
 from __future__ import annotations
 
 import itertools
-import logging
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -29,7 +28,6 @@ GROUP = "gitflows.plugins"
 BUILT_IN = "built-in"
 OWN_DISTRIBUTION = "gitflows"
 
-log = logging.getLogger(__name__)
 
 # Kestra plugin families gitflows provides through an optional extra: type prefix -> extra.
 EXTRAS: Mapping[str, str] = {
@@ -130,8 +128,11 @@ def load_plugins(builtins: Iterable[TypeDef],
         taken.update(mine)
         found.extend(types)
         providers.update({typedef.name: provider for typedef in types})
-    for problem in problems:
-        log.warning("%s", problem.format())
+    if problems:
+        import logging  # only to report these: 4 ms of every cold start otherwise
+
+        for problem in problems:
+            logging.getLogger(__name__).warning("%s", problem.format())
     return Plugins(tuple(found), providers, tuple(problems), tuple(not_installed))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -97,6 +96,8 @@ class Registry:
         names = [t.name for t in self.of_kind(kind)]
         names += [a for a, target in self._aliases.items() if self._types[target].kind == kind]
         by_lower = {n.lower(): n for n in names}
+        import difflib  # only to suggest a name: 4 ms of a cold start otherwise
+
         match = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
         if match:
             return self._canonical(by_lower[match[0]])
