@@ -14,8 +14,8 @@ from runner.history.index import RunIndex, RunSearch
 from runner.history.recorder import HistoryRecorder
 from runner.history.records import RunSummary
 from runner.history.store import MemoryStore
+from webhooks.runs.recorded import log_lines
 from webhooks.ui.listing import within
-from webhooks.ui.recorded import log_lines
 
 COMMIT = "a" * 40
 START = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)

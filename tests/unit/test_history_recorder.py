@@ -154,7 +154,7 @@ def test_run_json_keeps_inputs_labels_outputs_and_parents_with_secrets_masked(tm
 
 
 def test_an_old_run_json_without_the_later_keys_still_reads(tmp_path: Path) -> None:
-    from webhooks.ui.recorded import execution as recorded_execution
+    from webhooks.runs.recorded import execution as recorded_execution
 
     old = {"run": "R", "flow": "ns.f", "states": [{"state": "SUCCESS", "t": "2026-11-26T16:43:22.349Z"}],
            "tasks": [{"id": "tr1", "task": "t", "value": None, "state": "SUCCESS",

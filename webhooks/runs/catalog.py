@@ -10,8 +10,10 @@ from typing import Any
 from runner.diagnostics import Diagnostic
 from runner.errors import GitflowsError
 from runner.history import query
+from runner.history.notes import NotesStore
 from runner.language.parse import parse_flow
 from runner.model import Flow
+from webhooks.runs import recorded
 from webhooks.runs.records import FlowAtCommit, NotFoundError
 from webhooks.runs.repos import Repositories
 
@@ -120,3 +122,35 @@ class HistoryViews:
                 except query.UnknownRunError:
                     continue
         raise NotFoundError(f"no recorded run {run}")
+
+    def execution(self, run: str, repo: str | None = None) -> dict[str, Any]:
+        """A recorded run (a unique prefix will do) in the live execution API's shape, with
+        `recorded` (where it came from) and its log lines (webhooks/runs/recorded.py)."""
+        shown = self.run(run, repo)
+        run_id = str(shown["run"])
+        store = self.repos.history(str(shown["repo"]))
+        return recorded.execution(shown, store.detail(run_id), store.logs(run_id))
+
+    def exact(self, execution_id: str) -> dict[str, Any]:
+        """The recorded run with this whole id (never a prefix: an execution id names one run)
+        in the live execution API's shape, without its log lines."""
+        shown, store = self._exact(execution_id)
+        return recorded.execution(shown, store.detail(execution_id), store.logs(execution_id),
+                                  lines=False)
+
+    def log_lines(self, execution_id: str) -> list[dict[str, Any]]:
+        """The recorded log lines of the run with this whole id ([] when no log is stored)."""
+        return recorded.log_lines(self._exact(execution_id)[1].logs(execution_id))
+
+    def _exact(self, execution_id: str) -> tuple[dict[str, Any], NotesStore]:
+        """The run's `show_json` (+ repo) and its repository's history; NotFoundError when
+        no served repository recorded a run with this whole id."""
+        if recorded.is_run_id(execution_id):  # else never recorded: nothing to look up
+            try:
+                shown = self.run(execution_id)
+            except NotFoundError:
+                shown = None
+            if shown is not None and shown["run"] == execution_id:
+                return shown, self.repos.history(str(shown["repo"]))
+        raise NotFoundError(f"execution {execution_id[:40]} not found: this server does not "
+                            "hold it and no served repository recorded it")

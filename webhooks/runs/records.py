@@ -80,7 +80,7 @@ def history_ref(trigger: Mapping[str, Any], ref: str | None) -> str | None:
 
 def described(data: dict[str, Any], record: Record) -> dict[str, Any]:
     """An execution's answer (FlowService.describe) with where it came from, as a recorded
-    run's page has it (webhooks/ui/recorded.py): its trigger type and branch besides the
+    run's answer has it (webhooks/runs/recorded.py): its trigger type and branch besides the
     repository and commit."""
     trigger = record.trigger or {"type": "manual"}
     data["trigger"] = {**data.get("trigger", {}), "type": trigger.get("type"),

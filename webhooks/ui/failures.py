@@ -12,8 +12,8 @@ from runner.history.notes import NotesStore
 from runner.history.records import RunSummary
 from webhooks.ingress import httpapi
 from webhooks.ingress.httpapi import Call, Reply, Route
+from webhooks.runs.recorded import log_lines
 from webhooks.runs.service import FlowService
-from webhooks.ui.recorded import log_lines
 
 SHOWN = 8
 MAX_SHOWN = 50

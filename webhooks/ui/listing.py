@@ -24,7 +24,6 @@ from runner.history.records import RunSummary
 from runner.model import Flow, Trigger
 from runner.triggers.schedule import SCHEDULE, Schedule, next_tick
 from webhooks.runs.service import FlowAtCommit, FlowService, Record
-from webhooks.ui.recorded import execution as recorded_execution
 
 LAST_RUNS = 5
 MAX_PAGE = 500
@@ -318,8 +317,7 @@ def search(service: FlowService, query: Query) -> dict[str, Any]:
 
 
 def recorded(service: FlowService, run: str) -> dict[str, Any]:
-    """A run known from the notes history, shaped as the live execution API answers
-    (webhooks/ui/recorded.py); NotFoundError when no served repository recorded it."""
-    shown = service.history_views.run(run)
-    store = service.repos.history(str(shown["repo"]))
-    return recorded_execution(shown, store.detail(str(shown["run"])), store.logs(str(shown["run"])))
+    """A run known from the notes history, shaped as the live execution API answers, with
+    its log lines (webhooks/runs/recorded.py); NotFoundError when no served repository
+    recorded it."""
+    return service.history_views.execution(run)

@@ -1,7 +1,8 @@
 """A recorded run (notes history: its events, `run.json` detail and log text) in the shape of
-the live execution API (`GET /api/v1/executions/{id}`), so the execution page shows a run
-this server did not start, or ran before a restart, the same way: task runs with attempts
-and outputs, the Gantt chart from the recorded task-run state times, and the log lines.
+the live execution API (`GET /api/v1/executions/{id}`), so that route answers a run this
+server did not start, or ran before a restart, and the execution page shows it the same way:
+task runs with attempts and outputs, the Gantt chart from the recorded task-run state times,
+and the log lines. Here in webhooks/runs (not ui/) because the execution API answers with it.
 
 Inputs (secrets shown as "******"), flow outputs, labels and the parent of a nested task
 run come from run.json; a run recorded before they were kept leaves them empty, as it
@@ -18,6 +19,7 @@ from typing import Any
 from runner.durations import format_duration
 
 _LOG_LINE = re.compile(r"(\d{4}-\d\d-\d\dT[\d:.]+Z) (\S+) ([A-Z]+) (.*)")
+_RUN_ID = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")  # a ULID (runner/ids.py), as every run is recorded
 _TERMINAL = {"SUCCESS", "WARNING", "FAILED", "KILLED", "CANCELLED", "RETRIED", "SKIPPED"}
 
 
@@ -94,18 +96,29 @@ def log_lines(text: str | None) -> list[dict[str, Any]]:
     return lines
 
 
+def is_run_id(text: str) -> bool:
+    """Whether text can be a recorded run's whole id: anything else is not looked up."""
+    return _RUN_ID.fullmatch(text) is not None
+
+
+def is_over(state: str) -> bool:
+    return state in _TERMINAL
+
+
 def execution(
-    shown: Mapping[str, Any], detail: Mapping[str, Any] | None, log_text: str | None
+    shown: Mapping[str, Any], detail: Mapping[str, Any] | None, log_text: str | None,
+    *, lines: bool = True,
 ) -> dict[str, Any]:
     """shown: `query.show_json` (+ repo) of the run; detail: its run.json, None when this
-    clone has none (still running, pruned, or logs not fetched)."""
+    clone has none (still running, pruned, or logs not fetched). lines=False leaves out
+    `logs` (the execution API serves them apart, at /api/v1/logs/{id})."""
     namespace, _, flow_id = str(shown["flow"]).rpartition(".")
     states = [(str(s["state"]), str(s["t"])) for s in shown.get("states") or []]
     if detail and detail.get("states"):
         states = [(str(s["state"]), str(s["t"])) for s in detail["states"]]
     tasks = (detail or {}).get("tasks") or []
     labels = (detail or {}).get("labels")
-    return {
+    answer: dict[str, Any] = {
         "id": shown["run"],
         "namespace": namespace,
         "flowId": flow_id,
@@ -127,5 +140,7 @@ def execution(
             "log": shown.get("log_info"),
             "hasLog": log_text is not None,
         },
-        "logs": log_lines(log_text),
     }
+    if lines:
+        answer["logs"] = log_lines(log_text)
+    return answer
