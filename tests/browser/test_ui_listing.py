@@ -226,8 +226,11 @@ def test_a_recorded_run_after_a_restart_has_its_execution_page(tmp_path: Path, p
         assert page.locator("#recorded-note").count() == 0
         assert rows(page, "#taskruns tbody tr", "task") == ["build", "done"]
 
+        # a plain link (no ?recorded=1): the execution API answers from the notes, and the page
+        # shows it as recorded (no kill, no live stream)
         page.goto(f"{again.base}/#/executions/{broken}")
         page.wait_for_function(f"document.body.dataset.route === 'executions/{broken}'")
+        page.wait_for_selector("#recorded-note")
         assert page.inner_text("#exec-state") == "FAILED"
         assert "broken on purpose" in page.inner_text("#logs")
         assert rows(page, "#taskruns tbody tr", "task") == ["first", "boom"]

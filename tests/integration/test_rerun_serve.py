@@ -148,7 +148,8 @@ def test_rerun_after_a_restart_from_the_history(tmp_path: Path) -> None:
 
     server = Server(args, cwd=repo, log=tmp_path / "second.log")
     try:
-        assert api(server.base, "GET", f"/api/v1/executions/{first['id']}")[0] == 404
+        status, kept = api(server.base, "GET", f"/api/v1/executions/{first['id']}")  # from the notes
+        assert status == 200 and kept["state"]["current"] == "FAILED" and kept["recorded"]["detail"]
         status, started = api(server.base, "POST",
                               f"/api/v1/executions/{first['id']}/rerun?fromTask=second")
         assert status == 200, started

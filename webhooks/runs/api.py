@@ -1,7 +1,8 @@
 """The Kestra-compatible execution API as flask-free routes (webhooks/ingress/httpapi.py):
 start (by hand, or by a flow's webhook trigger), list, get, kill, resume, logs and their
 Server-Sent Events stream, and the recorded history. webhooks/app.py binds them; an action
-route's `<execution_id>` is typed there (httpapi.action_rule)."""
+route's `<execution_id>` is typed there (httpapi.action_rule). An execution this process does
+not hold is answered from the notes history when recorded (get, logs, follow of an ended run)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from runner.errors import UsageError
 from runner.triggers.webhook import find_trigger, signature_ok
 from webhooks.ingress import httpapi
 from webhooks.ingress.httpapi import Call, Reply, Route, error
-from webhooks.runs import records
+from webhooks.runs import recorded, records
 from webhooks.runs.service import FlowService, NotFoundError
 
 BRANCH_DEPTH = 1000  # a UI run's commit is looked for among its branch's last commits
@@ -21,6 +22,7 @@ MAX_HISTORY = 100_000  # rows of GET /api/v1/history (more are clamped)
 FOLLOW_POLL_SECONDS = 15.0  # an SSE comment is sent this often while no log line arrives
 WEBHOOK = "webhook"  # the endpoint: its other query parameters are the flow's, not checked
 SSE = "text/event-stream; charset=utf-8"
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def routes(service: FlowService) -> list[Route]:
@@ -133,12 +135,20 @@ class Executions:
         return Reply(200, self.service.registry.recent(httpapi.integer(call.args, "size", 50)))
 
     def get(self, call: Call) -> Reply:
+        """An execution this process holds, else one recorded in a served repository's notes
+        (after a restart, or run by another process): the same shape, plus `recorded`."""
         execution_id = call.params["execution_id"]
-        return Reply(200, records.described(self.service.registry.describe(execution_id),
-                                            self.service.registry.record(execution_id)))
+        record = self.service.registry.get(execution_id)
+        if record is None:
+            return Reply(200, self.service.history_views.exact(execution_id))
+        return Reply(200, records.described(self.service.registry.describe(execution_id), record))
 
     def logs(self, call: Call) -> Reply:
-        return Reply(200, self.service.registry.record(call.params["execution_id"]).logs)
+        execution_id = call.params["execution_id"]
+        record = self.service.registry.get(execution_id)
+        if record is None:
+            return Reply(200, self.service.history_views.log_lines(execution_id))
+        return Reply(200, record.logs)
 
     def kill(self, call: Call) -> Reply:
         execution_id = call.params["execution_id"]
@@ -165,11 +175,23 @@ class Executions:
     def follow(self, call: Call) -> Reply:
         """Server-Sent Events: each log line as it is written, then `end` with the final state."""
         execution_id = call.params["execution_id"]
-        self.service.registry.record(execution_id)  # 404 before the stream starts
         last = call.headers.get("last-event-id", "")
         start = int(last) + 1 if last.isascii() and last.isdigit() and len(last) < 12 else 0
-        return Reply(200, self._stream(execution_id, start),
-                     {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}, SSE)
+        if self.service.registry.get(execution_id) is None:  # 404 before the stream starts
+            return self._recorded_stream(execution_id, start)
+        return Reply(200, self._stream(execution_id, start), STREAM_HEADERS, SSE)
+
+    def _recorded_stream(self, execution_id: str, start: int) -> Reply:
+        """A recorded run that has ended: its log lines, then `end`. One still running in
+        another process has no stream here (its log is recorded when it ends)."""
+        found = self.service.history_views.exact(execution_id)
+        if not recorded.is_over(found["state"]["current"]):
+            return error(409, f"execution {execution_id} runs in another process "
+                              f"({found['recorded']['runner'] or 'unknown'}): its log lines are "
+                              "recorded when it ends")
+        lines = self.service.history_views.log_lines(execution_id)
+        events = [sse("log", line, index) for index, line in enumerate(lines) if index >= start]
+        return Reply(200, iter([*events, sse("end", found["state"])]), STREAM_HEADERS, SSE)
 
     def _stream(self, execution_id: str, index: int) -> Iterator[str]:
         while True:

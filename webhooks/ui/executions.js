@@ -153,9 +153,11 @@ export async function executionPage(id, query) {
   if (new URLSearchParams(query || "").get("recorded") === "1") return recordedPage(id);
   let first;
   try { first = await api("GET", `/api/v1/executions/${enc(id)}`); } catch (err) {
-    if (err?.status === 404) return recordedPage(id);
+    if (err?.status === 404) return recordedPage(id); // e.g. a prefix of a recorded run's id
     throw err;
   }
+  // answered from the notes (this process does not hold it): no kill, no live log stream
+  if (first.recorded) return recordedPage(id);
   const head = h("div", {});
   const chart = h("div", { id: "gantt-box" });
   const runsBox = h("div", {});
