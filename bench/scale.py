@@ -2,7 +2,7 @@
 latency, embedded (`flows serve` alone: SQLite queue, thread pool) and scaled out (`flows
 serve --broker` with 1, 2 and 4 `flows worker` processes on this machine, Redis started here).
 
-Runs are queued the way the dispatcher and the scheduler queue them (FlowService.enqueue),
+Runs are queued the way the dispatcher and the scheduler queue them (FlowService.intake),
 all at once; each run records its history in the repository's git notes, as in production.
 Latency: enqueue → the execution's first state (RUNNING), from the execution itself.
 Throughput: runs / (last end - first enqueue). Kestra publishes ~1,000 runs/min with a
@@ -65,7 +65,7 @@ def _service(work: Path, repo: Path, name: str) -> FlowService:
     config = ServerConfig(data_dir=work / name, workers=CONCURRENCY,
                           repos=(RepoConfig(name="bench", location=str(repo)),))
     service = FlowService(config, Executors(LocalExecutor()), environ={})
-    service.console = ConsoleReporter(open(os.devnull, "w"))  # noqa: SIM115 (lives with the service)
+    service.runs.console = ConsoleReporter(open(os.devnull, "w"))  # noqa: SIM115 (lives with the service)
     return service
 
 
@@ -81,14 +81,12 @@ def _enqueue_and_wait(service: FlowService, runs: int, tag: str, timeout: float,
     for n in range(runs):
         if rate:
             time.sleep(max(0.0, first + n / rate - time.time()))
-        service.enqueue(f"bench:{tag}:{n}", "bench", "bench", "noop", commit, {"type": "bench"},
-                        inputs={"sent": repr(time.time())})
+        service.intake.enqueue(f"bench:{tag}:{n}", "bench", "bench", "noop", commit,
+                               {"type": "bench"}, inputs={"sent": repr(time.time())})
     deadline = time.monotonic() + timeout
     while True:
-        with service.lock:
-            records = [r for r in service.records.values()
-                       if r.done.is_set() and r.execution.id]
-        views = [service.describe(r.execution.id) for r in records]
+        records = [r for r in service.registry.all() if r.done.is_set() and r.execution.id]
+        views = [service.registry.describe(r.execution.id) for r in records]
         views = [v for v in views if str(v.get("inputs", {}).get("sent", "")) and
                  v["state"].get("endDate")]
         mine = [v for v in views if float(v["inputs"]["sent"]) >= first]
@@ -116,7 +114,7 @@ def embedded(work: Path, repo: Path, runs: int, rate: float) -> dict[str, float]
     from webhooks.runs.workers import QueueWorker
 
     service = _service(work, repo, "embedded")
-    worker = QueueWorker(service, service.queue)
+    worker = QueueWorker(service, service.intake.queue)
     worker.start()
     try:
         return _measure(service, runs, "embedded", rate)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, _missing
 
 # a guard against a hang, not a speed check: a smoke run takes minutes on a busy 2-core machine
 SMOKE_CEILING = 1200
@@ -30,6 +31,21 @@ def test_ingress_bench_runs() -> None:
                             capture_output=True, text=True, timeout=SMOKE_CEILING)
     assert result.returncode == 0, result.stderr
     assert "signed deliveries stored per second" in result.stdout
+
+
+def test_scale_bench_prints_embedded_and_worker_rows() -> None:
+    """bench.scale drives FlowService directly (not type-checked by the suite): run it small."""
+    if shutil.which("redis-server") is None:
+        _missing("redis-server", "install the Debian package redis-server")
+    result = subprocess.run([sys.executable, "-m", "bench.scale", "--quick", "--runs", "10"],
+                            cwd=REPO_ROOT, capture_output=True, text=True, timeout=SMOKE_CEILING)
+    assert result.returncode == 0, result.stderr
+    rows = result.stdout.splitlines()[2:]
+    assert [row.split("(")[0].strip() for row in rows] == [
+        "embedded", "1 worker process", "2 worker process", "Kestra"]
+    for row in rows[:3]:  # runs/min, then median, p99 and the burst's median in ms
+        cells = row.split()[-4:]
+        assert int(cells[0]) > 0 and all(c.endswith("ms") for c in cells[1:]), row
 
 
 def test_peers_bench_prints_gitflows_beside_the_installed_peers() -> None:
