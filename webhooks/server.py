@@ -107,7 +107,7 @@ def serve(config: ServerConfig, executors: Executors, broker: str | None,
         echo(f"gitflows on http://{config.host}:{port}/")
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop cleanly: the finally below runs
         # listening starts in run_http, once requests can be answered (a client is refused until then)
-        run_http(create_app(service), listener)
+        run_http(create_app(service), listener, max(config.max_body, config.max_delivery))
     finally:
         for loop in reversed(loops):
             loop.stop()

@@ -32,11 +32,17 @@ SHUTDOWN_SECONDS = 5.0
 _TICK = 0.05  # seconds: how often draining looks again at what is left
 
 
-def serve(app: Any, listener: socket.socket) -> None:
+def serve(app: Any, listener: socket.socket, largest_body: int) -> None:
     """Serve the WSGI app on listener (bound already: webhooks/server.py binds it before
-    anything else starts) until SystemExit or KeyboardInterrupt, then drain and return."""
+    anything else starts) until SystemExit or KeyboardInterrupt, then drain and return.
+
+    waitress reads a whole request body before the app sees it (spooled to a file when
+    large): a body over twice the largest one the app accepts is refused (413) as it comes,
+    so nobody streams gigabytes onto the server's disk. Between the two the app answers its
+    own JSON 413."""
     server = create_server(AccessLog(app), sockets=[listener], threads=THREADS, ident="gitflows",
-                           connection_limit=CONNECTION_LIMIT, backlog=BACKLOG)
+                           connection_limit=CONNECTION_LIMIT, backlog=BACKLOG,
+                           max_request_body_size=2 * largest_body)
     try:
         server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=server._map)
     except (SystemExit, KeyboardInterrupt):

@@ -5,9 +5,12 @@ cannot be framed; nothing a request carries can forge a server log line."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
+import select
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Generator, Iterator
@@ -20,6 +23,7 @@ import pytest
 from tests.conftest import Server, free_port, run_cli
 from tests.integration.test_editing_serve import commit_all, git
 from tests.integration.test_ui_auth_serve import HELLO, TOKEN, basic, raw
+from tests.waiting import CEILING
 
 DEPLOY = """\
 id: deploy
@@ -227,8 +231,30 @@ def test_bodies_over_the_limits_are_413_json(tmp_path: Path) -> None:
     served = next(serving := _serve(tmp_path, f"max_body: {LIMIT}\nmax_delivery: {LIMIT}\n"))
     try:
         _over_the_limits(served)
+        _refused_as_it_comes(served)
     finally:
         serving.close()
+
+
+def _refused_as_it_comes(served: Served) -> None:
+    """A sender announcing, or streaming, far more than the limits gets its 413 before the
+    server has read (and spooled to disk) the body: it cannot fill the server's disk."""
+    host, port = served.base.removeprefix("http://").split(":")
+    head = "POST /hooks/github HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    with socket.create_connection((host, int(port)), timeout=CEILING) as conn:
+        conn.sendall(f"{head}Content-Length: {500 * 10 ** 6}\r\n\r\n{{".encode())  # 500 MB promised
+        assert conn.recv(100).startswith(b"HTTP/1.1 413 ")
+    chunk = b"%x\r\n%s\r\n" % (LIMIT, b"x" * LIMIT)
+    sent = 0
+    with socket.create_connection((host, int(port)), timeout=CEILING) as conn:
+        conn.sendall(f"{head}Transfer-Encoding: chunked\r\n\r\n".encode())
+        with contextlib.suppress(ConnectionError):  # the server closes on us: what we want
+            while sent < 2000 * LIMIT and not select.select([conn], [], [], 0)[0]:
+                conn.sendall(chunk)
+                sent += LIMIT
+        assert conn.recv(100).startswith(b"HTTP/1.1 413 ")
+    # cut off at twice the limit (what the socket buffers held came on), not after 20 MB
+    assert sent < 1000 * LIMIT
 
 
 def _over_the_limits(served: Served) -> None:
