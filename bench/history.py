@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from runner.history.notes import NotesStore
 from runner.history.records import HistoryEvent, RunFilter
@@ -48,10 +49,12 @@ def _run_events(run: str, start_ms: int) -> list[HistoryEvent]:
     def t(ms: int) -> str:
         return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
 
-    common = {"flow": "bench.flow", "trigger": "push", "ref": "refs/heads/main", "runner": "bench"}
-    return [HistoryEvent(t=t(start_ms), run=run, seq=1, state="RUNNING", **common),
-            HistoryEvent(t=t(start_ms + 1500), run=run, seq=2, state="SUCCESS", dur_ms=1500,
-                         log="0" * 40, **common)]
+    def event(ms: int, seq: int, state: str, **more: Any) -> HistoryEvent:
+        return HistoryEvent(t=t(ms), run=run, seq=seq, state=state, flow="bench.flow",
+                            trigger="push", ref="refs/heads/main", runner="bench", **more)
+
+    return [event(start_ms, 1, "RUNNING"),
+            event(start_ms + 1500, 2, "SUCCESS", dur_ms=1500, log="0" * 40)]
 
 
 def _median_p99(samples: list[float]) -> tuple[float, float]:
