@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from runner.events import State
-from runner.model import Input, Task
-from runner.ports.executor import LineHandler, ProcessResult, ProcessSpec
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only: `flows validate` loads task types, not the engine's ports
+    from runner.events import State
+    from runner.model import Input, Task
     from runner.ports.cache import CacheStore
+    from runner.ports.executor import LineHandler, ProcessResult, ProcessSpec
 
 T = TypeVar("T")
 
@@ -166,4 +165,4 @@ class TaskContext(Protocol):
         ...
 
 
-TaskRun = Callable[[Task, TaskContext], Outcome]
+TaskRun = Callable[["Task", TaskContext], Outcome]
