@@ -1,7 +1,8 @@
 """The dispatcher takes deliveries in batches: a delivery that fails is retried alone while the
 rest of its batch is done; a push that changes a flow file is dispatched with the new flow,
 however many pushes of the same batch came before it (flows are parsed once per `.flows`
-tree); and a batch decides the same runs as the deliveries taken one at a time."""
+tree); a batch decides the same runs as the deliveries taken one at a time; and a slow batch
+renews its leases, so no other dispatcher takes a delivery still being decided."""
 
 from __future__ import annotations
 
@@ -163,3 +164,44 @@ def test_a_batch_decides_the_runs_one_at_a_time_would(repo: Path, tmp_path: Path
     runs, states = results[0]
     assert [sha for sha, _ in runs] == [c1, c3, tag, c1, c1]
     assert states["done"] == len(pushes) - 1 and states["pending"] == 1  # not-a-sha: retried
+
+
+class Clock:
+    """The dispatcher's and the inbox's clocks, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def time(self) -> float:
+        return self.now
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_a_batch_slower_than_its_lease_keeps_its_deliveries_from_other_dispatchers(
+        repo: Path, service: FlowService, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each delivery of the batch takes 2 s against a 3 s lease: the leases are renewed as
+    the batch goes, so another dispatcher never takes a delivery still being decided."""
+    clock = Clock()
+    monkeypatch.setattr(dispatch, "LEASE_SECONDS", 3.0)
+    monkeypatch.setattr(dispatch, "time", clock)
+    monkeypatch.setattr(service.intake.inbox, "clock", clock.time)
+    c0 = commit(repo, ".flows/build.yml", flow("**"), "flow")
+    c1 = commit(repo, "a.txt", "1", "one")
+    ids = [store(service, c0, c1, ref=f"refs/heads/b{n}") for n in range(3)]
+    dispatcher = dispatch.Dispatcher(service)
+    decide = dispatcher._decide
+    taken_by_another: list[str] = []
+
+    def slow(event: Any, delivery: str, snaps: Any) -> Any:
+        clock.now += 2.0  # a slow forge, say: past a third of the lease each time
+        taken = service.intake.inbox.claim_batch("another-host:1", 3.0, 10)
+        taken_by_another.extend(d.delivery_id for d in taken)
+        return decide(event, delivery, snaps)
+
+    monkeypatch.setattr(dispatcher, "_decide", slow)
+    assert dispatcher.process_batch()
+    assert taken_by_another == []
+    assert [state(service, d) for d in ids] == ["done"] * 3
+    assert sorted(d for d, _, _ in queued(service.config.data_dir)) == sorted(ids)
