@@ -158,9 +158,10 @@ def _peak_rss_mib(tasks: int) -> float:
 
 def memory(small: int, large: int) -> str:
     base, big = _peak_rss_mib(small), _peak_rss_mib(large)
-    per_task = (big - base) * 1024 / (large - small)
+    # whole MiB pages of a process dominated by its start-up: too coarse for a per-task figure
+    # (the tracemalloc row of bench/speed.py gives that)
     return (f"peak RSS: {base:.0f} MiB for {small} tasks, {big:.0f} MiB for {large} tasks "
-            f"({per_task:.1f} KiB per task run kept in the execution record)")
+            "(per task run kept: the tracemalloc row below)")
 
 
 def main() -> None:
