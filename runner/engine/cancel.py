@@ -11,10 +11,13 @@ POLL_SECONDS = 0.02
 class CancelToken(threading.Event):
     """An Event that also counts as set when any ancestor is set."""
 
-    def __init__(self, parent: threading.Event | None = None) -> None:
+    def __init__(self, parent: threading.Event | None = None, *,
+                 deadline: float | None = None) -> None:
+        """deadline: the time.monotonic() at which a timeout cancels it (None: no timeout)."""
         super().__init__()
         self.parent = parent
         self.reason: str | None = None
+        self.deadline = deadline
 
     def is_set(self) -> bool:
         return super().is_set() or (self.parent is not None and self.parent.is_set())

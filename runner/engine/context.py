@@ -61,8 +61,7 @@ class RunContext:
         self.untrusted = engine.executors.untrusted
         self.namespace_files = engine.namespace_files
         self.kv = engine.kv
-        self._deadline = (time.monotonic() + task.timeout.total_seconds()
-                          if task.timeout is not None else None)
+        self._deadline = cancel.deadline  # the attempt's, which its timeout timer counts to
         self._context = run.context(task, record, scope)
         self._context["workingDir"] = str(self._workdir or f"{run.workdir}/{record.id}")
         self._services = self._services_binding()

@@ -358,9 +358,9 @@ class FlowRun:
                                       "with its network and shared state; untrusted runs have flow "
                                       "control, logs, outputs and steps in containers")
             return Outcome(State.FAILED)
-        token = CancelToken(scope.cancel)
-        timer = None
         deadline = None if task.timeout is None else time.monotonic() + task.timeout.total_seconds()
+        token = CancelToken(scope.cancel, deadline=deadline)  # the context's remaining() too
+        timer = None
         if task.timeout is not None:
             timer = threading.Timer(task.timeout.total_seconds(), token.cancel, args=("timeout",))
             timer.daemon = True
