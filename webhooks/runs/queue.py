@@ -87,6 +87,13 @@ class NewRun:
     inputs: dict[str, Any] = field(default_factory=dict)
 
 
+def _insert(conn: sqlite3.Connection, run: NewRun, now: float) -> int:
+    """Queue one run in conn's transaction: 1 when added, 0 when its key was queued before."""
+    return int(conn.execute(_INSERT, (run.key, run.repo, run.namespace, run.flow_id, run.commit,
+                                      json.dumps(run.trigger, default=str), int(run.untrusted),
+                                      json.dumps(run.inputs, default=str), now)).rowcount)
+
+
 class RunQueue:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -134,11 +141,9 @@ class RunQueue:
                 trigger: dict[str, Any], untrusted: bool = False,
                 inputs: dict[str, Any] | None = None) -> bool:
         """Queue a run; False when a run with this key was queued before (whatever its state)."""
+        run = NewRun(key, repo, namespace, flow_id, commit, trigger, untrusted, inputs or {})
         with self._write() as conn:
-            cursor = conn.execute(_INSERT, (key, repo, namespace, flow_id, commit,
-                                            json.dumps(trigger, default=str), int(untrusted),
-                                            json.dumps(inputs or {}, default=str), time.time()))
-            return cursor.rowcount == 1
+            return _insert(conn, run, time.time()) == 1
 
     def enqueue_many(self, runs: list[NewRun]) -> list[bool]:
         """enqueue() for many runs in one transaction (all or none), in order: for each,
@@ -147,10 +152,7 @@ class RunQueue:
             return []
         now = time.time()
         with self._write() as conn:
-            return [conn.execute(_INSERT, (
-                run.key, run.repo, run.namespace, run.flow_id, run.commit,
-                json.dumps(run.trigger, default=str), int(run.untrusted),
-                json.dumps(run.inputs, default=str), now)).rowcount == 1 for run in runs]
+            return [_insert(conn, run, now) == 1 for run in runs]
 
     def enqueue_batch(self, runs: list[NewRun], trigger_key: str, cursor: Any) -> int:
         """Queue an event trigger's runs and save its cursor in one transaction (all or
@@ -158,12 +160,7 @@ class RunQueue:
         runs added (runs whose key was queued before are left out)."""
         now = time.time()
         with self._write() as conn:
-            added = 0
-            for run in runs:
-                added += conn.execute(_INSERT, (
-                    run.key, run.repo, run.namespace, run.flow_id, run.commit,
-                    json.dumps(run.trigger, default=str), int(run.untrusted),
-                    json.dumps(run.inputs, default=str), now)).rowcount
+            added = sum(_insert(conn, run, now) for run in runs)
             if cursor is not None:
                 conn.execute("INSERT INTO trigger_cursors (trigger, cursor, updated_at) VALUES "
                              "(?, ?, ?) ON CONFLICT(trigger) DO UPDATE SET cursor = excluded.cursor, "
