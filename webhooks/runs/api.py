@@ -184,12 +184,12 @@ class Executions:
     def _recorded_stream(self, execution_id: str, start: int) -> Reply:
         """A recorded run that has ended: its log lines, then `end`. One still running in
         another process has no stream here (its log is recorded when it ends)."""
-        found = self.service.history_views.exact(execution_id)
+        found = self.service.history_views.exact(execution_id, lines=True)
         if not recorded.is_over(found["state"]["current"]):
             return error(409, f"execution {execution_id} runs in another process "
                               f"({found['recorded']['runner'] or 'unknown'}): its log lines are "
                               "recorded when it ends")
-        lines = self.service.history_views.log_lines(execution_id)
+        lines = found.pop("logs")
         events = [sse("log", line, index) for index, line in enumerate(lines) if index >= start]
         return Reply(200, iter([*events, sse("end", found["state"])]), STREAM_HEADERS, SSE)
 

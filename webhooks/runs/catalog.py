@@ -131,12 +131,12 @@ class HistoryViews:
         store = self.repos.history(str(shown["repo"]))
         return recorded.execution(shown, store.detail(run_id), store.logs(run_id))
 
-    def exact(self, execution_id: str) -> dict[str, Any]:
+    def exact(self, execution_id: str, *, lines: bool = False) -> dict[str, Any]:
         """The recorded run with this whole id (never a prefix: an execution id names one run)
-        in the live execution API's shape, without its log lines."""
+        in the live execution API's shape; its log lines under `logs` only when asked."""
         shown, store = self._exact(execution_id)
         return recorded.execution(shown, store.detail(execution_id), store.logs(execution_id),
-                                  lines=False)
+                                  lines=lines)
 
     def log_lines(self, execution_id: str) -> list[dict[str, Any]]:
         """The recorded log lines of the run with this whole id ([] when no log is stored)."""
