@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from runner.sqlite_wal import use_wal
+from webhooks.ingress.inbox import Inbox
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY, v TEXT)"
 
@@ -83,3 +84,29 @@ def test_processes_that_open_a_new_file_at_once_all_set_it_up(tmp_path: Path) ->
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert sorted(r[0] for r in db.execute("SELECT k FROM t")) == sorted(f"p{i}" for i in range(8))
+
+
+def _open_inbox_and_accept(path: str, name: str, start: multiprocessing.synchronize.Event) -> None:
+    start.wait()
+    inbox = Inbox(path)
+    assert inbox.accept("github", name, {}, b"{}")
+    inbox.close()
+
+
+def test_processes_that_open_a_new_inbox_at_once_all_set_it_up(tmp_path: Path) -> None:
+    """The webhook inbox sets its file up the same way (use_wal), then its schema."""
+    path = str(tmp_path / "inbox.sqlite3")
+    context = multiprocessing.get_context("fork")
+    start = context.Event()
+    workers = [context.Process(target=_open_inbox_and_accept, args=(path, f"p{i}", start))
+               for i in range(8)]
+    for worker in workers:
+        worker.start()
+    start.set()
+    for worker in workers:
+        worker.join(60)
+    assert [w.exitcode for w in workers] == [0] * 8
+    inbox = Inbox(path)
+    assert sorted(d.delivery_id for d in inbox.claim_batch("w", 30, 20)) == sorted(
+        f"p{i}" for i in range(8))
+    inbox.close()

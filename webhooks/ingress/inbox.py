@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runner.group_commit import GroupCommit
+from runner.sqlite_wal import use_wal
 
 MAX_BODY = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB; the HTTP layer answers 413 above
 MAX_ERROR = 4000
@@ -157,22 +158,16 @@ class Inbox:
             raise
 
     def _init_schema(self) -> None:
-        deadline = time.monotonic() + self.busy_timeout
-        while True:
-            try:
-                conn = self._conn()
-                # Switching to WAL needs a moment alone with the file; it persists in the file.
-                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    conn.execute("PRAGMA journal_mode = WAL")
-                with self._write() as conn:  # (executescript would COMMIT on its own)
-                    for statement in filter(str.strip, _SCHEMA.split(";")):
-                        conn.execute(statement)
-                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-                return
-            except (sqlite3.OperationalError, InboxUnavailableError):
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        # the WAL switch answers "locked" at once while another process holds the file: the
+        # shared set-up retries it; the schema's write then waits out the busy timeout
+        try:
+            use_wal(self._conn(), seconds=self.busy_timeout)
+        except sqlite3.OperationalError as err:
+            raise InboxUnavailableError(f"inbox {self.path}: {err}") from err
+        with self._write() as conn:  # (executescript would COMMIT on its own)
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         with self._lock:
