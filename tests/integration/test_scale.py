@@ -432,3 +432,41 @@ def test_a_server_killed_between_reserving_and_sending_sends_the_run_after_its_r
             loop.stop()
         worker.stop()
         service.close()
+
+
+def test_a_run_that_ended_before_its_worker_died_is_settled_once_under_its_execution(
+        tmp_path: Path, redis_url: str) -> None:
+    """The window the 200-run test hits by chance: a worker writes the run's end to the
+    history and dies before the ledger hears. The next owner settles the key without
+    running it again, and the ledger still names the execution the API handed out."""
+    import dataclasses
+
+    from runner.executors import Executors, LocalExecutor
+    from runner.ids import ulid
+    from webhooks.config import RepoConfig
+    from webhooks.scale.redisio import PREFIX, Ledger, connect
+    from webhooks.scale.worker import FlowWorker, WorkerOptions
+
+    repo = _repo(tmp_path, {".flows/tick.yml": TICK})
+    head = git(repo, "rev-parse", "HEAD").strip()
+    payload = {"key": "api:ended", "repo": dataclasses.asdict(RepoConfig(name="demo", location=str(repo))),
+               "namespace": "demo", "flow_id": "tick", "commit": head, "trigger": {"type": "api"},
+               "untrusted": False, "inputs": {"n": "1"}, "execution_id": ulid(),
+               "queue": "default", "queued": time.time(), "server": {}}
+    first = FlowWorker(redis_url, WorkerOptions(data_dir=tmp_path / "w1", heartbeat_timeout=2),
+                       Executors(LocalExecutor()), environ={})
+    first.handle(payload)
+    ledger = Ledger(connect(redis_url))
+    assert ledger.get("api:ended")["execution"] == payload["execution_id"]
+    # the state a kill -9 after the history write leaves: still running, owner silent
+    ledger.client.hset(PREFIX + "run:api:ended", mapping={"state": "running", "owner": "gone:1:x"})
+    second = FlowWorker(redis_url, WorkerOptions(data_dir=tmp_path / "w2", heartbeat_timeout=2),
+                        Executors(LocalExecutor()), environ={})
+    second.handle(payload)
+    settled = ledger.get("api:ended")
+    assert settled["state"] == "done" and settled["result"] == "SUCCESS"
+    assert settled["execution"] == payload["execution_id"]
+    assert [(r["run"], r["state"]) for r in _history(repo)] == [(payload["execution_id"], "SUCCESS")]
+    for worker in (first, second):
+        for service in worker._services.values():
+            service.close()

@@ -116,9 +116,12 @@ class Ledger:
     def started(self, key: str, worker: str, execution_id: str) -> bool:
         return self._set(key, worker, "execution", execution_id, "started", time.time())
 
-    def finish(self, key: str, worker: str, state: str) -> bool:
-        """Mark the run done, if this worker still owns it (else a newer owner took over)."""
-        return self._set(key, worker, "state", "done", "result", state, "finished", time.time())
+    def finish(self, key: str, worker: str, state: str, execution_id: str) -> bool:
+        """Mark the run done, if this worker still owns it (else a newer owner took over).
+        The execution is recorded here too: a run that had ended before its worker died
+        is settled by the next owner without starting again."""
+        return self._set(key, worker, "state", "done", "result", state, "finished", time.time(),
+                         "execution", execution_id)
 
     def release(self, key: str, worker: str, *, keep_execution: bool = False) -> bool:
         """Give the run back: unstarted (a later delivery claims it afresh), or handed back

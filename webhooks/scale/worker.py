@@ -173,7 +173,7 @@ class FlowWorker:
         if taken.ended is not None:  # it ended; its worker died before the ledger heard
             log.info("run %s: execution %s had ended %s; not running it again", key,
                      execution_id, taken.ended)
-            self.ledger.finish(key, self.id, taken.ended)
+            self.ledger.finish(key, self.id, taken.ended, execution_id)
             return
         if previous:
             log.warning("run %s: its worker stopped during execution %s; running it again",
@@ -191,7 +191,7 @@ class FlowWorker:
             self.events.add("failed", execution_id, {**_where(payload, name),
                                                      "message": f"cannot start: {err.message}",
                                                      "timestamp": iso_now()})
-            self.ledger.finish(key, self.id, "FAILED")
+            self.ledger.finish(key, self.id, "FAILED", execution_id)
             return
         except Exception:
             self.ledger.release(key, self.id)
@@ -227,7 +227,7 @@ class FlowWorker:
                 self.events.add("restarted", execution_id, _where(payload, name))
                 self.ledger.release(key, self.id, keep_execution=True)
             else:
-                self.ledger.finish(key, self.id, state)
+                self.ledger.finish(key, self.id, state, execution_id)
         if handed_back:
             raise HandBack(f"run {key}: worker stopping, handed back", delay=500)
 
