@@ -72,9 +72,16 @@ class Provider(Protocol):
         ...
 
 
-def lower(headers: Mapping[str, str]) -> dict[str, str]:
-    """A plain dict with lower-case names (Flask's headers are case-insensitive, dicts are not)."""
-    out: dict[str, str] = {}
+class Lowered(dict[str, str]):
+    """Headers whose names are lower-case already: lower() hands them back as they are (a
+    delivery's headers are looked at a dozen times on the way in). Read, never changed."""
+
+
+def lower(headers: Mapping[str, str]) -> Lowered:
+    """A dict with lower-case names (Flask's headers are case-insensitive, dicts are not)."""
+    if isinstance(headers, Lowered):
+        return headers
+    out = Lowered()
     for key, value in headers.items():
         if isinstance(key, str) and isinstance(value, str):
             out[key.lower()] = value

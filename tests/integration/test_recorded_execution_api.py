@@ -158,3 +158,69 @@ def test_an_execution_answers_from_the_notes_after_a_restart(tmp_path: Path) -> 
         assert call(second.base, "GET", "/healthz")[0] == 200
     finally:
         second.stop()
+
+
+SLOW = """\
+id: slow
+namespace: demo
+tasks:
+  - id: wait
+    type: io.kestra.plugin.scripts.shell.Commands
+    taskRunner:
+      type: io.kestra.plugin.core.runner.Process
+    commands:
+      - echo waiting for the gate
+      - 'while [ ! -f "GATE" ]; do sleep 0.05; done'
+      - echo through
+"""
+
+
+def test_a_run_of_another_process_is_answered_and_its_stream_waits_for_its_end(tmp_path: Path) -> None:
+    """`flows run --record` in a terminal beside the server: the server knows the run from its RUNNING
+    note, answers it, and refuses a follow stream (409, naming the runner) until the run's
+    log is recorded at its end; then the stream has every line and the final state."""
+    import subprocess
+    import time
+
+    from tests.conftest import FLOWS, run_cli
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    gate = tmp_path / "gate"
+    commit(repo, ".flows/slow.yml", SLOW.replace("GATE", str(gate)), "slow")
+    server = Server(["--data", str(tmp_path / "data"), "--executor", "process"], cwd=repo,
+                    log=tmp_path / "serve.log")
+    elsewhere = subprocess.Popen([*FLOWS, "run", "--record", "--executor", "process",
+                                  ".flows/slow.yml"],
+                                 cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + CEILING
+        running: list[dict[str, Any]] = []
+        while not running:
+            assert time.monotonic() < deadline, "the other process's run was never recorded"
+            listed = run_cli("history", "--json", cwd=repo)
+            running = [r for r in json.loads(listed.stdout or "[]") if r["state"] == "RUNNING"]
+            time.sleep(0.1)
+        run_id = running[0]["run"]
+        status, answered = call(server.base, "GET", f"/api/v1/executions/{run_id}")
+        assert status == 200 and answered["state"]["current"] == "RUNNING", answered
+        assert answered["recorded"]["runner"]
+        status, refused = status_of(server.base, f"/api/v1/executions/{run_id}/follow")
+        assert status == 409, refused
+        assert "another process" in refused["message"]
+        assert answered["recorded"]["runner"] in refused["message"]
+        assert call(server.base, "GET", f"/api/v1/logs/{run_id}")[0] == 200
+
+        gate.touch()
+        assert elsewhere.wait(CEILING) == 0, elsewhere.stdout.read() if elsewhere.stdout else ""
+        streamed = events(server.base, f"/api/v1/executions/{run_id}/follow")
+        messages = [data["message"] for event, data in streamed if event == "log"]
+        assert "waiting for the gate" in messages and "through" in messages, messages
+        assert streamed[-1][0] == "end" and streamed[-1][1]["current"] == "SUCCESS"
+    finally:
+        gate.touch()
+        if elsewhere.poll() is None:
+            elsewhere.kill()
+        elsewhere.wait(CEILING)
+        server.stop()

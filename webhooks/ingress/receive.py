@@ -114,7 +114,7 @@ def receive(route: str, headers: Mapping[str, str] | Iterable[tuple[str, str]], 
     Raises only what the inbox raises when its database stays locked
     (InboxUnavailableError: answer 503)."""
     pairs = headers.items() if isinstance(headers, Mapping) else headers
-    headers = dict(pairs)
+    headers = lower(dict(pairs))  # once: every check below reads them by lower-case name
     provider = forges.resolve(route, headers)
     if provider is None:
         return Reception(404, f"no webhook provider named '{route}'")
@@ -146,8 +146,7 @@ def receive(route: str, headers: Mapping[str, str] | Iterable[tuple[str, str]], 
     event = provider.normalise(headers, body)
     if isinstance(event, Ignored):
         return Reception(202, "ignored", provider.name, delivery_id, event=event, detail=event.reason)
-    h = lower(headers)
-    subset = {name: h[name] for name in provider.stored_headers if name in h}
+    subset = {name: headers[name] for name in provider.stored_headers if name in headers}
     stored = inbox.accept(provider.name, delivery_id, subset, body)
     return Reception(202, "accepted" if stored else "duplicate delivery, already accepted",
                      provider.name, delivery_id, stored=stored, duplicate=not stored, event=event,
