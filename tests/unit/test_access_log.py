@@ -64,15 +64,22 @@ def served() -> Iterator[tuple[int, Lines]]:
     logger.addHandler(lines)
     logger.setLevel(logging.INFO)
     server = create_server(AccessLog(app), host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
+    stop = threading.Event()
+
+    def loop() -> None:  # closed by its own thread once stopped: never under a running select
+        while not stop.is_set():
+            server.asyncore.loop(timeout=0.05, map=server._map, count=1)
+        server.close()
+
+    thread = threading.Thread(target=loop, daemon=True)
     thread.start()
     try:
         yield server.effective_port, lines
     finally:
         RELEASE.set()
-        server.close()
-        server.task_dispatcher.shutdown(cancel_pending=True, timeout=1)
+        stop.set()
         thread.join(10)
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=1)
         logger.removeHandler(lines)
 
 
