@@ -8,6 +8,7 @@ import logging
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable
 
 from runner.errors import UsageError
@@ -103,6 +104,8 @@ def serve(config: ServerConfig, executors: Executors, broker: str | None,
         loops = _loops(service, config, broker)
         for loop in loops:
             loop.start()
+        threading.Thread(target=service.repos.index_histories, name="gitflows-history-index",
+                         daemon=True).start()
         port = listener.getsockname()[1]
         echo(f"gitflows on http://{config.host}:{port}/")
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stop cleanly: the finally below runs

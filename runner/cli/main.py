@@ -183,103 +183,6 @@ def schema() -> None:
     click.echo(json.dumps(build_schema(default_registry()), indent=2))
 
 
-# -- history ---------------------------------------------------------------------------------
-
-def _store(repo: str | None) -> tuple[Path, Any]:
-    from runner.git.files import find_root
-    from runner.history.notes import NotesStore, default_index_path
-
-    root = find_root(Path(repo) if repo else Path.cwd())
-    return root, NotesStore(root, index=default_index_path(root))
-
-
-@main.group(invoke_without_command=True)
-@click.option("--repo", type=click.Path(file_okay=False, exists=True),
-              help="The repository (default: the one started in).")
-@click.option("--flow", help="Only runs of this flow (namespace.id).")
-@click.option("--ref", help="Only runs for this branch (main or refs/heads/main).")
-@click.option("--state", help="Only runs whose latest state is STATE (e.g. FAILED).")
-@click.option("--limit", type=int, default=50, show_default=True)
-@click.option("--json", "as_json", is_flag=True,
-              help="A JSON list of {run, flow, state, commit, ref, trigger, started, dur_ms}.")
-@click.pass_context
-def history(ctx: click.Context, repo: str | None, flow: str | None, ref: str | None,
-            state: str | None, limit: int, as_json: bool) -> None:
-    """Recorded runs, newest first (history lives in the repository's refs/notes/flows)."""
-    ctx.obj = repo
-    if ctx.invoked_subcommand is not None:
-        return
-    from runner.history import query
-
-    _, store = _store(repo)
-    rows = query.history(store, flow=flow, ref=ref, state=state.upper() if state else None,
-                         limit=limit)
-    click.echo(json.dumps(query.history_json(rows), indent=2) if as_json
-               else query.format_history(rows))
-
-
-@history.command("push")
-@click.argument("remote", default="origin")
-@click.pass_obj
-def history_push(repo: str | None, remote: str) -> None:
-    """Merge the remote's history with ours and push it (fast-forward, retried on a race)."""
-    from runner.history.sync import push
-
-    root, store = _store(repo)
-    result = push(root, remote, store=store)
-    click.echo(f"history pushed to {remote} ({result.attempts} attempt(s))", err=True)
-
-
-@history.command("pull")
-@click.argument("remote", default="origin")
-@click.pass_obj
-def history_pull(repo: str | None, remote: str) -> None:
-    """Fetch the remote's history and merge it into ours (union of events)."""
-    from runner.history.sync import pull
-
-    root, store = _store(repo)
-    pull(root, remote, store=store)
-    click.echo(f"history pulled from {remote}", err=True)
-
-
-@history.command("prune")
-@click.option("--keep-days", type=int, help="Drop runs older than this many days.")
-@click.option("--keep-runs", type=int, help="Keep only the newest N runs.")
-@click.pass_obj
-def history_prune(repo: str | None, keep_days: int | None, keep_runs: int | None) -> None:
-    """Drop old runs and their logs (`git gc` then reclaims the space)."""
-    if keep_days is None and keep_runs is None:
-        raise UsageError("give --keep-days N and/or --keep-runs N")
-    _, store = _store(repo)
-    result = store.prune(keep_days=keep_days, keep_runs=keep_runs)
-    click.echo(f"pruned: {result}", err=True)
-
-
-@main.command()
-@click.argument("run_id", metavar="RUN")
-@click.option("--repo", type=click.Path(file_okay=False, exists=True))
-@click.option("--json", "as_json", is_flag=True)
-def show(run_id: str, repo: str | None, as_json: bool) -> None:
-    """One recorded run: commit, trigger, state timeline, task runs (RUN may be a prefix)."""
-    from runner.history import query
-
-    _, store = _store(repo)
-    detail = query.show(store, run_id)
-    click.echo(json.dumps(query.show_json(detail), indent=2) if as_json
-               else query.format_show(detail))
-
-
-@main.command()
-@click.argument("run_id", metavar="RUN")
-@click.option("--repo", type=click.Path(file_okay=False, exists=True))
-def logs(run_id: str, repo: str | None) -> None:
-    """The log of a recorded run."""
-    from runner.history import query
-
-    _, store = _store(repo)
-    click.echo(query.logs(store, run_id), nl=False)
-
-
 @main.command()
 @click.argument("flow_id", metavar="FLOW")
 @click.option("--repo", type=click.Path(file_okay=False, exists=True))
@@ -288,13 +191,14 @@ def logs(run_id: str, repo: str | None) -> None:
 def bisect(flow_id: str, repo: str | None, ref: str, executor: str) -> None:
     """The first commit on a branch where FLOW (namespace.id) went from SUCCESS to FAILED,
     from recorded history first, running the flow only at commits without a record."""
+    from runner.cli.history import open_store
     from runner.git.repo import GitRepo
     from runner.history.bisect import first_failure, recorded_states
     from runner.replay import check_flow, known_flows, run_and_record
     from runner.reporters.console import ConsoleReporter
     from runner.session import RunSession, user_data_dir
 
-    root, store = _store(repo)
+    root, store = open_store(repo)
     check_flow(flow_id, known_flows(root, store))
     git = GitRepo(root)
     commits = git.commits(ref)
@@ -391,9 +295,10 @@ def plugins(as_json: bool) -> None:
 def _add_server_commands() -> None:
     from runner.cli.artifacts import artifacts
     from runner.cli.coverage import kestra_coverage
+    from runner.cli.history import history, logs, show
     from runner.cli.server import serve, worker, workers
 
-    for command in (serve, worker, workers, kestra_coverage, artifacts):
+    for command in (history, show, logs, serve, worker, workers, kestra_coverage, artifacts):
         main.add_command(command)
 
 

@@ -18,7 +18,8 @@ Appends that queue up while another thread of this store is writing are landed
 together: the next writer takes every queued append into one notes commit (one
 ref update), and each caller returns once its events are in the ref.
 Reads go through a SQLite run index (index.py) that catches up from the tree
-diff since the tip it last saw.
+diff since the tip it last saw. A long catch-up (the first read of a clone with a
+large history) reports its progress to the store's `progress` callback.
 """
 
 from __future__ import annotations
@@ -56,6 +57,9 @@ from runner.history.records import (
 from runner.history.store import check_commit, select_pruned, without_runs
 
 Change = Callable[[str | None, str | None], tuple[str, list[str], str] | None]
+Progress = Callable[[int, int], None]  # (notes read so far, notes to read)
+
+PROGRESS_EVERY = 5000  # notes: a catch-up this long reports at 0, each multiple, and the end
 
 NOTES_MESSAGE = "Notes added by 'gitflows'\n"
 LOGS_MESSAGE = "gitflows run logs\n"
@@ -76,9 +80,12 @@ def _append_failed(error: BaseException) -> HistoryError:
 
 
 class NotesStore:
-    def __init__(self, repo: Path | str, *, index: Path | None = None) -> None:
-        """index: SQLite file for the run index; None keeps it in memory for this store."""
+    def __init__(self, repo: Path | str, *, index: Path | None = None,
+                 progress: Progress | None = None) -> None:
+        """index: SQLite file for the run index; None keeps it in memory for this store.
+        progress(read, total): called through a catch-up of PROGRESS_EVERY notes or more."""
         self.git = Git(repo)
+        self.progress = progress
         self.lock = WriterLock(self.git.common_dir / "gitflows" / "history.lock")
         self._guard = threading.RLock()  # libgit2 objects are not thread-safe
         self._index = RunIndex(index, source=f"{self.git.common_dir}:{NOTES_REF}")
@@ -216,15 +223,23 @@ class NotesStore:
                     return
                 old_tree = self.git.tree_of(seen)
                 reset = seen is not None and old_tree is None
-                upserts, deletes = self._index_changes(old_tree, self.git.tree_of(tip))
+                changed = self.git.diff_notes(old_tree, self.git.tree_of(tip))
+                report = self.progress if len(changed) >= PROGRESS_EVERY else None
+                upserts, deletes = self._index_changes(changed, report)
                 if self._index.update(seen, tip, upserts, deletes, reset):
+                    if report is not None:
+                        report(len(changed), len(changed))
                     return
         raise HistoryError("the run index keeps moving; try again")
 
-    def _index_changes(self, old: str | None, new: str | None) -> tuple[list[RunSummary], set[str]]:
+    def _index_changes(self, changed: Mapping[str, tuple[str | None, str | None]],
+                       report: Progress | None) -> tuple[list[RunSummary], set[str]]:
+        """The index rows of changed notes (object → old, new blob), and the runs gone."""
         upserts: list[RunSummary] = []
         deletes: set[str] = set()
-        for commit, (old_blob, new_blob) in self.git.diff_notes(old, new).items():
+        for read, (commit, (old_blob, new_blob)) in enumerate(changed.items()):
+            if report is not None and read % PROGRESS_EVERY == 0:
+                report(read, len(changed))
             content = (self.git.blob(new_blob) or b"") if new_blob else b""
             if old_blob is None:  # a new note: every run in it
                 upserts.extend(summarize_note(commit, content).values())

@@ -5,15 +5,19 @@ run history. A read-only mapping name → GitRepo, so `for name in repos` and `r
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from runner.git.mirror import ensure_mirror, fetch, is_remote, mirror_path
 from runner.git.repo import GitRepo
-from runner.history.notes import NotesStore
+from runner.history.notes import NotesStore, Progress
 from webhooks.config import RepoConfig, ServerConfig
 from webhooks.ingress.receive import config_secrets
+
+log = logging.getLogger("gitflows.history")
 
 
 class Repositories(Mapping[str, GitRepo]):
@@ -85,5 +89,30 @@ class Repositories(Mapping[str, GitRepo]):
             if store is None:
                 index = self.config.data_dir / "history" / f"{mirror_path(Path(), name).stem}.sqlite"
                 index.parent.mkdir(parents=True, exist_ok=True)
-                store = self._stores[name] = NotesStore(self._git[name].path, index=index)
+                store = self._stores[name] = NotesStore(self._git[name].path, index=index,
+                                                        progress=_logged(name))
             return store
+
+    def index_histories(self) -> None:
+        """Bring every served repository's run index up to date (at start, in the background:
+        the first read of a clone with a large history need not wait for it)."""
+        for name in list(self._git):
+            try:
+                self.history(name).catch_up()
+            except Exception as err:  # a read retries it; the server goes on
+                log.warning("run history of %s: indexing failed: %s", name, err)
+
+
+def _logged(name: str) -> Progress:
+    """A long index catch-up, in the server log: when it starts and how long it took."""
+    started = time.monotonic()
+
+    def report(read: int, total: int) -> None:
+        nonlocal started
+        if read == 0:
+            started = time.monotonic()
+            log.info("run history of %s: indexing %d notes (once: the index is kept)", name, total)
+        elif read == total:
+            log.info("run history of %s: %d notes indexed in %.1fs", name, total,
+                     time.monotonic() - started)
+    return report
