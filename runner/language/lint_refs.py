@@ -10,7 +10,6 @@ checked. Diagnostics are data; nothing here raises.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -74,5 +73,7 @@ def _strings(node: Any, path: Path) -> Iterator[tuple[Path, str]]:
 
 
 def _guess(name: str, known: Iterable[str]) -> str:
+    import difflib  # only for a "did you mean": not on every validate
+
     match = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
     return f" (did you mean '{match[0]}'?)" if match else ""

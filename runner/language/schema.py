@@ -8,7 +8,6 @@ output, checked in for editors; a test keeps the two identical.
 
 from __future__ import annotations
 
-import difflib
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from functools import cache
@@ -358,6 +357,8 @@ def _json_type(value: Any) -> str:
 
 
 def _did_you_mean(word: str, options: list[str]) -> str:
+    import difflib  # only for a "did you mean": not on every validate
+
     by_lower = {o.lower(): o for o in options}
     match = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=0.6)
     return f" (did you mean '{by_lower[match[0]]}'?)" if match else ""
