@@ -88,6 +88,11 @@ class NotesStore:
         self.progress = progress
         self.lock = WriterLock(self.git.common_dir / "gitflows" / "history.lock")
         self._guard = threading.RLock()  # libgit2 objects are not thread-safe
+        # Catching the index up reads through a handle of its own, one catch-up at a time: a
+        # long one (a clone's first read) never holds up the writers, which use self.git
+        self._repo = repo
+        self._reader: Git | None = None
+        self._catching = threading.Lock()
         self._index = RunIndex(index, source=f"{self.git.common_dir}:{NOTES_REF}")
         self._appends = GroupCommit(self._land, _append_failed)
         self._inside = threading.local()  # this thread holds writing()
@@ -215,24 +220,26 @@ class NotesStore:
     # -- reads -------------------------------------------------------------------
     def catch_up(self) -> None:
         """Bring the run index to the current notes tip (parsing only changed notes)."""
-        with self._guard:
+        with self._catching:
+            git = self._reader = self._reader or Git(self._repo)
             for _ in range(20):
-                tip = self.git.ref(NOTES_REF)
+                tip = git.ref(NOTES_REF)
                 seen = self._index.tip()
                 if tip == seen:
                     return
-                old_tree = self.git.tree_of(seen)
+                old_tree = git.tree_of(seen)
                 reset = seen is not None and old_tree is None
-                changed = self.git.diff_notes(old_tree, self.git.tree_of(tip))
+                changed = git.diff_notes(old_tree, git.tree_of(tip))
                 report = self.progress if len(changed) >= PROGRESS_EVERY else None
-                upserts, deletes = self._index_changes(changed, report)
+                upserts, deletes = self._index_changes(git, changed, report)
                 if self._index.update(seen, tip, upserts, deletes, reset):
                     if report is not None:
                         report(len(changed), len(changed))
                     return
         raise HistoryError("the run index keeps moving; try again")
 
-    def _index_changes(self, changed: Mapping[str, tuple[str | None, str | None]],
+    @staticmethod
+    def _index_changes(git: Git, changed: Mapping[str, tuple[str | None, str | None]],
                        report: Progress | None) -> tuple[list[RunSummary], set[str]]:
         """The index rows of changed notes (object → old, new blob), and the runs gone."""
         upserts: list[RunSummary] = []
@@ -240,11 +247,11 @@ class NotesStore:
         for read, (commit, (old_blob, new_blob)) in enumerate(changed.items()):
             if report is not None and read % PROGRESS_EVERY == 0:
                 report(read, len(changed))
-            content = (self.git.blob(new_blob) or b"") if new_blob else b""
+            content = (git.blob(new_blob) or b"") if new_blob else b""
             if old_blob is None:  # a new note: every run in it
                 upserts.extend(summarize_note(commit, content).values())
                 continue
-            before = note_lines(self.git.blob(old_blob) or b"")
+            before = note_lines(git.blob(old_blob) or b"")
             after = note_lines(content)
             touched = {run_of_line(line) for line in before ^ after} - {None}
             present = summarize_note(commit, content, {r for r in touched if r})

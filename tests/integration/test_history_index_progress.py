@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from runner.history.notes import PROGRESS_EVERY, NotesStore
-from runner.history.records import HistoryEvent
+from runner.history.records import HistoryEvent, RunFilter
 from runner.ids import ulid
 from tests.conftest import Server, run_cli
 from tests.integration.test_hooks import commit, git
@@ -91,3 +91,42 @@ def test_the_server_indexes_at_start_and_logs_it(big: Path, tmp_path: Path) -> N
         assert f"indexing {RUNS} notes" in log.read_text()
     finally:
         server.stop()
+
+
+def test_a_long_catch_up_holds_up_no_writer(big: Path, tmp_path: Path) -> None:
+    """Runs go on being recorded while a first read indexes a large history: the catch-up
+    reads through a handle of its own. Held mid-way (at its first progress report), it
+    lets an append land; the append is in the index at the next read."""
+    import threading
+
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(big), str(clone)], check=True)
+    subprocess.run(["git", "-C", str(clone), "fetch", "-q", "origin",
+                    "refs/notes/flows:refs/notes/flows"], check=True)
+    head = git(clone, "rev-parse", "HEAD")
+    held, go = threading.Event(), threading.Event()
+
+    def progress(read: int, total: int) -> None:
+        if read == PROGRESS_EVERY:
+            held.set()
+            go.wait(CEILING)
+
+    store = NotesStore(clone, index=tmp_path / "index.sqlite", progress=progress)
+    reader = threading.Thread(target=store.runs)
+    reader.start()
+    try:
+        assert held.wait(CEILING), "the catch-up never reported"
+        run = ulid()
+        writer = threading.Thread(target=store.append,
+                                  args=(head, [_event(run, 1, "SUCCESS", int(time.time() * 1000))]))
+        writer.start()
+        writer.join(CEILING / 4)
+        assert not writer.is_alive(), "the append waited for the catch-up"
+    finally:
+        go.set()
+        reader.join(CEILING)
+    try:
+        assert [e.state for e in store.run(run)] == ["SUCCESS"]
+        assert len(store.runs(RunFilter(limit=None))) == RUNS + 1
+    finally:
+        store.close()
