@@ -3,8 +3,10 @@
 - Cold start: `flows run` of a one-task flow and `flows validate` of one file, each a fresh
   process, against a fresh `python -c pass` (goal: at most 8x); `flows --help` beside them.
   The first run of a flow checks it against the schema and keeps the pass (schema_cache):
-  the rows are medians, so they show the flow's later runs. Bytecode is cached (in the
-  benchmark's temporary directory), as for an installed gitflows.
+  a first round is not timed, so the rows show the flow's later runs; each row is a median
+  of rounds that run every command in turn, baseline included (this machine's speed drifts
+  by a third within minutes). Bytecode is cached (in the benchmark's temporary directory),
+  as for an installed gitflows.
 - Container steps: a step in a run's warm container (through its agent) against the same
   command as a host process (goal: at most 5 ms more) and against a bare `docker exec`
   (goal: at least 10x faster); the docker exec path it replaces is shown too.
@@ -18,10 +20,12 @@ from __future__ import annotations
 import gc
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
+import time
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
@@ -57,19 +61,33 @@ def cold_start(repeat: int) -> list[Row]:
             return lambda: subprocess.run(list(args), cwd=repo, env=env, check=True,
                                           capture_output=True)
 
-        base = _median(fresh(sys.executable, "-c", "pass"), repeat)
         flows = _flows()
-        return [
-            ("flows run, 1-task flow vs python -c pass", _median(
-                fresh(*flows, "run", ".flows/one.yml"), repeat), base),
-            ("flows run --executor process vs python -c pass", _median(
-                fresh(*flows, "run", "--executor", "process", ".flows/one.yml"), repeat), base),
-            ("flows validate, 1 file vs python -c pass", _median(
-                fresh(*flows, "validate", ".flows/one.yml"), repeat), base),
-            ("flows --help vs python -c pass", _median(fresh(*flows, "--help"), repeat), base),
-        ]
+        named = {
+            "base": fresh(sys.executable, "-c", "pass"),
+            "flows run, 1-task flow vs python -c pass": fresh(*flows, "run", ".flows/one.yml"),
+            "flows run --executor process vs python -c pass": fresh(
+                *flows, "run", "--executor", "process", ".flows/one.yml"),
+            "flows validate, 1 file vs python -c pass": fresh(*flows, "validate", ".flows/one.yml"),
+            "flows --help vs python -c pass": fresh(*flows, "--help"),
+        }
+        medians = _in_turns(named, repeat)
+        return [(name, median, medians["base"]) for name, median in medians.items() if name != "base"]
     finally:
         shutil.rmtree(repo, ignore_errors=True)
+
+
+def _in_turns(commands: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
+    """The median time of each command, timed in turns (one of each per round) after a round
+    unmeasured (bytecode, the schema pass): when the machine's speed drifts during the
+    benchmark, the baseline drifts with the commands rather than apart from them."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for round_ in range(repeat + 1):
+        for name, command in commands.items():
+            start = time.perf_counter()
+            command()
+            if round_:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(taken) for name, taken in times.items()}
 
 
 def _kept_bytes(work: Path, tasks: int) -> int:
