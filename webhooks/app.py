@@ -270,12 +270,10 @@ class DirectHooks:
             httpapi.check_query(query)
             httpapi.check_path({"provider": provider})
             sent = tuple(_sent_headers(environ))
-            args: dict[str, str] = {}
-            for name, value in query:
-                args.setdefault(name, value)
             multi: dict[str, list[str]] = {}
             for name, value in query:
                 multi.setdefault(name, []).append(value)
+            args = {name: values[0] for name, values in multi.items()}  # the first, as werkzeug
             return self.handler(Call({"provider": provider}, args,
                                      {name.lower(): value for name, value in sent},
                                      _EnvironBody(environ, self.max_delivery), multi, sent))

@@ -48,6 +48,14 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return repo
 
 
+def _clone(repo: Path, clone: Path) -> Path:
+    """A clone with the history: a new index to build, as after `git clone` + fetching notes."""
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    subprocess.run(["git", "-C", str(clone), "fetch", "-q", "origin",
+                    "refs/notes/flows:refs/notes/flows"], check=True)
+    return clone
+
+
 def test_a_long_catch_up_reports_its_progress_once(big: Path, tmp_path: Path) -> None:
     seen: list[tuple[int, int]] = []
     store = NotesStore(big, index=tmp_path / "index.sqlite", progress=lambda *p: seen.append(p))
@@ -66,10 +74,7 @@ def test_a_long_catch_up_reports_its_progress_once(big: Path, tmp_path: Path) ->
 
 
 def test_the_cli_shows_it_on_stderr_and_keeps_stdout_the_answer(big: Path, tmp_path: Path) -> None:
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(big), str(clone)], check=True)
-    subprocess.run(["git", "-C", str(clone), "fetch", "-q", "origin", "refs/notes/flows:refs/notes/flows"],
-                   check=True)
+    clone = _clone(big, tmp_path / "clone")
     first = run_cli("history", "--json", "--limit", "3", cwd=clone)
     assert first.returncode == 0, first.stderr
     assert [row["state"] for row in json.loads(first.stdout)] == ["SUCCESS"] * 3
@@ -99,10 +104,7 @@ def test_a_long_catch_up_holds_up_no_writer(big: Path, tmp_path: Path) -> None:
     lets an append land; the append is in the index at the next read."""
     import threading
 
-    clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(big), str(clone)], check=True)
-    subprocess.run(["git", "-C", str(clone), "fetch", "-q", "origin",
-                    "refs/notes/flows:refs/notes/flows"], check=True)
+    clone = _clone(big, tmp_path / "clone")
     head = git(clone, "rev-parse", "HEAD")
     held, go = threading.Event(), threading.Event()
 

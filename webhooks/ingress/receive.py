@@ -113,8 +113,8 @@ def receive(route: str, headers: Mapping[str, str] | Iterable[tuple[str, str]], 
     the (name, value) pairs of a framework's header object (werkzeug's `request.headers`).
     Raises only what the inbox raises when its database stays locked
     (InboxUnavailableError: answer 503)."""
-    pairs = headers.items() if isinstance(headers, Mapping) else headers
-    headers = lower(dict(pairs))  # once: every check below reads them by lower-case name
+    # lower-cased once: every check below reads them by lower-case name
+    headers = lower(headers if isinstance(headers, Mapping) else dict(headers))
     provider = forges.resolve(route, headers)
     if provider is None:
         return Reception(404, f"no webhook provider named '{route}'")
