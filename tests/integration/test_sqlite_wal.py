@@ -5,7 +5,9 @@ from __future__ import annotations
 import multiprocessing
 import sqlite3
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -69,18 +71,22 @@ def _open_and_write(path: str, name: str, start: multiprocessing.synchronize.Eve
     db.execute("INSERT INTO t VALUES (?, ?)", (name, "x"))
 
 
-def test_processes_that_open_a_new_file_at_once_all_set_it_up(tmp_path: Path) -> None:
-    path = str(tmp_path / "fresh.sqlite")
+def _race(opener: Callable[[str, str, Any], None], path: str) -> None:
+    """8 forked processes, p0…p7, open the new file at path at the same moment; each exits 0."""
     context = multiprocessing.get_context("fork")
     start = context.Event()
-    workers = [context.Process(target=_open_and_write, args=(path, f"p{i}", start))
-               for i in range(8)]
+    workers = [context.Process(target=opener, args=(path, f"p{i}", start)) for i in range(8)]
     for worker in workers:
         worker.start()
     start.set()  # all of them race for the first switch to WAL
     for worker in workers:
         worker.join(60)
     assert [w.exitcode for w in workers] == [0] * 8
+
+
+def test_processes_that_open_a_new_file_at_once_all_set_it_up(tmp_path: Path) -> None:
+    path = str(tmp_path / "fresh.sqlite")
+    _race(_open_and_write, path)
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert sorted(r[0] for r in db.execute("SELECT k FROM t")) == sorted(f"p{i}" for i in range(8))
@@ -96,16 +102,7 @@ def _open_inbox_and_accept(path: str, name: str, start: multiprocessing.synchron
 def test_processes_that_open_a_new_inbox_at_once_all_set_it_up(tmp_path: Path) -> None:
     """The webhook inbox sets its file up the same way (use_wal), then its schema."""
     path = str(tmp_path / "inbox.sqlite3")
-    context = multiprocessing.get_context("fork")
-    start = context.Event()
-    workers = [context.Process(target=_open_inbox_and_accept, args=(path, f"p{i}", start))
-               for i in range(8)]
-    for worker in workers:
-        worker.start()
-    start.set()
-    for worker in workers:
-        worker.join(60)
-    assert [w.exitcode for w in workers] == [0] * 8
+    _race(_open_inbox_and_accept, path)
     inbox = Inbox(path)
     assert sorted(d.delivery_id for d in inbox.claim_batch("w", 30, 20)) == sorted(
         f"p{i}" for i in range(8))
